@@ -1,0 +1,97 @@
+"""Command line: ``python -m engine run|info|cnn …`` (DESIGN §10).
+
+Errors in presets, expressions or arguments print one clear line on stderr and exit with 2;
+no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .presets import PresetError, apply_sets, load
+
+
+def _progress_printer(label: str):
+    state = {"last": 0.0}
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - state["last"] >= 0.5 or done == total:
+            state["last"] = now
+            width = 30
+            filled = int(width * done / max(total, 1))
+            sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] "
+                             f"{done}/{total}")
+            if done == total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+    return report
+
+
+def _load_with_overrides(args) -> "object":
+    preset = load(args.preset)
+    sets = list(args.set or [])
+    if getattr(args, "steps", None) is not None:
+        sets.append(f"run.steps={args.steps}")
+    if getattr(args, "seed", None) is not None:
+        sets.append(f"ensemble.seed={args.seed}")
+    return apply_sets(preset, sets)
+
+
+def cmd_run(args) -> int:
+    from .api import run_preset
+    preset = _load_with_overrides(args)
+    out = Path(args.out)
+    if out.suffix not in (".npz", ".csv"):
+        raise PresetError("--out", str(out), "must end in .npz or .csv")
+    quiet = args.quiet or preset.run.steps < 20000
+    progress = None if quiet else _progress_printer("run")
+    run_preset(preset, out=out, progress=progress)
+    print(out)
+    return 0
+
+
+def cmd_info(args) -> int:
+    import json
+    from .api import structure_info
+    preset = _load_with_overrides(args)
+    print(json.dumps(structure_info(preset), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine",
+                                     description="ErgoScope engine, headless.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="simulate a preset and write a trajectory file")
+    run.add_argument("preset")
+    run.add_argument("--steps", type=int)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
+                     help="override a preset value (TOML value; bare words are strings)")
+    run.add_argument("--out", required=True, help="output .npz or .csv")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+    info = sub.add_parser("info", help="minima, saddles and Kramers times as JSON")
+    info.add_argument("preset")
+    info.add_argument("--set", action="append", metavar="KEY.PATH=VALUE")
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except PresetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,319 @@
+"""Step kernels for ensembles on 2D landscapes (DESIGN §4), with the diagnostics fused in.
+
+One compiled kernel per landscape covers every method; the method is chosen by runtime flags so
+changing it (or any knob) never recompiles.  The update of particle ``w`` with velocity ``v`` is::
+
+    g   = ∇f(w)                      full gradient   (gd, langevin, momentum)
+        = (1/B) Σ_{i∈batch} ∇f_i(w)  minibatch       (sgd), batch drawn without replacement
+    ξ   = √(2ηT) N(0, I)             Langevin noise  (every kind but gd; T = 0 switches it off)
+    v  ← β v − η g + ξ ;  w ← w + v  (β = 0 gives w ← w − η g + ξ)
+
+Finite-sum noise models for analytic landscapes (``f = (1/n) Σ f_i`` exactly):
+
+* ``additive``:  ``f_i(w) = f(w) + σ a_iᵀ w`` with centred ``a_i`` of covariance ``Σ_a``; the
+  minibatch noise is state independent with covariance ``σ² Σ_a (n − B) / (B (n − 1))``.
+* ``curvature``: ``f_i(w) = f(w + s_i)`` with centred shifts ``s_i`` (covariance ``σ² Σ_a``); the
+  noise follows the local Hessian (001, Theorem 5).  Here ``f`` is approximately the mean of the
+  ``f_i`` (exact for quadratics, up to the constant ``½ tr(H Σ)``).
+
+Temperature convention (DESIGN §13): the SDE limit of SGD has ``T = η σ² / (2B)``; the engine
+reports ``T_eff = η tr Cov(g) / (2 d) + T`` (divided by ``1 − β`` with momentum).
+
+Fused per step and particle: the running Lyapunov sum ``log ‖I − η H_t‖₂`` with ``H_t`` the Hessian
+of the step actually taken (minibatch Hessian for SGD), the tangent vector of the random map
+(``δw ← J_t δw``; a 4-vector ``(δw, δv)`` with momentum) renormalised every step, and the running
+sums of loss and gradient norm for time averages.  A singular ``I − ηH`` (norm 0, only when
+``H = I/η``) contributes ``log(TINY_NORM)`` instead of ``−∞``.
+
+Particles whose state becomes non-finite are frozen at their last finite position and flagged.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from numba import njit, prange
+
+from .landscapes.base import Landscape
+from .rng import ZIGGURAT_F, ZIGGURAT_X, next_normal, next_uniform
+
+KINDS = ("gd", "sgd", "langevin", "momentum", "ghost")
+NOISE_MODELS = ("additive", "curvature")
+BOUNDARIES = ("none", "reflect", "wall", "periodic")
+TINY_NORM = 1e-300
+BLOCK = 256  # particles per parallel work item (scratch allocation is per block)
+
+# accumulator columns
+ACC_LYAP, ACC_TANGENT, ACC_LOSS, ACC_GRAD, ACC_COUNT = range(5)
+N_ACC = 5
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """Runtime knobs of the kernel, derived from the dynamics parameters."""
+
+    lr: float
+    temperature: float
+    momentum: float
+    minibatch: bool
+    curvature_noise: bool
+    batch_size: int
+
+
+def step_config(kind: str, lr: float, temperature: float, momentum: float, batch_size: int,
+                noise: str) -> StepConfig:
+    """Map a dynamics kind to kernel flags: gd ignores T and β; sgd draws minibatches."""
+    if kind == "gd":
+        return StepConfig(lr, 0.0, 0.0, False, False, batch_size)
+    return StepConfig(lr, temperature, momentum, kind in ("sgd", "ghost"),
+                      noise == "curvature", batch_size)
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """Compiled functions for one landscape."""
+
+    advance: Callable
+    evaluate: Callable
+
+
+_CACHE: dict[int, tuple[Landscape, Kernels]] = {}
+
+
+def kernels_for(landscape: Landscape) -> Kernels:
+    """Compile (once per landscape object) the step and evaluation kernels."""
+    key = id(landscape.func)
+    hit = _CACHE.get(key)
+    if hit is None:
+        hit = (landscape, _build(landscape.func))
+        _CACHE[key] = hit
+    return hit[1]
+
+
+@njit(nogil=True)
+def _renormalise(tx, ty, tvx, tvy, tlog):
+    """Scale the tangent vector to unit length, adding the log of its norm to ``tlog``."""
+    tn = math.sqrt(tx * tx + ty * ty + tvx * tvx + tvy * tvy)
+    if tn > TINY_NORM and math.isfinite(tn):
+        return tx / tn, ty / tn, tvx / tn, tvy / tn, tlog + math.log(tn)
+    # J_t annihilated the tangent vector (singular I − ηH): count log(TINY_NORM), restart it
+    return 1.0, 0.0, 0.0, 0.0, tlog + math.log(TINY_NORM)
+
+
+@njit(nogil=True)
+def _reflect(v, velocity, lo, hi):
+    """Mirror ``v`` into ``[lo, hi]`` (several folds if needed); flip the velocity per fold."""
+    for _ in range(8):
+        if v > hi:
+            v = 2.0 * hi - v
+            velocity = -velocity
+        elif v < lo:
+            v = 2.0 * lo - v
+            velocity = -velocity
+        else:
+            return v, velocity
+    return min(max(v, lo), hi), velocity
+
+
+@njit(nogil=True, inline="always")
+def _wrap(v, lo, hi):
+    width = hi - lo
+    return lo + (v - lo) - width * math.floor((v - lo) / width)
+
+
+def _build(func) -> Kernels:
+    @njit(nogil=True, inline="always")
+    def full(x, y, p, bounds, boundary, stiffness):
+        f, fx, fy, fxx, fxy, fyy = func(x, y, p)
+        if boundary == 2:  # wall: stiffness·d³ outside the bounds (C², steep, smooth)
+            d = x - bounds[1]
+            if d > 0:
+                f += stiffness * d * d * d
+                fx += 3.0 * stiffness * d * d
+                fxx += 6.0 * stiffness * d
+            d = bounds[0] - x
+            if d > 0:
+                f += stiffness * d * d * d
+                fx -= 3.0 * stiffness * d * d
+                fxx += 6.0 * stiffness * d
+            d = y - bounds[3]
+            if d > 0:
+                f += stiffness * d * d * d
+                fy += 3.0 * stiffness * d * d
+                fyy += 6.0 * stiffness * d
+            d = bounds[2] - y
+            if d > 0:
+                f += stiffness * d * d * d
+                fy -= 3.0 * stiffness * d * d
+                fyy += 6.0 * stiffness * d
+        return f, fx, fy, fxx, fxy, fyy
+
+    @njit(nogil=True)
+    def evaluate(points, p, bounds, boundary, stiffness, out):
+        """``out[i] = (f, fx, fy, fxx, fxy, fyy)`` at ``points[i]``; out shape ``(N, 6)``."""
+        for i in range(points.shape[0]):
+            r = full(points[i, 0], points[i, 1], p, bounds, boundary, stiffness)
+            for k in range(6):
+                out[i, k] = r[k]
+
+    @njit(nogil=True, fastmath={"contract"})
+    def advance_range(start, stop, pos, vel, alive, rng, tangent, acc, out, n_steps, p, lr,
+                      temperature, beta, minibatch, curvature, batch, data, noise_scale, bounds,
+                      boundary, stiffness, diagnostics, zx, zf):
+        # Particle loop outside, step loop inside: the particle's whole state lives in
+        # registers for the chunk.  Each particle reads only its own stream, so chunking, block
+        # size and thread count do not change any number.
+        n_data = data.shape[0]
+        sigma = math.sqrt(2.0 * lr * temperature)
+        use_noise = temperature > 0.0
+        use_momentum = beta != 0.0
+        picks = np.empty(max(batch, 1), dtype=np.int64)
+        for i in range(start, stop):
+            if not alive[i]:
+                continue
+            x, y = pos[i, 0], pos[i, 1]
+            vx, vy = vel[i, 0], vel[i, 1]
+            tx, ty, tvx, tvy = tangent[i, 0], tangent[i, 1], tangent[i, 2], tangent[i, 3]
+            s0, s1, s2, s3 = rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3]
+            lyap = 0.0
+            lyap_prod = 1.0
+            tlog = 0.0
+            loss_sum = 0.0
+            grad_sum = 0.0
+            done = 0
+            for _ in range(n_steps):
+                f, fx, fy, fxx, fxy, fyy = full(x, y, p, bounds, boundary, stiffness)
+                gx, gy, hxx, hxy, hyy = fx, fy, fxx, fxy, fyy
+                if minibatch:
+                    # Floyd's algorithm: B distinct indices of n without a shared buffer
+                    count = 0
+                    for j in range(n_data - batch, n_data):
+                        u, s0, s1, s2, s3 = next_uniform(s0, s1, s2, s3)
+                        t = min(int(u * (j + 1)), j)
+                        seen = False
+                        for q in range(count):
+                            if picks[q] == t:
+                                seen = True
+                                break
+                        picks[count] = j if seen else t
+                        count += 1
+                    if curvature:
+                        gx = gy = hxx = hxy = hyy = 0.0
+                        for q in range(batch):
+                            r = full(x + noise_scale * data[picks[q], 0],
+                                     y + noise_scale * data[picks[q], 1],
+                                     p, bounds, boundary, stiffness)
+                            gx += r[1]
+                            gy += r[2]
+                            hxx += r[3]
+                            hxy += r[4]
+                            hyy += r[5]
+                        gx /= batch
+                        gy /= batch
+                        hxx /= batch
+                        hxy /= batch
+                        hyy /= batch
+                    else:
+                        ax = 0.0
+                        ay = 0.0
+                        for q in range(batch):
+                            ax += data[picks[q], 0]
+                            ay += data[picks[q], 1]
+                        gx += noise_scale * ax / batch
+                        gy += noise_scale * ay / batch
+                if diagnostics:
+                    loss_sum += f
+                    grad_sum += math.sqrt(fx * fx + fy * fy)
+                    # running Lyapunov term ‖I − ηH‖₂ of the symmetric 2×2 H in closed form;
+                    # logs are costly, so norms are multiplied, the log taken near under/overflow
+                    mid = 1.0 - 0.5 * lr * (hxx + hyy)
+                    half = 0.5 * lr * (hyy - hxx)
+                    off = lr * hxy
+                    norm = abs(mid) + math.sqrt(half * half + off * off)
+                    if norm > TINY_NORM:
+                        prod = lyap_prod * norm
+                        if 1e-250 < prod < 1e250:
+                            lyap_prod = prod
+                        else:  # logs of the factors: the product itself may have overflowed
+                            lyap += math.log(lyap_prod) + math.log(norm)
+                            lyap_prod = 1.0
+                    else:
+                        lyap += math.log(TINY_NORM)
+                    # tangent map J_t (I − ηH, or its momentum block form), unnormalised until
+                    # it nears under/overflow: the same exponent without a per-step log
+                    hx = hxx * tx + hxy * ty
+                    hy = hxy * tx + hyy * ty
+                    if use_momentum:
+                        tvx = beta * tvx - lr * hx
+                        tvy = beta * tvy - lr * hy
+                        tx += tvx
+                        ty += tvy
+                    else:
+                        tx -= lr * hx
+                        ty -= lr * hy
+                    tn = abs(tx) + abs(ty) + abs(tvx) + abs(tvy)
+                    if tn > 1e200 or tn < 1e-200:
+                        tx, ty, tvx, tvy, tlog = _renormalise(tx, ty, tvx, tvy, tlog)
+                nx = 0.0
+                ny = 0.0
+                if use_noise:
+                    z, s0, s1, s2, s3 = next_normal(s0, s1, s2, s3, zx, zf)
+                    nx = sigma * z
+                    z, s0, s1, s2, s3 = next_normal(s0, s1, s2, s3, zx, zf)
+                    ny = sigma * z
+                if use_momentum:
+                    vx = beta * vx - lr * gx + nx
+                    vy = beta * vy - lr * gy + ny
+                    new_x = x + vx
+                    new_y = y + vy
+                else:
+                    new_x = x - lr * gx + nx
+                    new_y = y - lr * gy + ny
+                if boundary == 1:  # reflect (mirror; velocity component flipped)
+                    if new_x > bounds[1] or new_x < bounds[0]:
+                        new_x, vx = _reflect(new_x, vx, bounds[0], bounds[1])
+                    if new_y > bounds[3] or new_y < bounds[2]:
+                        new_y, vy = _reflect(new_y, vy, bounds[2], bounds[3])
+                elif boundary == 3:  # periodic
+                    new_x = _wrap(new_x, bounds[0], bounds[1])
+                    new_y = _wrap(new_y, bounds[2], bounds[3])
+                done += 1
+                if not (math.isfinite(new_x + new_y) and math.isfinite(vx + vy)):
+                    alive[i] = 0  # frozen at its last finite position
+                    break
+                x, y = new_x, new_y
+            lyap += math.log(lyap_prod)
+            if diagnostics:
+                tx, ty, tvx, tvy, tlog = _renormalise(tx, ty, tvx, tvy, tlog)
+            pos[i, 0], pos[i, 1] = x, y
+            vel[i, 0], vel[i, 1] = vx, vy
+            tangent[i, 0], tangent[i, 1], tangent[i, 2], tangent[i, 3] = tx, ty, tvx, tvy
+            rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
+            acc[i, 0] += lyap
+            acc[i, 1] += tlog
+            acc[i, 2] += loss_sum
+            acc[i, 3] += grad_sum
+            acc[i, 4] += done
+            r = full(x, y, p, bounds, boundary, stiffness)
+            out[i, 0] = r[0]
+            out[i, 1] = math.sqrt(r[1] * r[1] + r[2] * r[2])
+
+    @njit(nogil=True, parallel=True)
+    def advance(pos, vel, alive, rng, tangent, acc, out, n_steps, p, lr, temperature, beta,
+                minibatch, curvature, batch, data, noise_scale, bounds, boundary, stiffness,
+                diagnostics, zx, zf):
+        """Advance every live particle by ``n_steps`` steps, in place (see module docstring)."""
+        n = pos.shape[0]
+        n_blocks = (n + BLOCK - 1) // BLOCK
+        for block in prange(n_blocks):
+            advance_range(block * BLOCK, min(n, (block + 1) * BLOCK), pos, vel, alive, rng,
+                          tangent, acc, out, n_steps, p, lr, temperature, beta, minibatch,
+                          curvature, batch, data, noise_scale, bounds, boundary, stiffness,
+                          diagnostics, zx, zf)
+
+    return Kernels(advance=advance, evaluate=evaluate)
+
+
+ZX, ZF = ZIGGURAT_X, ZIGGURAT_F

@@ -1,0 +1,73 @@
+"""Atomic writers for trajectories (DESIGN §9): NPZ, long-format CSV, JSON sidecars."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{path}: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text via a temp file in the same folder and a rename; a failure leaves no file."""
+    _atomic_write_bytes(Path(path), text.encode("utf-8"))
+
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` (strings allowed) as an uncompressed ``.npz``, atomically."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+    _atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def write_csv(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Long format: one row per (recorded step, particle) with every per-particle field."""
+    steps = np.asarray(arrays["steps"])
+    positions = np.asarray(arrays["positions"])
+    n_frames, n_particles = positions.shape[:2]
+    columns = {"step": np.repeat(steps, n_particles),
+               "particle": np.tile(np.arange(n_particles), n_frames),
+               "x": positions[..., 0].ravel(), "y": positions[..., 1].ravel()}
+    for key in ("loss", "lyapunov", "basin", "ghost_mass", "f_ghost"):
+        if key in arrays and np.asarray(arrays[key]).shape[:2] == (n_frames, n_particles):
+            columns[key] = np.asarray(arrays[key]).ravel()
+    buffer = io.StringIO()
+    buffer.write(",".join(columns) + "\n")
+    table = np.column_stack([c.astype(np.float64) for c in columns.values()])
+    formats = ["%d", "%d"] + ["%.17g"] * (len(columns) - 2)
+    if "basin" in columns:
+        formats[list(columns).index("basin")] = "%d"
+    np.savetxt(buffer, table, fmt=formats, delimiter=",")
+    atomic_write_text(Path(path), buffer.getvalue())
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    atomic_write_text(Path(path), json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value)}")

@@ -1,0 +1,360 @@
+"""Presets: strict TOML loading, validation and exact round-trip saving (DESIGN §8).
+
+Every error is a :class:`PresetError` whose message names the file, the dotted key and the value,
+e.g. ``presets/x.toml: dynamics.lr = -0.1: must be > 0``.  ``save`` writes every field of the
+resolved preset, so ``load(save(p)) == p``.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from .dynamics import BOUNDARIES, KINDS, NOISE_MODELS
+
+
+class PresetError(ValueError):
+    """A preset could not be loaded; ``source`` is the file (or ``<string>``), ``key`` dotted."""
+
+    def __init__(self, source: str, key: str, message: str):
+        self.source, self.key, self.message = source, key, message
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class LandscapeSpec:
+    builtin: str | None = None
+    expr: str | None = None
+    params: dict[str, float] = field(default_factory=dict)
+    bounds: tuple[tuple[float, float], tuple[float, float]] | None = None
+    boundary: str = "reflect"
+    wall_stiffness: float = 100.0
+
+
+@dataclass(frozen=True)
+class DynamicsSpec:
+    kind: str = "langevin"
+    lr: float = 0.01
+    temperature: float = 0.0
+    batch_size: int = 8
+    dataset_size: int = 64
+    noise: str = "additive"
+    noise_scale: float = 1.0
+    noise_cov: tuple[tuple[float, float], tuple[float, float]] = ((1.0, 0.0), (0.0, 1.0))
+    ghosts: int = 0
+    momentum: float = 0.0
+
+
+@dataclass(frozen=True)
+class EnsembleSpec:
+    particles: int = 1000
+    init_mean: tuple[float, float] = (0.0, 0.0)
+    init_std: tuple[float, float] = (0.1, 0.1)
+    init_uniform: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    steps: int = 10000
+    record_every: int = 10
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str = ""
+    landscape: LandscapeSpec = field(default_factory=LandscapeSpec)
+    dynamics: DynamicsSpec = field(default_factory=DynamicsSpec)
+    ensemble: EnsembleSpec = field(default_factory=EnsembleSpec)
+    run: RunSpec = field(default_factory=RunSpec)
+    source: str = field(default="<memory>", compare=False)
+
+    def with_changes(self, **tables: dict[str, Any]) -> "Preset":
+        """Copy with e.g. ``dynamics={"lr": 0.02}`` applied (no validation; use ``apply_sets``)."""
+        updates = {name: replace(getattr(self, name), **changes)
+                   for name, changes in tables.items()}
+        return replace(self, **updates)
+
+
+# --- validation helpers ------------------------------------------------------------------------
+
+class _Reader:
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, key: str, message: str) -> PresetError:
+        return PresetError(self.source, key, message)
+
+    def table(self, data: Any, key: str) -> dict:
+        if not isinstance(data, dict):
+            raise self.fail(key, f"= {data!r}: expected a table")
+        return data
+
+    def unknown(self, data: dict, allowed: set[str], prefix: str) -> None:
+        for name in data:
+            if name not in allowed:
+                dotted = f"{prefix}.{name}" if prefix else name
+                raise self.fail(dotted, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def number(self, value: Any, key: str, *, low: float | None = None, high: float | None = None,
+               low_open: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(key, f"= {value!r}: expected a number")
+        value = float(value)
+        if not math.isfinite(value):
+            raise self.fail(key, f"= {value!r}: must be finite")
+        if low is not None and (value <= low if low_open else value < low):
+            raise self.fail(key, f"= {value!r}: must be {'>' if low_open else '>='} {low}")
+        if high is not None and value > high:
+            raise self.fail(key, f"= {value!r}: must be <= {high}")
+        return value
+
+    def integer(self, value: Any, key: str, *, low: int | None = None,
+                high: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"= {value!r}: expected an integer")
+        if low is not None and value < low:
+            raise self.fail(key, f"= {value!r}: must be >= {low}")
+        if high is not None and value > high:
+            raise self.fail(key, f"= {value!r}: must be <= {high}")
+        return value
+
+    def string(self, value: Any, key: str, choices: tuple[str, ...] | None = None) -> str:
+        if not isinstance(value, str):
+            raise self.fail(key, f"= {value!r}: expected a string")
+        if choices is not None and value not in choices:
+            raise self.fail(key, f"= {value!r}: must be one of {', '.join(choices)}")
+        return value
+
+    def pair(self, value: Any, key: str, **limits) -> tuple[float, float]:
+        if not isinstance(value, list) or len(value) != 2:
+            raise self.fail(key, f"= {value!r}: expected a list of two numbers")
+        return (self.number(value[0], f"{key}[0]", **limits),
+                self.number(value[1], f"{key}[1]", **limits))
+
+
+_PRESET_KEYS = {"name", "description", "landscape", "dynamics", "ensemble", "run"}
+_MAX_PARTICLES = 5_000_000
+
+
+def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
+    """Validate a parsed TOML document into a :class:`Preset`."""
+    r = _Reader(source)
+    r.unknown(data, _PRESET_KEYS, "")
+    if "name" not in data:
+        raise r.fail("name", "missing (every preset needs a name)")
+    name = r.string(data["name"], "name")
+    description = r.string(data.get("description", ""), "description")
+
+    land = r.table(data.get("landscape", {}), "landscape")
+    r.unknown(land, {f.name for f in fields(LandscapeSpec)}, "landscape")
+    builtin = expr = None
+    if ("builtin" in land) == ("expr" in land):
+        raise r.fail("landscape", "give exactly one of 'builtin' or 'expr'")
+    from .landscapes import BUILTINS  # local: keeps presets importable without numba compiles
+    if "builtin" in land:
+        builtin = r.string(land["builtin"], "landscape.builtin", tuple(BUILTINS))
+    else:
+        expr = r.string(land["expr"], "landscape.expr")
+    params_raw = r.table(land.get("params", {}), "landscape.params")
+    params = {k: r.number(v, f"landscape.params.{k}") for k, v in params_raw.items()}
+    if builtin is not None:
+        known = BUILTINS[builtin].param_names
+        for k in params:
+            if k not in known:
+                raise r.fail(f"landscape.params.{k}",
+                             f"unknown parameter of {builtin} (known: {', '.join(known)})")
+    bounds = None
+    if "bounds" in land:
+        raw = land["bounds"]
+        if not isinstance(raw, list) or len(raw) != 2:
+            raise r.fail("landscape.bounds", f"= {raw!r}: expected [[x_lo, x_hi], [y_lo, y_hi]]")
+        bx = r.pair(raw[0], "landscape.bounds[0]")
+        by = r.pair(raw[1], "landscape.bounds[1]")
+        for key, (lo, hi) in (("landscape.bounds[0]", bx), ("landscape.bounds[1]", by)):
+            if not lo < hi:
+                raise r.fail(key, f"= {[lo, hi]!r}: lower bound must be below upper bound")
+        bounds = (bx, by)
+    boundary = r.string(land.get("boundary", "reflect"), "landscape.boundary", BOUNDARIES)
+    stiffness = r.number(land.get("wall_stiffness", 100.0), "landscape.wall_stiffness", low=0,
+                         low_open=True)
+    landscape = LandscapeSpec(builtin, expr, params, bounds, boundary, stiffness)
+
+    dyn = r.table(data.get("dynamics", {}), "dynamics")
+    r.unknown(dyn, {f.name for f in fields(DynamicsSpec)}, "dynamics")
+    d = DynamicsSpec()
+    cov = d.noise_cov
+    if "noise_cov" in dyn:
+        raw = dyn["noise_cov"]
+        if not isinstance(raw, list) or len(raw) != 2:
+            raise r.fail("dynamics.noise_cov", f"= {raw!r}: expected a 2×2 matrix")
+        cov = (r.pair(raw[0], "dynamics.noise_cov[0]"), r.pair(raw[1], "dynamics.noise_cov[1]"))
+        det = cov[0][0] * cov[1][1] - cov[0][1] * cov[1][0]
+        if cov[0][1] != cov[1][0] or cov[0][0] < 0 or det < 0:
+            raise r.fail("dynamics.noise_cov", f"= {raw!r}: must be symmetric positive semidefinite")
+    dynamics = DynamicsSpec(
+        kind=r.string(dyn.get("kind", d.kind), "dynamics.kind", KINDS),
+        lr=r.number(dyn.get("lr", d.lr), "dynamics.lr", low=0, low_open=True, high=1e3),
+        temperature=r.number(dyn.get("temperature", d.temperature), "dynamics.temperature",
+                             low=0, high=1e6),
+        batch_size=r.integer(dyn.get("batch_size", d.batch_size), "dynamics.batch_size",
+                             low=1, high=100_000),
+        dataset_size=r.integer(dyn.get("dataset_size", d.dataset_size), "dynamics.dataset_size",
+                               low=2, high=100_000),
+        noise=r.string(dyn.get("noise", d.noise), "dynamics.noise", NOISE_MODELS),
+        noise_scale=r.number(dyn.get("noise_scale", d.noise_scale), "dynamics.noise_scale",
+                             low=0, high=1e6),
+        noise_cov=cov,
+        ghosts=r.integer(dyn.get("ghosts", d.ghosts), "dynamics.ghosts", low=0, high=64),
+        momentum=r.number(dyn.get("momentum", d.momentum), "dynamics.momentum", low=0,
+                          high=0.999),
+    )
+    if dynamics.batch_size > dynamics.dataset_size:
+        raise r.fail("dynamics.batch_size", f"= {dynamics.batch_size}: must be <= "
+                     f"dynamics.dataset_size = {dynamics.dataset_size}")
+    if dynamics.kind == "ghost":
+        raise r.fail("dynamics.kind", "= 'ghost': ghost dynamics on classifier landscapes are "
+                     "not available yet (issue 4)")
+
+    ens = r.table(data.get("ensemble", {}), "ensemble")
+    r.unknown(ens, {"particles", "init", "seed"}, "ensemble")
+    e = EnsembleSpec()
+    init = r.table(ens.get("init", {}), "ensemble.init")
+    r.unknown(init, {"mean", "std", "uniform"}, "ensemble.init")
+    std_raw = init.get("std", list(e.init_std))
+    if isinstance(std_raw, (int, float)) and not isinstance(std_raw, bool):
+        std_raw = [std_raw, std_raw]
+    uniform = init.get("uniform", False)
+    if not isinstance(uniform, bool):
+        raise r.fail("ensemble.init.uniform", f"= {uniform!r}: expected true or false")
+    ensemble = EnsembleSpec(
+        particles=r.integer(ens.get("particles", e.particles), "ensemble.particles", low=1,
+                            high=_MAX_PARTICLES),
+        init_mean=r.pair(init.get("mean", list(e.init_mean)), "ensemble.init.mean"),
+        init_std=r.pair(std_raw, "ensemble.init.std", low=0),
+        init_uniform=uniform,
+        seed=r.integer(ens.get("seed", e.seed), "ensemble.seed", low=0, high=2**63 - 1),
+    )
+
+    run_table = r.table(data.get("run", {}), "run")
+    r.unknown(run_table, {f.name for f in fields(RunSpec)}, "run")
+    run = RunSpec(
+        steps=r.integer(run_table.get("steps", RunSpec.steps), "run.steps", low=0,
+                        high=10**12),
+        record_every=r.integer(run_table.get("record_every", RunSpec.record_every),
+                               "run.record_every", low=1, high=10**9),
+    )
+    preset = Preset(name, description, landscape, dynamics, ensemble, run, source)
+    _check_landscape(preset, r)
+    return preset
+
+
+def _check_landscape(preset: Preset, r: _Reader) -> None:
+    """Parse the expression now so a bad one is reported at load time with file and key."""
+    spec = preset.landscape
+    if spec.expr is None:
+        return
+    from .landscapes.expression import ExpressionError, parse
+    try:
+        parse(spec.expr, tuple(spec.params))
+    except ExpressionError as exc:
+        raise r.fail("landscape.expr", str(exc)) from None
+
+
+def loads(text: str, source: str = "<string>") -> Preset:
+    """Parse preset text; TOML syntax errors name the line."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(source, "", f"TOML syntax error: {exc}") from None
+    return preset_from_dict(data, source)
+
+
+def load(path: str | Path) -> Preset:
+    """Load and validate a preset file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PresetError(str(path), "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PresetError(str(path), "", f"cannot read: {exc}") from None
+    return loads(text, str(path))
+
+
+def to_dict(preset: Preset) -> dict:
+    """The resolved preset as a TOML-ready dict (every field written)."""
+    land = {k: v for k, v in asdict(preset.landscape).items() if v is not None}
+    if "bounds" in land:
+        land["bounds"] = [list(b) for b in land["bounds"]]
+    dyn = asdict(preset.dynamics)
+    dyn["noise_cov"] = [list(row) for row in dyn["noise_cov"]]
+    ens = preset.ensemble
+    return {
+        "name": preset.name,
+        "description": preset.description,
+        "landscape": land,
+        "dynamics": dyn,
+        "ensemble": {"particles": ens.particles, "seed": ens.seed,
+                     "init": {"mean": list(ens.init_mean), "std": list(ens.init_std),
+                              "uniform": ens.init_uniform}},
+        "run": asdict(preset.run),
+    }
+
+
+def dumps(preset: Preset) -> str:
+    """TOML text of the resolved preset."""
+    return tomli_w.dumps(to_dict(preset))
+
+
+def save(preset: Preset, path: str | Path) -> None:
+    """Write the preset atomically (temp file + rename)."""
+    from .export import atomic_write_text
+    atomic_write_text(Path(path), dumps(preset))
+
+
+def parse_set(assignment: str) -> tuple[list[str], Any]:
+    """``"dynamics.temperature=0.2"`` → (["dynamics", "temperature"], 0.2).
+
+    The value is read as a TOML value; a bare word that is not valid TOML is taken as a string.
+    """
+    if "=" not in assignment:
+        raise PresetError("--set", assignment, "expected key.path=value")
+    key, raw = assignment.split("=", 1)
+    path = [part.strip() for part in key.strip().split(".")]
+    if not all(path):
+        raise PresetError("--set", key, "empty key component")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_sets(preset: Preset, assignments: list[str]) -> Preset:
+    """Apply ``--set`` overrides to the preset and re-validate the result."""
+    if not assignments:
+        return preset
+    data = to_dict(preset)
+    for assignment in assignments:
+        path, value = parse_set(assignment)
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise PresetError("--set", ".".join(path), f"{part} is not a table")
+            node = child
+        node[path[-1]] = value
+    if "builtin" in data["landscape"] and any(
+            ".".join(parse_set(a)[0]) == "landscape.expr" for a in assignments):
+        data["landscape"].pop("builtin")
+    if "expr" in data["landscape"] and any(
+            ".".join(parse_set(a)[0]) == "landscape.builtin" for a in assignments):
+        data["landscape"].pop("expr")
+    return preset_from_dict(data, f"{preset.source} (with --set)")

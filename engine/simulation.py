@@ -1,0 +1,354 @@
+"""An ensemble of N particles on a 2D landscape: the object the GUI, the CLI and tests drive.
+
+``Simulation(preset)`` owns every array of the run, one random stream per particle and a bounded
+:class:`~engine.history.History`.  ``advance(n)`` integrates in compiled chunks that stop at the
+recording points; ``update_params`` changes η, T, B, β, N (and more) between chunks without a
+restart; ``snapshot()`` returns a :class:`Frame` of read-only copies.  A run is a pure function of
+its preset, seed and sequence of parameter changes: ``advance(a); advance(b)`` ≡ ``advance(a+b)``,
+bitwise, whatever the thread count.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from . import dynamics as dyn
+from .history import History
+from .landscapes import BUILTINS, Landscape, compile_expression
+from .presets import DynamicsSpec, Preset, PresetError
+from .rng import ZIGGURAT_F, ZIGGURAT_X, draw_normals, draw_uniforms, particle_states
+
+PURPOSE_STEPS, PURPOSE_INIT, PURPOSE_DATA = 0, 1, 2
+LIVE_PARAMS = ("kind", "lr", "temperature", "batch_size", "momentum", "noise", "noise_scale",
+               "particles", "landscape_params")
+_LANDSCAPES: dict[tuple, Landscape] = {}
+
+
+def landscape_for(preset: Preset) -> Landscape:
+    """The compiled landscape of a preset (expressions compiled once per text and parameter set)."""
+    spec = preset.landscape
+    if spec.builtin is not None:
+        return BUILTINS[spec.builtin]
+    key = (spec.expr, tuple(spec.params))
+    if key not in _LANDSCAPES:
+        from .landscapes import ExpressionError
+        try:
+            _LANDSCAPES[key] = compile_expression(spec.expr, spec.params)
+        except ExpressionError as exc:
+            raise PresetError(preset.source, "landscape.expr", str(exc)) from None
+    return _LANDSCAPES[key]
+
+
+def bounds_of(preset: Preset, landscape: Landscape) -> np.ndarray:
+    """``[x_lo, x_hi, y_lo, y_hi]`` of the preset, or the landscape's defaults."""
+    b = preset.landscape.bounds or landscape.default_bounds
+    return np.array([b[0][0], b[0][1], b[1][0], b[1][1]], dtype=np.float64)
+
+
+def make_dataset(spec: DynamicsSpec, seed: int) -> np.ndarray:
+    """The ``n`` noise vectors ``a_i`` (or shifts ``s_i``), shape ``(n, 2)``.
+
+    Centred exactly, and whitened so their population covariance (1/n) equals ``noise_cov``
+    exactly; the minibatch noise covariance is then exactly ``σ² Σ (n − B)/(B (n − 1))``.
+    """
+    n = spec.dataset_size
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, PURPOSE_DATA])))
+    data = rng.standard_normal((n, 2))
+    data -= data.mean(axis=0)
+    cov = data.T @ data / n
+    target = np.array(spec.noise_cov, dtype=np.float64)
+    if n >= 3 and np.linalg.det(cov) > 1e-12:
+        data = data @ np.linalg.inv(np.linalg.cholesky(cov)).T
+        evals, evecs = np.linalg.eigh(target)
+        root = evecs @ np.diag(np.sqrt(np.clip(evals, 0, None))) @ evecs.T
+        data = data @ root
+    return np.ascontiguousarray(data)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Read-only snapshot of the ensemble.
+
+    Arrays have shape ``(N, 2)`` (positions, velocities) or ``(N,)``; all are float64 except
+    ``alive`` (bool).  ``lyapunov`` is the running estimate γ̂ of 000 eq. 4.1 per particle and
+    ``tangent_lyapunov`` the tangent-vector estimate of the top exponent (γ̂ bounds it above).
+    """
+
+    step: int
+    time: float
+    positions: np.ndarray
+    velocities: np.ndarray
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    lyapunov: np.ndarray
+    tangent_lyapunov: np.ndarray
+    time_avg_loss: np.ndarray
+    time_avg_grad_norm: np.ndarray
+    alive: np.ndarray
+    n_frozen: int
+    effective_temperature: float
+    preset: Preset
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array = np.array(array, copy=True)
+    array.flags.writeable = False
+    return array
+
+
+class Simulation:
+    """See module docstring.
+
+    Parameters
+    ----------
+    preset : Preset
+        Landscape, dynamics, ensemble and run settings.
+    diagnostics : bool
+        Accumulate the running Lyapunov sums, tangent vectors and time averages in the step
+        kernel (default).  ``False`` runs the plain step (benchmarks, pure sampling).
+    history_budget_bytes : int
+        Memory for per-particle history (decimated when exceeded).
+    """
+
+    def __init__(self, preset: Preset, history_budget_bytes: int = 256 * 2**20,
+                 diagnostics: bool = True):
+        self.preset = preset
+        self.diagnostics = bool(diagnostics)
+        self.landscape = landscape_for(preset)
+        self.kernels = dyn.kernels_for(self.landscape)
+        self.history = History(preset.run.record_every, history_budget_bytes)
+        self._init_state()
+
+    # -- state -----------------------------------------------------------------------------------
+    def _init_state(self) -> None:
+        p = self.preset
+        self.params = self.landscape.param_vector(p.landscape.params)
+        self.bounds = bounds_of(p, self.landscape)
+        self.boundary_code = dyn.BOUNDARIES.index(p.landscape.boundary)
+        self.data = make_dataset(p.dynamics, p.ensemble.seed)
+        self.step = 0
+        self.time = 0.0
+        n = p.ensemble.particles
+        self.positions = np.empty((0, 2))
+        self.velocities = np.empty((0, 2))
+        self.alive = np.empty(0, dtype=np.uint8)
+        self.rng = np.empty((0, 4), dtype=np.uint64)
+        self.tangent = np.empty((0, 4))
+        self.acc = np.empty((0, dyn.N_ACC))
+        self.out = np.empty((0, 2))
+        self._resize(n)
+        self.history.clear()
+        self._record()
+
+    def _initial_positions(self, first: int, count: int) -> np.ndarray:
+        e = self.preset.ensemble
+        states = particle_states(e.seed, first, count, PURPOSE_INIT)
+        if e.init_uniform:
+            u = draw_uniforms(states, 2)
+            lo = self.bounds[[0, 2]]
+            hi = self.bounds[[1, 3]]
+            return lo + u * (hi - lo)
+        z = draw_normals(states, 2, ZIGGURAT_X, ZIGGURAT_F)
+        pos = np.asarray(e.init_mean) + z * np.asarray(e.init_std)
+        lo = self.bounds[[0, 2]]
+        hi = self.bounds[[1, 3]]
+        if self.preset.landscape.boundary != "none":
+            pos = np.clip(pos, lo, hi)
+        return pos
+
+    def _resize(self, n: int) -> None:
+        old = self.positions.shape[0]
+        if n < old:
+            for name in ("positions", "velocities", "alive", "rng", "tangent", "acc", "out"):
+                setattr(self, name, np.ascontiguousarray(getattr(self, name)[:n]))
+            return
+        count = n - old
+        seed = self.preset.ensemble.seed
+        new_pos = self._initial_positions(old, count)
+        tangent = np.zeros((count, 4))
+        tangent[:, 0] = tangent[:, 1] = math.sqrt(0.5)
+        self.positions = np.concatenate([self.positions, new_pos])
+        self.velocities = np.concatenate([self.velocities, np.zeros((count, 2))])
+        self.alive = np.concatenate([self.alive, np.ones(count, dtype=np.uint8)])
+        self.rng = np.concatenate([self.rng, particle_states(seed, old, count, PURPOSE_STEPS)])
+        self.tangent = np.concatenate([self.tangent, tangent])
+        self.acc = np.concatenate([self.acc, np.zeros((count, dyn.N_ACC))])
+        values = self.evaluate(new_pos)
+        out = np.column_stack([values[:, 0], np.hypot(values[:, 1], values[:, 2])])
+        self.out = np.concatenate([self.out, out])
+
+    # -- parameters ------------------------------------------------------------------------------
+    def update_params(self, **changes) -> None:
+        """Change live parameters between chunks (keys in :data:`LIVE_PARAMS`).
+
+        ``landscape_params`` is a dict of landscape parameter values.  Raises ``PresetError``
+        for invalid values; on error nothing changes.
+        """
+        from .presets import preset_from_dict, to_dict
+        unknown = set(changes) - set(LIVE_PARAMS)
+        if unknown:
+            raise PresetError("update_params", ", ".join(sorted(unknown)), "not a live parameter")
+        data = to_dict(self.preset)
+        for key, value in changes.items():
+            if key == "particles":
+                data["ensemble"]["particles"] = value
+            elif key == "landscape_params":
+                data["landscape"]["params"] = {**data["landscape"].get("params", {}), **value}
+            else:
+                data["dynamics"][key] = value
+        new = preset_from_dict(data, "live parameters")
+        new = replace(new, source=self.preset.source)
+        old = self.preset
+        self.preset = new
+        if "landscape_params" in changes:
+            self.params = self.landscape.param_vector(new.landscape.params)
+            self.out[:] = self._loss_and_grad(self.positions)
+        if new.ensemble.particles != old.ensemble.particles:
+            self._resize(new.ensemble.particles)
+
+    # -- stepping --------------------------------------------------------------------------------
+    def advance(self, n_steps: int, progress: Callable[[int, int], None] | None = None) -> None:
+        """Integrate ``n_steps`` steps in compiled chunks, recording at the due steps."""
+        d = self.preset.dynamics
+        cfg = dyn.step_config(d.kind, d.lr, d.temperature, d.momentum, d.batch_size, d.noise)
+        remaining = int(n_steps)
+        done = 0
+        while remaining > 0:
+            to_record = self.history.stride - self.step % self.history.stride
+            chunk = min(remaining, to_record)
+            self.kernels.advance(
+                self.positions, self.velocities, self.alive, self.rng, self.tangent, self.acc,
+                self.out, chunk, self.params, cfg.lr, cfg.temperature, cfg.momentum,
+                cfg.minibatch, cfg.curvature_noise, cfg.batch_size, self.data, d.noise_scale,
+                self.bounds, self.boundary_code, self.preset.landscape.wall_stiffness,
+                self.diagnostics, ZIGGURAT_X, ZIGGURAT_F)
+            self.step += chunk
+            self.time += chunk * cfg.lr
+            remaining -= chunk
+            done += chunk
+            if self.history.due(self.step):
+                self._record()
+            if progress is not None:
+                progress(done, int(n_steps))
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def evaluate(self, points: np.ndarray) -> np.ndarray:
+        """``(f, fx, fy, fxx, fxy, fyy)`` per point (wall term included), shape ``(M, 6)``."""
+        points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 2)
+        out = np.empty((points.shape[0], 6))
+        self.kernels.evaluate(points, self.params, self.bounds, self.boundary_code,
+                              self.preset.landscape.wall_stiffness, out)
+        return out
+
+    def _loss_and_grad(self, points: np.ndarray) -> np.ndarray:
+        v = self.evaluate(points)
+        return np.column_stack([v[:, 0], np.hypot(v[:, 1], v[:, 2])])
+
+    def effective_temperature(self) -> float:
+        """``T_eff = η tr Cov(g) / (2d) + T``, divided by ``1 − β`` with momentum (DESIGN §4)."""
+        d = self.preset.dynamics
+        if d.kind == "gd":
+            return 0.0
+        t_eff = d.temperature
+        if d.kind == "sgd":
+            n, b = d.dataset_size, d.batch_size
+            finite = (n - b) / (b * (n - 1))
+            cov = np.array(d.noise_cov) * d.noise_scale ** 2
+            if d.noise == "additive":
+                trace = float(np.trace(cov)) * finite
+            else:  # Cov(g) ≈ H Σ H at the particles, averaged over the ensemble
+                v = self.evaluate(self.positions[self.alive.astype(bool)])
+                if v.shape[0] == 0:
+                    return float("nan")
+                h = np.stack([np.stack([v[:, 3], v[:, 4]], -1), np.stack([v[:, 4], v[:, 5]], -1)], -2)
+                trace = float(np.mean(np.einsum("nij,jk,nki->n", h, cov, h))) * finite
+            t_eff += d.lr * trace / 4.0
+        return t_eff / (1.0 - d.momentum)
+
+    # -- outputs ---------------------------------------------------------------------------------
+    def running_lyapunov(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-particle running estimate γ̂ and tangent-vector exponent (0 before any step)."""
+        count = np.maximum(self.acc[:, dyn.ACC_COUNT], 1.0)
+        return self.acc[:, dyn.ACC_LYAP] / count, self.acc[:, dyn.ACC_TANGENT] / count
+
+    def snapshot(self) -> Frame:
+        """A :class:`Frame` of read-only copies of the current state."""
+        count = np.maximum(self.acc[:, dyn.ACC_COUNT], 1.0)
+        lyap, tangent = self.running_lyapunov()
+        alive = self.alive.astype(bool)
+        return Frame(
+            step=self.step, time=self.time,
+            positions=_readonly(self.positions), velocities=_readonly(self.velocities),
+            loss=_readonly(self.out[:, 0]), grad_norm=_readonly(self.out[:, 1]),
+            lyapunov=_readonly(lyap), tangent_lyapunov=_readonly(tangent),
+            time_avg_loss=_readonly(np.where(self.acc[:, dyn.ACC_COUNT] > 0,
+                                             self.acc[:, dyn.ACC_LOSS] / count, self.out[:, 0])),
+            time_avg_grad_norm=_readonly(np.where(self.acc[:, dyn.ACC_COUNT] > 0,
+                                                  self.acc[:, dyn.ACC_GRAD] / count,
+                                                  self.out[:, 1])),
+            alive=_readonly(alive), n_frozen=int((~alive).sum()),
+            effective_temperature=self.effective_temperature(), preset=self.preset)
+
+    def _record(self) -> None:
+        lyap, tangent = self.running_lyapunov()
+        alive = self.alive.astype(bool)
+        any_alive = bool(alive.any())
+        loss = self.out[alive, 0] if any_alive else np.array([np.nan])
+        grad = self.out[alive, 1] if any_alive else np.array([np.nan])
+        count = np.maximum(self.acc[alive, dyn.ACC_COUNT], 1.0) if any_alive else np.ones(1)
+        gam = lyap[alive & np.isfinite(lyap)]
+        gam = gam if gam.size else np.array([np.nan])
+        d = self.preset.dynamics
+        scalars = {
+            "time": self.time,
+            "loss_mean": float(np.mean(loss)),
+            "time_avg_loss": float(np.mean(self.acc[alive, dyn.ACC_LOSS] / count))
+            if self.step else float(np.mean(loss)),
+            "grad_norm_mean": float(np.mean(grad)),
+            "time_avg_grad_norm": float(np.mean(self.acc[alive, dyn.ACC_GRAD] / count))
+            if self.step else float(np.mean(grad)),
+            "lyapunov_mean": float(np.mean(gam)),
+            "lyapunov_q10": float(np.nanquantile(gam, 0.1)) if gam.size > 1 else math.nan,
+            "lyapunov_q90": float(np.nanquantile(gam, 0.9)) if gam.size > 1 else math.nan,
+            "lyapunov_negative_fraction": float(np.mean(gam < 0)),
+            "tangent_lyapunov_mean": float(np.mean(tangent[alive])) if any_alive else math.nan,
+            "effective_temperature": self.effective_temperature(),
+            "n_frozen": float((~alive).sum()),
+            "lr": d.lr, "temperature": d.temperature, "batch_size": d.batch_size,
+            "momentum": d.momentum,
+        }
+        self.history.record(self.step, {"positions": self.positions, "loss": self.out[:, 0],
+                                        "lyapunov": lyap}, scalars)
+
+    def trajectory_arrays(self) -> dict[str, np.ndarray]:
+        """The DESIGN §9 export fields available from the history, plus ensemble series."""
+        from .presets import dumps
+        arrays = self.history.particle_arrays()
+        arrays["preset"] = np.array(dumps(self.preset))
+        for key, value in self.history.scalar_series().items():
+            if key != "steps":
+                arrays[f"series_{key}"] = value
+        arrays["series_steps"] = self.history.scalar_series()["steps"]
+        return arrays
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def checkpoint(self) -> dict:
+        """Everything needed to resume bitwise (arrays copied, history excluded)."""
+        return {"preset": self.preset, "step": self.step, "time": self.time,
+                **{name: getattr(self, name).copy() for name in
+                   ("positions", "velocities", "alive", "rng", "tangent", "acc", "out",
+                    "params")}}
+
+    def restore(self, state: dict) -> None:
+        self.preset = state["preset"]
+        self.step, self.time = state["step"], state["time"]
+        for name in ("positions", "velocities", "alive", "rng", "tangent", "acc", "out",
+                     "params"):
+            setattr(self, name, state[name].copy())
+
+    def reset(self) -> None:
+        """Restart from the initial cloud with the current parameters."""
+        self._init_state()

@@ -1,0 +1,27 @@
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from engine.presets import preset_from_dict  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = sorted((ROOT / "presets").glob("*.toml"))
+
+
+def make_preset(landscape=None, dynamics=None, ensemble=None, run=None, name="test"):
+    """A validated preset from partial tables (defaults: double well, Langevin)."""
+    data = {"name": name,
+            "landscape": landscape or {"builtin": "double_well"},
+            "dynamics": dynamics or {"kind": "langevin", "lr": 0.01, "temperature": 0.1},
+            "ensemble": ensemble or {"particles": 100, "seed": 0},
+            "run": run or {"steps": 100, "record_every": 10}}
+    return preset_from_dict(data, "<test>")
+
+
+@pytest.fixture
+def preset_factory():
+    return make_preset

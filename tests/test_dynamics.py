@@ -1,0 +1,283 @@
+"""Step kernels: exact identities and stationary statistics with sample-size tolerances."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from engine.simulation import Simulation
+from tests.conftest import ROOT, make_preset
+
+
+def _sim(**tables):
+    return Simulation(make_preset(**tables))
+
+
+def test_langevin_at_zero_temperature_equals_gd_step_for_step():
+    land = {"builtin": "muller_brown", "params": {"scale": 0.01}, "boundary": "none"}
+    ens = {"particles": 300, "seed": 5, "init": {"mean": [-0.5, 0.5], "std": 0.3}}
+    gd = _sim(landscape=land, ensemble=ens, dynamics={"kind": "gd", "lr": 0.001})
+    lv = _sim(landscape=land, ensemble=ens,
+              dynamics={"kind": "langevin", "lr": 0.001, "temperature": 0.0})
+    for _ in range(20):
+        gd.advance(1)
+        lv.advance(1)
+        np.testing.assert_array_equal(gd.positions, lv.positions)
+    assert np.any(gd.positions != make_init(gd))  # they actually moved
+
+
+def make_init(sim):
+    return sim._initial_positions(0, sim.positions.shape[0])
+
+
+def test_same_seed_identical_and_different_seed_differs():
+    dyn = {"kind": "sgd", "lr": 0.01, "temperature": 0.05, "batch_size": 4, "dataset_size": 16}
+    a = _sim(dynamics=dyn)
+    b = _sim(dynamics=dyn)
+    c = Simulation(make_preset(dynamics=dyn, ensemble={"particles": 100, "seed": 1}))
+    for s in (a, b, c):
+        s.advance(500)
+    np.testing.assert_array_equal(a.positions, b.positions)
+    np.testing.assert_array_equal(a.acc, b.acc)
+    assert not np.array_equal(a.positions, c.positions)
+
+
+@pytest.mark.parametrize("kind", ["langevin", "sgd", "momentum"])
+def test_chunking_does_not_change_the_run(kind):
+    dyn = {"kind": kind, "lr": 0.01, "temperature": 0.1, "momentum": 0.5, "batch_size": 3,
+           "dataset_size": 10, "noise": "curvature", "noise_scale": 0.3}
+    one = _sim(dynamics=dyn, run={"steps": 1, "record_every": 7})
+    two = _sim(dynamics=dyn, run={"steps": 1, "record_every": 7})
+    one.advance(123)
+    two.advance(50)
+    two.advance(73)
+    for name in ("positions", "velocities", "rng", "alive"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
+    # diagnostics: per-chunk partial sums and the tangent renormalisation at chunk ends happen
+    # in a different order, so they agree up to rounding only
+    np.testing.assert_allclose(one.acc, two.acc, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(one.tangent, two.tangent, rtol=1e-10, atol=1e-14)
+
+
+def test_parameter_change_mid_run_takes_effect():
+    ens = {"particles": 2000, "seed": 0, "init": {"mean": [-1.0, 0.0], "std": 0.0}}
+    cold = _sim(ensemble=ens, dynamics={"kind": "langevin", "lr": 0.01, "temperature": 0.0})
+    hot = _sim(ensemble=ens, dynamics={"kind": "langevin", "lr": 0.01, "temperature": 0.0})
+    cold.advance(100)
+    hot.advance(100)
+    np.testing.assert_array_equal(cold.positions, hot.positions)
+    hot.update_params(temperature=0.2, lr=0.02)
+    assert hot.preset.dynamics.temperature == 0.2 and hot.preset.dynamics.lr == 0.02
+    cold.advance(500)
+    hot.advance(500)
+    assert cold.positions[:, 1].std() == 0.0
+    # stationary y-variance at T = 0.2 on the y²-well is ≈ T/2 = 0.1; 0 without noise
+    assert hot.positions[:, 1].var() > 0.05
+    assert hot.history.scalar_series()["temperature"][-1] == 0.2
+
+
+def test_particle_count_change_keeps_existing_particles():
+    sim = _sim(ensemble={"particles": 500, "seed": 3})
+    sim.advance(50)
+    before = sim.positions.copy()
+    sim.update_params(particles=800)
+    np.testing.assert_array_equal(sim.positions[:500], before)
+    assert sim.positions.shape == (800, 2)
+    sim.update_params(particles=200)
+    np.testing.assert_array_equal(sim.positions, before[:200])
+    sim.advance(10)
+
+
+def test_invalid_live_change_raises_and_changes_nothing():
+    from engine.presets import PresetError
+    sim = _sim()
+    with pytest.raises(PresetError, match="dynamics.lr"):
+        sim.update_params(lr=-1.0)
+    with pytest.raises(PresetError, match="batch_size"):
+        sim.update_params(batch_size=10_000)
+    assert sim.preset.dynamics.lr == 0.01
+
+
+def _stationary_sample(sim, burn_in, n_snapshots, gap):
+    sim.advance(burn_in)
+    samples = []
+    for _ in range(n_snapshots):
+        sim.advance(gap)
+        samples.append(sim.positions.copy())
+    return np.concatenate(samples)
+
+
+def _variance_with_se(samples):
+    """Sample variance and its standard error from the sample's fourth moment."""
+    centred = samples - samples.mean()
+    var = np.mean(centred ** 2)
+    m4 = np.mean(centred ** 4)
+    return var, np.sqrt((m4 - var ** 2) / samples.size)
+
+
+def test_euler_maruyama_stationary_variance_is_the_exact_discrete_value():
+    lam, lr, temp = 2.0, 0.1, 0.5
+    sim = _sim(landscape={"builtin": "quadratic", "params": {"a": lam, "b": 0.0, "c": lam},
+                          "boundary": "none"},
+               dynamics={"kind": "langevin", "lr": lr, "temperature": temp},
+               ensemble={"particles": 20000, "seed": 11, "init": {"mean": [0, 0], "std": 0}},
+               run={"steps": 1, "record_every": 1000})
+    # relaxation factor (1 − ηλ)^t = 0.8^t: 200 steps burn-in; snapshots 100 steps apart are
+    # independent to 0.8^200 ≈ 4e-20, so the sample is 20000 × 2 coordinates × 3 snapshots
+    samples = _stationary_sample(sim, 200, 3, 100).ravel()
+    exact = 2 * temp / (lam * (2 - lr * lam))
+    var, se = _variance_with_se(samples)
+    assert abs(var - exact) < 4 * se, (var, exact, se)
+    continuous = temp / lam  # the SDE value differs by 11 %: the test resolves the O(η) bias
+    assert abs(var - continuous) > 4 * se
+
+
+def test_sgd_additive_noise_stationary_variance():
+    lam, lr, n, b, sigma = 1.5, 0.2, 20, 4, 2.0
+    cov = [[1.0, 0.3], [0.3, 0.5]]
+    sim = _sim(landscape={"builtin": "quadratic", "params": {"a": lam, "b": 0.0, "c": lam},
+                          "boundary": "none"},
+               dynamics={"kind": "sgd", "lr": lr, "temperature": 0.0, "batch_size": b,
+                         "dataset_size": n, "noise": "additive", "noise_scale": sigma,
+                         "noise_cov": cov},
+               ensemble={"particles": 20000, "seed": 12, "init": {"mean": [0, 0], "std": 0}},
+               run={"steps": 1, "record_every": 1000})
+    samples = _stationary_sample(sim, 150, 3, 100)  # (1 − ηλ) = 0.7: independent after 100
+    finite = (n - b) / (n - 1)
+    for axis in (0, 1):
+        s2 = sigma ** 2 * cov[axis][axis]  # per-sample gradient-noise variance
+        exact = lr * s2 / (b * lam * (2 - lr * lam)) * finite
+        var, se = _variance_with_se(samples[:, axis])
+        assert abs(var - exact) < 4 * se, (axis, var, exact, se)
+        assert abs(var - exact / finite) > 4 * se  # with-replacement formula is rejected
+    # the reported effective temperature follows η σ² tr Σ (n − B)/(B(n − 1)) / (2d)
+    expected_t = lr * sigma ** 2 * (cov[0][0] + cov[1][1]) * (n - b) / (b * (n - 1)) / 4
+    assert sim.effective_temperature() == pytest.approx(expected_t, rel=1e-12)
+
+
+def test_minibatches_are_drawn_without_replacement():
+    # n = B: every minibatch is the whole (centred) dataset, so the noise is exactly zero
+    land = {"builtin": "quadratic", "boundary": "none"}
+    ens = {"particles": 50, "seed": 0, "init": {"mean": [1.0, 1.0], "std": 0.5}}
+    sgd = _sim(landscape=land, ensemble=ens,
+               dynamics={"kind": "sgd", "lr": 0.1, "batch_size": 8, "dataset_size": 8,
+                         "noise_scale": 3.0})
+    gd = _sim(landscape=land, ensemble=ens, dynamics={"kind": "gd", "lr": 0.1})
+    sgd.advance(30)
+    gd.advance(30)
+    np.testing.assert_allclose(sgd.positions, gd.positions, atol=1e-12)
+
+
+def test_zhang_sin_gd_converges_at_small_lr_and_only_time_averages_converge_at_large():
+    land = {"builtin": "zhang_sin", "boundary": "periodic",
+            "bounds": [[-np.pi, np.pi], [-np.pi, np.pi]]}
+    ens = {"particles": 400, "seed": 1, "init": {"uniform": True}}
+    small = _sim(landscape=land, ensemble=ens, dynamics={"kind": "gd", "lr": 0.01},
+                 run={"steps": 1, "record_every": 1000})
+    small.advance(2000)
+    assert np.mean(small.out[:, 1] < 1e-6) > 0.99  # gradient norm → 0: stationary points
+    large = _sim(landscape=land, ensemble=ens, dynamics={"kind": "gd", "lr": 0.04},
+                 run={"steps": 1, "record_every": 1000})
+    large.advance(2000)
+    losses, grads = [], []
+    for _ in range(200):
+        large.advance(1)
+        losses.append(large.out[:, 0].copy())
+        grads.append(large.out[:, 1].copy())
+    losses, grads = np.array(losses), np.array(grads)
+    # the gradient norm does not go to 0: over the last 200 steps it stays large on average
+    assert np.median(grads.mean(axis=0)) > 10.0
+    # instantaneous losses keep oscillating by tens, while the running time average of each
+    # particle moves by far less between t = 2200 and t = 4200 (it converges)
+    avg_before = large.acc[:, 2] / large.acc[:, 4]
+    large.advance(2000)
+    avg_after = large.acc[:, 2] / large.acc[:, 4]
+    swing = np.median(losses.std(axis=0))
+    assert swing > 10.0
+    assert np.median(np.abs(avg_after - avg_before)) < 0.1 * swing
+
+
+def test_reflecting_boundary_keeps_particles_inside():
+    sim = _sim(landscape={"builtin": "quadratic", "bounds": [[-0.5, 0.5], [-0.2, 0.3]]},
+               dynamics={"kind": "langevin", "lr": 0.05, "temperature": 5.0, "momentum": 0.5},
+               ensemble={"particles": 1000, "seed": 0, "init": {"mean": [0, 0], "std": 0.1}})
+    sim.advance(300)
+    assert sim.positions[:, 0].min() >= -0.5 and sim.positions[:, 0].max() <= 0.5
+    assert sim.positions[:, 1].min() >= -0.2 and sim.positions[:, 1].max() <= 0.3
+
+
+def test_periodic_boundary_wraps():
+    sim = _sim(landscape={"builtin": "quadratic", "params": {"a": 0.0, "b": 0.0, "c": 0.0},
+                          "bounds": [[0.0, 1.0], [0.0, 1.0]], "boundary": "periodic"},
+               dynamics={"kind": "langevin", "lr": 0.1, "temperature": 1.0},
+               ensemble={"particles": 2000, "seed": 0, "init": {"mean": [0.5, 0.5], "std": 0}})
+    sim.advance(200)
+    assert sim.positions.min() >= 0.0 and sim.positions.max() < 1.0
+    # free diffusion wrapped on the torus becomes uniform: mean 0.5, variance 1/12
+    assert abs(sim.positions.mean() - 0.5) < 4 * np.sqrt(1 / 12 / sim.positions.size)
+
+
+def test_wall_confines_and_adds_smooth_term():
+    sim = _sim(landscape={"builtin": "quadratic", "params": {"a": 0.0, "b": 0.0, "c": 0.0},
+                          "bounds": [[-1.0, 1.0], [-1.0, 1.0]], "boundary": "wall",
+                          "wall_stiffness": 50.0},
+               dynamics={"kind": "langevin", "lr": 0.01, "temperature": 0.05},
+               ensemble={"particles": 1000, "seed": 0, "init": {"mean": [0.9, 0], "std": 0}})
+    values = sim.evaluate(np.array([[1.2, 0.0], [0.5, 0.0]]))
+    assert values[0, 0] == pytest.approx(50.0 * 0.2 ** 3)
+    assert values[0, 1] == pytest.approx(3 * 50.0 * 0.2 ** 2)
+    assert values[1, 0] == 0.0
+    sim.advance(2000)
+    assert np.abs(sim.positions).max() < 1.5
+
+
+def test_non_finite_particles_are_frozen_and_counted():
+    sim = _sim(landscape={"expr": "x**4 + y**2", "boundary": "none"},
+               dynamics={"kind": "gd", "lr": 0.5},
+               ensemble={"particles": 200, "seed": 0, "init": {"mean": [0.0, 0.0], "std": 1.5}})
+    sim.advance(200)
+    frame = sim.snapshot()
+    assert frame.n_frozen > 0
+    assert frame.n_frozen < 200  # particles near the origin stay stable
+    assert np.all(np.isfinite(frame.positions))
+    frozen_positions = frame.positions[~frame.alive].copy()
+    sim.advance(10)
+    np.testing.assert_array_equal(sim.positions[~frame.alive], frozen_positions)
+
+
+def test_snapshot_arrays_are_read_only_copies():
+    sim = _sim()
+    frame = sim.snapshot()
+    with pytest.raises(ValueError):
+        frame.positions[0, 0] = 1.0
+    sim.advance(10)
+    assert not np.array_equal(frame.positions, sim.positions)
+
+
+def test_history_memory_is_bounded():
+    sim = Simulation(make_preset(run={"steps": 1, "record_every": 1},
+                                 ensemble={"particles": 1000, "seed": 0}),
+                     history_budget_bytes=2_000_000)
+    sim.advance(3000)
+    arrays = sim.history.particle_arrays()
+    frames = arrays["positions"].shape[0]
+    assert frames <= sim.history.max_frames
+    # still covers the whole run evenly
+    assert arrays["steps"][0] == 0 and arrays["steps"][-1] > 3000 - sim.history.stride
+    assert np.all(np.diff(arrays["steps"]) == sim.history.stride)
+
+
+def test_bitwise_identical_whatever_the_thread_count(tmp_path):
+    code = ("import numpy as np, hashlib; from tests.conftest import make_preset;"
+            "from engine.simulation import Simulation;"
+            "s = Simulation(make_preset(ensemble={'particles': 3000, 'seed': 9},"
+            " dynamics={'kind': 'sgd', 'lr': 0.01, 'temperature': 0.1}));"
+            "s.advance(200); print(hashlib.sha256(s.positions.tobytes()).hexdigest())")
+    digests = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "NUMBA_NUM_THREADS": threads, "PYTHONPATH": str(ROOT)}
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                env=env, cwd=ROOT, check=True)
+        digests.append(result.stdout.strip())
+    assert digests[0] == digests[1] and len(digests[0]) == 64
