@@ -1,0 +1,469 @@
+"""Main window: layout and wiring only.  The worker owns the engine; views draw frames."""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pyqtgraph as pg
+from PyQt6.QtCore import QSettings, Qt, QThread
+from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QFormLayout, QGroupBox,
+                             QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                             QMainWindow, QPushButton, QSpinBox, QTabWidget, QTextBrowser,
+                             QVBoxLayout, QWidget)
+
+from engine.dynamics import KINDS
+from engine.landscapes import BUILTINS, ExpressionError, parse
+from engine.presets import Preset, PresetError, load, save
+
+from .views.landscape import LandscapeView
+from .views.measure import MeasureView
+from .views.series import SeriesView
+from .widgets.sliders import ValueSlider
+from .worker import EngineWorker, FrameBundle
+
+PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
+MAX_RECENT = 8
+
+
+def _render_svg(widget: QWidget, filename: str) -> None:
+    """Vector SVG of a widget through QSvgGenerator (pyqtgraph's own SVG exporter fails with
+    Qt 6.11 path syntax)."""
+    from PyQt6.QtCore import QRectF
+    from PyQt6.QtGui import QPainter
+    from PyQt6.QtSvg import QSvgGenerator
+    generator = QSvgGenerator()
+    generator.setFileName(filename)
+    generator.setSize(widget.size())
+    generator.setViewBox(QRectF(0, 0, widget.width(), widget.height()))
+    generator.setTitle("ErgoScope")
+    painter = QPainter(generator)
+    try:
+        widget.render(painter)
+    finally:
+        painter.end()
+
+
+def bundled_presets() -> list[Path]:
+    return sorted(PRESET_DIR.glob("*.toml"))
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, preset: Preset):
+        super().__init__()
+        pg.setConfigOptions(antialias=False, imageAxisOrder="col-major")
+        self.setWindowTitle("ErgoScope")
+        self.resize(1500, 950)
+        self.preset = preset
+        self.last_error = ""
+        self.frames_drawn = 0
+        self._fps_times: list[float] = []
+        self._generation = -1
+        self.settings = QSettings("ErgoScope", "ErgoScope")
+
+        self.landscape_view = LandscapeView()
+        self.series_view = SeriesView()
+        self.measure_view = MeasureView()
+        self.setCentralWidget(self.landscape_view)
+        self._dock("Time series", self.series_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Empirical measure vs Gibbs", self.measure_view,
+                   Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.findChild(QDockWidget, "Time series"),
+                              self.findChild(QDockWidget, "Empirical measure vs Gibbs"))
+        self.findChild(QDockWidget, "Time series").raise_()
+        self._dock("Controls", self._build_controls(), Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Presets", self._build_gallery(), Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.error_banner = QLabel("")
+        self.error_banner.setStyleSheet("color: #ff8a80; font-weight: bold;")
+        self.error_banner.setWordWrap(True)
+        self.statusBar().addPermanentWidget(self.error_banner, 1)
+        self.status_rates = QLabel("")
+        self.statusBar().addPermanentWidget(self.status_rates)
+        self._build_menus()
+
+        self.worker = EngineWorker(preset)
+        self.thread = QThread()
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.worker.frame_ready.connect(self.show_frame)
+        self.worker.loaded.connect(self._on_loaded)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.exported.connect(lambda p: self.statusBar().showMessage(f"wrote {p}", 5000))
+        self.thread.start()
+
+    # -- construction --------------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_controls(self) -> QWidget:
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        buttons = QHBoxLayout()
+        self.play_button = QPushButton("▶ Play")
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Play / pause (Space)")
+        self.play_button.toggled.connect(self.set_playing)
+        step = QPushButton("Step")
+        step.setToolTip("Advance one frame of steps (S)")
+        step.clicked.connect(lambda: self.worker.submit("step", int(self.speed.value())))
+        reset = QPushButton("Reset")
+        reset.setToolTip("Restart from the initial cloud with the current parameters (R)")
+        reset.clicked.connect(lambda: self.worker.submit("reset"))
+        for b in (self.play_button, step, reset):
+            buttons.addWidget(b)
+        layout.addLayout(buttons)
+
+        dyn_box = QGroupBox("Dynamics")
+        form = QVBoxLayout(dyn_box)
+        self.kind_combo = QComboBox()
+        self.kind_combo.addItems([k for k in KINDS if k != "ghost"])
+        self.kind_combo.currentTextChanged.connect(lambda k: self._set("kind", k))
+        row = QFormLayout()
+        row.addRow("method", self.kind_combo)
+        form.addLayout(row)
+        self.sliders = {
+            "lr": ValueSlider("learning rate η", 1e-4, 1.0, 0.01, log=True,
+                              tooltip="step size η"),
+            "temperature": ValueSlider("temperature T", 1e-4, 10.0, 0.1, log=True, zero=True,
+                                       tooltip="Langevin temperature T (noise √(2ηT)ξ); "
+                                               "leftmost = 0"),
+            "batch_size": ValueSlider("batch size B", 1, 1024, 8, log=True, integer=True,
+                                      tooltip="SGD minibatch size (≤ dataset size n)"),
+            "momentum": ValueSlider("momentum β", 0.0, 0.99, 0.0, decimals=3,
+                                    tooltip="heavy-ball v ← βv − ηg; w ← w + v"),
+            "noise_scale": ValueSlider("SGD noise σ", 0.0, 20.0, 1.0, decimals=3,
+                                       tooltip="scale of per-sample gradient noise"),
+            "particles": ValueSlider("particles N", 10, 1_000_000, 1000, log=True, integer=True,
+                                     tooltip="ensemble size; density image above 20 000"),
+        }
+        for key, slider in self.sliders.items():
+            slider.value_changed.connect(lambda v, k=key: self._set(
+                k, int(v) if k in ("batch_size", "particles") else float(v)))
+            form.addWidget(slider)
+        self.speed = ValueSlider("steps / frame", 1, 20000, 20, log=True, integer=True,
+                                 tooltip="how many steps the engine takes between frames")
+        self.speed.value_changed.connect(lambda v: self.worker.submit("speed", int(v)))
+        form.addWidget(self.speed)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(QLabel("seed"))
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setKeyboardTracking(False)
+        self.seed_spin.valueChanged.connect(lambda s: self.worker.submit("seed", int(s)))
+        seed_row.addWidget(self.seed_spin)
+        form.addLayout(seed_row)
+        self.t_eff_label = QLabel("T_eff = –")
+        self.t_eff_label.setToolTip("T_eff = η·tr Cov(g)/(2d) + T, ÷(1 − β) with momentum")
+        form.addWidget(self.t_eff_label)
+        layout.addWidget(dyn_box)
+
+        land_box = QGroupBox("Landscape")
+        land_layout = QVBoxLayout(land_box)
+        self.landscape_combo = QComboBox()
+        self.landscape_combo.addItems(sorted(BUILTINS) + ["expression"])
+        self.landscape_combo.activated.connect(self._landscape_picked)
+        land_layout.addWidget(self.landscape_combo)
+        self.param_box = QWidget()
+        self.param_layout = QVBoxLayout(self.param_box)
+        self.param_layout.setContentsMargins(0, 0, 0, 0)
+        land_layout.addWidget(self.param_box)
+        self.expr_edit = QLineEdit()
+        self.expr_edit.setPlaceholderText("f(x, y), e.g. (x**2 - 1)**2 + 0.5*y**2 + 0.3*x")
+        self.expr_edit.textChanged.connect(self.validate_expression)
+        self.expr_edit.returnPressed.connect(self.apply_expression)
+        self.expr_error = QLabel("")
+        self.expr_error.setStyleSheet("color: #ff8a80;")
+        self.expr_error.setWordWrap(True)
+        apply = QPushButton("Apply expression")
+        apply.clicked.connect(self.apply_expression)
+        land_layout.addWidget(self.expr_edit)
+        land_layout.addWidget(self.expr_error)
+        land_layout.addWidget(apply)
+        layout.addWidget(land_box)
+        layout.addStretch(1)
+        self.param_sliders: dict[str, ValueSlider] = {}
+        return panel
+
+    def _build_gallery(self) -> QWidget:
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        self.gallery = QListWidget()
+        for path in bundled_presets():
+            try:
+                name = load(path).name
+            except PresetError:
+                continue
+            item = QListWidgetItem(name)
+            item.setData(Qt.ItemDataRole.UserRole, str(path))
+            self.gallery.addItem(item)
+        self.gallery.currentItemChanged.connect(self._gallery_selected)
+        self.gallery.itemDoubleClicked.connect(
+            lambda item: self.open_preset(item.data(Qt.ItemDataRole.UserRole)))
+        self.description = QTextBrowser()
+        open_button = QPushButton("Open selected preset")
+        open_button.clicked.connect(lambda: self.gallery.currentItem() and self.open_preset(
+            self.gallery.currentItem().data(Qt.ItemDataRole.UserRole)))
+        layout.addWidget(self.gallery, 2)
+        layout.addWidget(self.description, 2)
+        layout.addWidget(open_button)
+        return panel
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Open preset…", QKeySequence.StandardKey.Open,
+                     self._open_dialog)
+        self._action(file_menu, "&Save preset as…", QKeySequence.StandardKey.Save,
+                     self._save_dialog)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self._refresh_recent()
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        export = self.menuBar().addMenu("&Export")
+        self._action(export, "Trajectory (.npz)…", "Ctrl+E",
+                     lambda: self._export_dialog("NPZ (*.npz)", ".npz"))
+        self._action(export, "Trajectory (.csv)…", None,
+                     lambda: self._export_dialog("CSV (*.csv)", ".csv"))
+        self._action(export, "Screenshot of the window (.png)…", "Ctrl+P",
+                     lambda: self._screenshot_dialog(None))
+        self._action(export, "Landscape view (.png / .svg)…", None,
+                     lambda: self._screenshot_dialog(self.landscape_view))
+        run = self.menuBar().addMenu("&Run")
+        self._action(run, "Play / pause", "Space", self.play_button.toggle)
+        self._action(run, "Step", "S", lambda: self.worker.submit("step",
+                                                                  int(self.speed.value())))
+        self._action(run, "Reset", "R", lambda: self.worker.submit("reset"))
+        view = self.menuBar().addMenu("&View")
+        for dock in self.findChildren(QDockWidget):
+            view.addAction(dock.toggleViewAction())
+
+    def _action(self, menu, text, shortcut, slot) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        self.addAction(action)
+        return action
+
+    # -- user actions ----------------------------------------------------------------------------
+    def _set(self, key: str, value) -> None:
+        self.worker.submit("set", key, value)
+
+    def set_playing(self, playing: bool) -> None:
+        self.play_button.blockSignals(True)
+        self.play_button.setChecked(playing)
+        self.play_button.blockSignals(False)
+        self.play_button.setText("⏸ Pause" if playing else "▶ Play")
+        self.worker.submit("play", playing)
+
+    def open_preset(self, path: str | Path) -> bool:
+        """Load a preset; on error show it and keep the current session untouched."""
+        try:
+            preset = load(path)
+        except PresetError as exc:
+            self._on_failed("open preset", str(exc))
+            return False
+        self._remember(str(path))
+        self.worker.submit("load", preset)
+        return True
+
+    def save_preset(self, path: str | Path) -> None:
+        try:
+            save(self.preset, path)
+        except OSError as exc:
+            self._on_failed("save preset", f"{path}: {exc}")
+            return
+        self._remember(str(path))
+        self.statusBar().showMessage(f"saved {path}", 5000)
+
+    def export_trajectory(self, path: str | Path) -> None:
+        self.worker.submit("export", str(path))
+
+    def save_screenshot(self, path: str | Path, widget: QWidget | None = None) -> bool:
+        """PNG of the window (or one view); SVG for a plot view. Written atomically."""
+        path = Path(path)
+        target = widget or self
+        try:
+            directory = path.parent if str(path.parent) else Path(".")
+            if not directory.is_dir():
+                raise OSError(f"directory {directory} does not exist")
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix,
+                                       dir=directory)
+            os.close(fd)
+            if path.suffix.lower() == ".svg":
+                _render_svg(target, tmp)
+            elif not target.grab().save(tmp, "PNG"):
+                raise OSError("could not encode PNG")
+            os.replace(tmp, path)
+        except OSError as exc:
+            if "tmp" in locals() and os.path.exists(tmp):
+                os.unlink(tmp)
+            self._on_failed("screenshot", f"{path}: {exc}")
+            return False
+        self.statusBar().showMessage(f"wrote {path}", 5000)
+        return True
+
+    def validate_expression(self, text: str) -> bool:
+        names = tuple(self.preset.landscape.params) if self.preset.landscape.expr else ()
+        try:
+            parse(text, names)
+        except ExpressionError as exc:
+            pointer = ""
+            if exc.position >= 0:
+                pointer = f"\n{text}\n{' ' * exc.position}^"
+            self.expr_error.setText(f"{exc}{pointer}")
+            return False
+        self.expr_error.setText("✓ valid")
+        return True
+
+    def apply_expression(self) -> None:
+        text = self.expr_edit.text()
+        if not self.validate_expression(text):
+            return
+        params = dict(self.preset.landscape.params) if self.preset.landscape.expr else {}
+        from dataclasses import replace
+        landscape = replace(self.preset.landscape, builtin=None, expr=text, params=params)
+        self.worker.submit("load", replace(self.preset, landscape=landscape))
+
+    def _landscape_picked(self, index: int) -> None:
+        name = self.landscape_combo.itemText(index)
+        if name == "expression":
+            self.expr_edit.setFocus()
+            return
+        from dataclasses import replace
+        landscape = replace(self.preset.landscape, builtin=name, expr=None, params={},
+                            bounds=None)
+        self.worker.submit("load", replace(self.preset, landscape=landscape))
+
+    # -- dialogs ----------------------------------------------------------------------------------
+    def _open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open preset", str(PRESET_DIR),
+                                              "Presets (*.toml)")
+        if path:
+            self.open_preset(path)
+
+    def _save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save preset", str(PRESET_DIR),
+                                              "Presets (*.toml)")
+        if path:
+            self.save_preset(path if path.endswith(".toml") else path + ".toml")
+
+    def _export_dialog(self, filt: str, suffix: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export trajectory", "", filt)
+        if path:
+            self.export_trajectory(path if path.endswith(suffix) else path + suffix)
+
+    def _screenshot_dialog(self, widget) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "",
+                                              "PNG (*.png);;SVG (*.svg)")
+        if path:
+            self.save_screenshot(path, widget)
+
+    def _remember(self, path: str) -> None:
+        recent = [p for p in (self.settings.value("recent", []) or []) if p != path]
+        self.settings.setValue("recent", [path] + recent[:MAX_RECENT - 1])
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.value("recent", []) or []:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_preset(p))
+
+    # -- worker signals ---------------------------------------------------------------------------
+    def _gallery_selected(self, item) -> None:
+        if item is None:
+            return
+        try:
+            preset = load(item.data(Qt.ItemDataRole.UserRole))
+        except PresetError as exc:
+            self.description.setPlainText(str(exc))
+            return
+        self.description.setPlainText(f"{preset.name}\n\n{preset.description}")
+
+    def _on_loaded(self, preset: Preset) -> None:
+        self.preset = preset
+        self.error_banner.setText("")
+        self.setWindowTitle(f"ErgoScope — {preset.name}")
+        d = preset.dynamics
+        self.kind_combo.blockSignals(True)
+        self.kind_combo.setCurrentText(d.kind)
+        self.kind_combo.blockSignals(False)
+        for key, value in (("lr", d.lr), ("temperature", d.temperature),
+                           ("batch_size", d.batch_size), ("momentum", d.momentum),
+                           ("noise_scale", d.noise_scale),
+                           ("particles", preset.ensemble.particles)):
+            self.sliders[key].set_value(value)
+        self.seed_spin.blockSignals(True)
+        self.seed_spin.setValue(min(preset.ensemble.seed, 2**31 - 1))
+        self.seed_spin.blockSignals(False)
+        self.landscape_combo.setCurrentText(preset.landscape.builtin or "expression")
+        if preset.landscape.expr:
+            self.expr_edit.blockSignals(True)
+            self.expr_edit.setText(preset.landscape.expr)
+            self.expr_edit.blockSignals(False)
+            self.expr_error.setText("")
+        self._rebuild_param_sliders()
+
+    def _rebuild_param_sliders(self) -> None:
+        for slider in self.param_sliders.values():
+            slider.setParent(None)
+            slider.deleteLater()
+        self.param_sliders = {}
+        sim = self.worker.sim
+        if sim is None:
+            return
+        for name, value in zip(sim.landscape.param_names, sim.params):
+            span = max(abs(value), 1.0) * 2
+            low = 1e-3 if name.startswith(("w", "s")) and value > 0 else value - span
+            slider = ValueSlider(name, low, value + span, float(value), decimals=4)
+            slider.value_changed.connect(
+                lambda v, n=name: self._set("landscape_params", {n: float(v)}))
+            self.param_layout.addWidget(slider)
+            self.param_sliders[name] = slider
+
+    def _on_failed(self, what: str, message: str) -> None:
+        self.last_error = f"{what} failed: {message}"
+        self.error_banner.setText(self.last_error)
+        self.statusBar().showMessage(self.last_error, 10000)
+
+    def show_frame(self, bundle: FrameBundle) -> None:
+        try:
+            if bundle.generation != self._generation and self.worker.sim is not None:
+                self._generation = bundle.generation
+                self.landscape_view.set_structure(bundle.structure, self.worker.sim.bounds)
+            elif bundle.structure is not getattr(self, "_structure", None):
+                self.landscape_view.set_structure(bundle.structure, bundle.frame.preset and
+                                                  self.worker.sim.bounds)
+            self._structure = bundle.structure
+            self.preset = bundle.frame.preset
+            self.landscape_view.show_frame(bundle)
+            self.series_view.show_frame(bundle)
+            if self.measure_view.isVisible():
+                self.measure_view.show_frame(bundle)
+            frame = bundle.frame
+            self.t_eff_label.setText(f"T_eff = {frame.effective_temperature:.4g}")
+            now = time.perf_counter()
+            self._fps_times = [t for t in self._fps_times if now - t < 1.0] + [now]
+            self.frames_drawn += 1
+            self.status_rates.setText(
+                f"step {frame.step:,} · N = {frame.positions.shape[0]:,} · frozen "
+                f"{frame.n_frozen} · {bundle.steps_per_second:,.0f} steps/s · "
+                f"{len(self._fps_times)} fps")
+        finally:
+            self.worker.frame_consumed()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        self.worker.stop()
+        self.thread.quit()
+        self.thread.wait(5000)

@@ -1,0 +1,130 @@
+"""Landscape view: heatmap + contours of f, the particle cloud (scatter or density), trails,
+minima and saddles, and the cursor readout (x, y, f)."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QRectF
+from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from ..worker import FrameBundle, positions_density
+
+DENSITY_THRESHOLD = 20_000  # above this N the cloud is drawn as a binned density image
+TRAIL_PARTICLES = 5
+TRAIL_LENGTH = 80
+
+
+class LandscapeView(QWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        self.plot = pg.PlotWidget()
+        self.plot.setAspectLocked(False)
+        self.plot.setLabel("bottom", "w₁ (x)")
+        self.plot.setLabel("left", "w₂ (y)")
+        self.plot.showGrid(x=False, y=False)
+        self.heat = pg.ImageItem()
+        self.heat.setColorMap(pg.colormap.get("viridis"))
+        self.heat.setZValue(-20)
+        self.plot.addItem(self.heat)
+        self.contours: list[pg.IsocurveItem] = []
+        self.density = pg.ImageItem()
+        self.density.setZValue(5)
+        cmap = pg.ColorMap([0.0, 0.3, 1.0], [(255, 255, 255, 0), (255, 140, 0, 180),
+                                             (255, 40, 0, 255)])
+        self.density.setColorMap(cmap)
+        self.plot.addItem(self.density)
+        self.scatter = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(255, 90, 30, 200),
+                                          pxMode=True)
+        self.scatter.setZValue(6)
+        self.plot.addItem(self.scatter)
+        self.trails = [self.plot.plot(pen=pg.mkPen((220, 240, 255, 150), width=1))
+                       for _ in range(TRAIL_PARTICLES)]
+        self.minima = pg.ScatterPlotItem(symbol="o", size=11, pen=pg.mkPen("w", width=2),
+                                         brush=None, name="minima")
+        self.saddles = pg.ScatterPlotItem(symbol="x", size=12, pen=pg.mkPen("r", width=2),
+                                          brush=pg.mkBrush("r"), name="saddles")
+        for item in (self.minima, self.saddles):
+            item.setZValue(10)
+            self.plot.addItem(item)
+        legend = self.plot.addLegend(offset=(5, 5))
+        legend.addItem(self.minima, "minimum")
+        legend.addItem(self.saddles, "index-1 saddle")
+        self.readout = QLabel("x = –, y = –, f = –")
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.readout)
+        self._grid = None
+        self._bounds = None
+        self._trail = np.zeros((0, TRAIL_PARTICLES, 2))
+        self._generation = -1
+        self._proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
+                                     slot=self._mouse_moved)
+
+    def set_structure(self, structure, bounds: np.ndarray) -> None:
+        """Draw the heatmap and contours from the engine's grid analysis (once per landscape)."""
+        self._bounds = np.asarray(bounds)
+        if structure is None:
+            return
+        values = structure.values
+        self._grid = (structure.grid_x, structure.grid_y, values)
+        finite = values[np.isfinite(values)]
+        low, high = np.percentile(finite, [0.0, 97.0])
+        shown = np.clip(values, low, high)
+        x0, x1, y0, y1 = self._bounds
+        rect = QRectF(x0, y0, x1 - x0, y1 - y0)
+        self.heat.setImage(shown.T, autoLevels=False, levels=(low, high))
+        self.heat.setRect(rect)
+        for item in self.contours:
+            self.plot.removeItem(item)
+        self.contours = []
+        for level in np.quantile(finite[finite <= high], np.linspace(0.04, 0.96, 12)):
+            curve = pg.IsocurveItem(data=shown.T, level=float(level),
+                                    pen=pg.mkPen((255, 255, 255, 70), width=1))
+            curve.setParentItem(self.heat)
+            self.contours.append(curve)
+        # ImageItem pixels map to grid cells; place the isocurves in the image's coordinates
+        self.minima.setData([m.x for m in structure.minima], [m.y for m in structure.minima])
+        self.saddles.setData([s.x for s, _ in structure.saddles],
+                             [s.y for s, _ in structure.saddles])
+        self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
+        self.plot.disableAutoRange()  # fixed axes: no axis repaint per frame
+
+    def show_frame(self, bundle: FrameBundle) -> None:
+        frame = bundle.frame
+        positions = frame.positions
+        if bundle.generation != self._generation:
+            self._generation = bundle.generation
+            self._trail = np.zeros((0, min(TRAIL_PARTICLES, len(positions)), 2))
+        n = positions.shape[0]
+        if n > DENSITY_THRESHOLD and self._bounds is not None:
+            self.scatter.setData([], [])
+            counts = positions_density(positions, self._bounds, 256)
+            self.density.setImage(counts.T, autoLevels=False,
+                                  levels=(0.0, max(1.0, np.percentile(counts[counts > 0], 99))
+                                          if counts.any() else 1.0))
+            x0, x1, y0, y1 = self._bounds
+            self.density.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+            self.density.setVisible(True)
+        else:
+            self.density.setVisible(False)
+            self.scatter.setData(pos=positions)
+        k = min(TRAIL_PARTICLES, n)
+        self._trail = np.concatenate([self._trail[-TRAIL_LENGTH + 1:], positions[None, :k]])
+        for i, curve in enumerate(self.trails):
+            if i < k:
+                curve.setData(self._trail[:, i, 0], self._trail[:, i, 1])
+            else:
+                curve.setData([], [])
+
+    def _mouse_moved(self, event) -> None:
+        point = self.plot.plotItem.vb.mapSceneToView(event[0])
+        x, y = point.x(), point.y()
+        text = f"x = {x:.4g}, y = {y:.4g}"
+        if self._grid is not None:
+            gx, gy, values = self._grid
+            if gx[0] <= x <= gx[-1] and gy[0] <= y <= gy[-1]:
+                ix = int(np.clip(np.rint((x - gx[0]) / (gx[1] - gx[0])), 0, gx.size - 1))
+                iy = int(np.clip(np.rint((y - gy[0]) / (gy[1] - gy[0])), 0, gy.size - 1))
+                text += f", f ≈ {values[iy, ix]:.5g}"
+        self.readout.setText(text)

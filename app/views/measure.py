@@ -1,0 +1,56 @@
+"""Empirical-measure view: the pooled histogram of the cloud beside the Gibbs density at the
+current T, and their total-variation distance over time (all computed in the worker)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QRectF
+
+from ..worker import FrameBundle
+
+
+class MeasureView(pg.GraphicsLayoutWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._last_draw = -1.0
+        self.empirical_plot = self.addPlot(row=0, col=0, title="empirical measure μ_k (pooled)")
+        self.gibbs_plot = self.addPlot(row=0, col=1, title="Gibbs density exp(−f/T)/Z")
+        self.gibbs_plot.setXLink(self.empirical_plot)
+        self.gibbs_plot.setYLink(self.empirical_plot)
+        self.distance_plot = self.addPlot(row=1, col=0, colspan=2,
+                                          title="distance to Gibbs (grid cells)")
+        self.distance_plot.setLabel("bottom", "step")
+        self.distance_plot.setLogMode(y=True)
+        self.distance_plot.addLegend()
+        cmap = pg.colormap.get("inferno")
+        self.empirical = pg.ImageItem()
+        self.gibbs = pg.ImageItem()
+        for item, plot in ((self.empirical, self.empirical_plot), (self.gibbs, self.gibbs_plot)):
+            item.setColorMap(cmap)
+            plot.addItem(item)
+            plot.setAspectLocked(False)
+        self.tv = self.distance_plot.plot(pen=pg.mkPen("#ffb74d", width=2), name="total variation")
+        self.kl = self.distance_plot.plot(pen=pg.mkPen("#4fc3f7", width=2), name="KL(μ‖π)")
+        self.ci.layout.setRowStretchFactor(0, 3)
+        self.ci.layout.setRowStretchFactor(1, 2)
+
+    def show_frame(self, bundle: FrameBundle) -> None:
+        m = bundle.series.get("_measure")
+        now = time.monotonic()
+        if m is None or (now - self._last_draw < 0.2 and bundle.playing):
+            return
+        self._last_draw = now
+        x0, x1, y0, y1 = m["bounds"]
+        rect = QRectF(x0, y0, x1 - x0, y1 - y0)
+        top = max(float(m["gibbs"].max()), float(m["empirical"].max()), 1e-300)
+        self.empirical.setImage(m["empirical"].T, autoLevels=False, levels=(0, top))
+        self.gibbs.setImage(m["gibbs"].T, autoLevels=False, levels=(0, top))
+        self.empirical.setRect(rect)
+        self.gibbs.setRect(rect)
+        steps = np.asarray(m["steps"], dtype=float)
+        if steps.size:
+            self.tv.setData(steps, np.maximum(np.asarray(m["tv"]), 1e-6))
+            kl = np.asarray(m["kl"])
+            self.kl.setData(steps, np.where(np.isfinite(kl), np.maximum(kl, 1e-6), np.nan))

@@ -1,0 +1,71 @@
+"""Time-series view: loss (instantaneous and time-averaged), gradient norm, the running Lyapunov
+estimate (ensemble mean, 10–90 % band, tangent-vector exponent, zero line) and T_eff."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+
+from ..worker import FrameBundle
+
+
+SERIES_INTERVAL = 0.2  # s: the series redraw (with its axes) at ≤ 5 Hz; the cloud every frame
+
+
+class SeriesView(pg.GraphicsLayoutWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._last_draw = -1.0
+        self.loss_plot = self.addPlot(row=0, col=0, title="loss f (ensemble mean)")
+        self.grad_plot = self.addPlot(row=1, col=0, title="gradient norm ‖∇f‖ (mean)")
+        self.lyap_plot = self.addPlot(row=2, col=0, title="running Lyapunov estimate γ̂")
+        self.temp_plot = self.addPlot(row=3, col=0, title="effective temperature T_eff")
+        plots = (self.loss_plot, self.grad_plot, self.lyap_plot, self.temp_plot)
+        for plot in plots:
+            plot.addLegend(offset=(-5, 5))
+            plot.setDownsampling(mode="peak")
+            plot.setClipToView(True)
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            if plot is not self.loss_plot:
+                plot.setXLink(self.loss_plot)
+        self.temp_plot.setLabel("bottom", "step")
+        self.loss = self.loss_plot.plot(pen=pg.mkPen("#4fc3f7"), name="instantaneous")
+        self.loss_avg = self.loss_plot.plot(pen=pg.mkPen("#ffb74d", width=2), name="time average")
+        self.grad = self.grad_plot.plot(pen=pg.mkPen("#4fc3f7"), name="instantaneous")
+        self.grad_avg = self.grad_plot.plot(pen=pg.mkPen("#ffb74d", width=2), name="time average")
+        self.lyap_lo = self.lyap_plot.plot(pen=None)
+        self.lyap_hi = self.lyap_plot.plot(pen=None)
+        self.band = pg.FillBetweenItem(self.lyap_lo, self.lyap_hi, brush=pg.mkBrush(129, 199, 132, 60))
+        self.lyap_plot.addItem(self.band)
+        self.lyap = self.lyap_plot.plot(pen=pg.mkPen("#81c784", width=2), name="γ̂ mean (10–90 % band)")
+        self.tangent = self.lyap_plot.plot(pen=pg.mkPen("#e57373", width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
+                                           name="top exponent (tangent vector)")
+        self.lyap_plot.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=pg.mkPen("w", width=1)))
+        self.temp = self.temp_plot.plot(pen=pg.mkPen("#ce93d8", width=2), name="T_eff")
+
+    def show_frame(self, bundle: FrameBundle) -> None:
+        now = time.monotonic()
+        if now - self._last_draw < SERIES_INTERVAL and bundle.playing:
+            return
+        self._last_draw = now
+        s = bundle.series
+        steps = s["steps"].astype(float)
+        if steps.size == 0:
+            return
+
+        def clean(key):
+            values = s.get(key)
+            if values is None:
+                return np.zeros_like(steps)
+            return np.where(np.isfinite(values), values, np.nan)
+
+        self.loss.setData(steps, clean("loss_mean"))
+        self.loss_avg.setData(steps, clean("time_avg_loss"))
+        self.grad.setData(steps, clean("grad_norm_mean"))
+        self.grad_avg.setData(steps, clean("time_avg_grad_norm"))
+        self.lyap_lo.setData(steps, clean("lyapunov_q10"))
+        self.lyap_hi.setData(steps, clean("lyapunov_q90"))
+        self.lyap.setData(steps, clean("lyapunov_mean"))
+        self.tangent.setData(steps, clean("tangent_lyapunov_mean"))
+        self.temp.setData(steps, clean("effective_temperature"))

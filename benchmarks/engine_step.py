@@ -1,0 +1,98 @@
+"""Langevin particle-steps per second: the engine vs a straightforward NumPy update, same run.
+
+Prints, for the double well and the Gaussian mixture at N = 1e3 … 1e6, the NumPy baseline rate,
+the engine's plain step, the engine with all diagnostics fused (running Lyapunov sum, tangent
+vector, time averages), and the ratios.  Issue targets: engine ≥ 5× NumPy at N = 1e5 on the double
+well, and diagnostics ≤ 2× the plain step.
+
+    .venv/bin/python benchmarks/engine_step.py [--sizes 1e3,1e4,1e5,1e6] [--seconds 0.5]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from engine.presets import preset_from_dict
+from engine.simulation import Simulation
+
+LR, T = 0.005, 0.5
+
+
+def numpy_double_well(pos, rng, steps):
+    x, y = pos[:, 0], pos[:, 1]
+    s = np.sqrt(2 * LR * T)
+    for _ in range(steps):
+        gx = 4 * x * (x * x - 1)
+        gy = 2 * y
+        x = x - LR * gx + s * rng.standard_normal(x.size)
+        y = y - LR * gy + s * rng.standard_normal(y.size)
+    return np.column_stack([x, y])
+
+
+MU = np.array([[-1.2, -0.8], [1.3, -1.0], [0.0, 1.3], [1.6, 1.4]])
+W = np.array([1.0, 0.6, 0.5, 0.3])
+S = np.array([0.7, 0.25, 0.4, 0.2])
+
+
+def numpy_mixture(pos, rng, steps):
+    s = np.sqrt(2 * LR * T)
+    for _ in range(steps):
+        d = pos[:, None, :] - MU[None]
+        logits = np.log(W) - 0.5 * (d ** 2).sum(-1) / S ** 2
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        e /= e.sum(axis=1, keepdims=True)
+        grad = (e[..., None] * d / (S ** 2)[None, :, None]).sum(1)
+        pos = pos - LR * grad + s * rng.standard_normal(pos.shape)
+    return pos
+
+
+def rate(fn, n, seconds):
+    steps = 2
+    while True:
+        t0 = time.perf_counter()
+        fn(steps)
+        dt = time.perf_counter() - t0
+        if dt > seconds or steps > 10**6:
+            return n * steps / dt
+        steps *= 2 if dt < seconds / 4 else 1
+        if dt >= seconds / 4:
+            steps = int(steps * seconds / dt) + 1
+
+
+def engine_rate(builtin, n, diagnostics, seconds):
+    preset = preset_from_dict({
+        "name": "bench", "landscape": {"builtin": builtin, "boundary": "none"},
+        "dynamics": {"kind": "langevin", "lr": LR, "temperature": T},
+        "ensemble": {"particles": n, "seed": 0, "init": {"mean": [-1.0, 0.0], "std": 0.1}},
+        "run": {"steps": 1, "record_every": 10**9}})
+    sim = Simulation(preset, diagnostics=diagnostics)
+    sim.advance(2)  # compile
+    return rate(sim.advance, n, seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1e3,1e4,1e5,1e6")
+    parser.add_argument("--seconds", type=float, default=0.5)
+    args = parser.parse_args()
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    print(f"{'landscape':18} {'N':>8} {'numpy M/s':>10} {'plain M/s':>10} {'diag M/s':>10} "
+          f"{'plain/numpy':>12} {'diag cost':>10}")
+    for builtin, baseline in (("double_well", numpy_double_well),
+                              ("gaussian_mixture", numpy_mixture)):
+        for n in sizes:
+            rng = np.random.default_rng(0)
+            pos = rng.normal(size=(n, 2))
+            base = rate(lambda k: baseline(pos, rng, k), n, args.seconds)
+            plain = engine_rate(builtin, n, False, args.seconds)
+            diag = engine_rate(builtin, n, True, args.seconds)
+            print(f"{builtin:18} {n:>8} {base / 1e6:>10.1f} {plain / 1e6:>10.1f} "
+                  f"{diag / 1e6:>10.1f} {plain / base:>11.1f}x {plain / diag:>9.2f}x",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()

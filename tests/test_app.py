@@ -1,0 +1,119 @@
+"""The window, offscreen: presets open, sliders reach the engine, exports, broken presets."""
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import PRESETS, ROOT
+
+pytestmark = pytest.mark.qt
+
+
+def _wait(qtbot, condition, timeout=60_000):
+    qtbot.waitUntil(condition, timeout=timeout)
+
+
+@pytest.fixture
+def window(qtbot):
+    from app.main_window import MainWindow
+    from engine.presets import load
+    preset = load(ROOT / "presets" / "double_well_kramers.toml")
+    win = MainWindow(preset)
+    qtbot.addWidget(win)
+    win.show()
+    _wait(qtbot, lambda: win.frames_drawn >= 1)
+    yield win
+    win.shutdown()
+
+
+def test_every_bundled_preset_opens_and_draws(qtbot, window):
+    window.set_playing(True)
+    for path in PRESETS:
+        before = window.worker.generation
+        assert window.open_preset(path)
+        _wait(qtbot, lambda: window.worker.generation > before)
+        drawn = window.frames_drawn
+        _wait(qtbot, lambda: window.frames_drawn > drawn)
+        assert window.last_error == ""
+        assert window.preset.source == str(path)
+
+
+def test_slider_changes_reach_the_running_engine(qtbot, window):
+    window.set_playing(True)
+    _wait(qtbot, lambda: window.worker.sim.step > 0)
+    window.sliders["temperature"].spin.setValue(0.37)
+    _wait(qtbot, lambda: window.worker.sim.preset.dynamics.temperature == pytest.approx(0.37))
+    window.sliders["lr"].slider.setValue(200)  # log scale 1e-4 … 1
+    expected = window.sliders["lr"].value()
+    _wait(qtbot, lambda: window.worker.sim.preset.dynamics.lr == pytest.approx(expected))
+    window.sliders["particles"].spin.setValue(3000)
+    _wait(qtbot, lambda: window.worker.sim.positions.shape[0] == 3000)
+    step = window.worker.sim.step
+    _wait(qtbot, lambda: window.worker.sim.step > step)  # still running, no restart
+
+
+def test_500_rapid_slider_changes_neither_crash_nor_freeze(qtbot, window):
+    window.set_playing(True)
+    slider = window.sliders["temperature"].slider
+    for i in range(500):
+        slider.setValue(1 + (i * 37) % 999)
+        if i % 50 == 0:
+            qtbot.wait(1)
+    final = window.sliders["temperature"].value()
+    _wait(qtbot, lambda: window.worker.sim.preset.dynamics.temperature == pytest.approx(final))
+    drawn = window.frames_drawn
+    _wait(qtbot, lambda: window.frames_drawn > drawn + 2, timeout=20_000)
+    assert window.last_error == ""
+
+
+def test_exports_write_valid_files(qtbot, window, tmp_path):
+    window.set_playing(True)
+    _wait(qtbot, lambda: window.worker.sim.step >= 200)
+    npz, csv, png, svg = (tmp_path / n for n in ("t.npz", "t.csv", "w.png", "l.svg"))
+    window.export_trajectory(npz)
+    window.export_trajectory(csv)
+    _wait(qtbot, lambda: npz.exists() and csv.exists())
+    data = np.load(npz)
+    assert data["positions"].ndim == 3 and data["positions"].shape[2] == 2
+    assert "preset" in data.files
+    header = csv.read_text().splitlines()[0]
+    assert header.startswith("step,particle,x,y,loss")
+    assert window.save_screenshot(png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert window.save_screenshot(svg, window.landscape_view)
+    assert "<svg" in svg.read_text()[:2000]
+    saved = tmp_path / "saved.toml"
+    window.save_preset(saved)
+    from engine.presets import load
+    assert load(saved) == window.preset
+
+
+def test_failed_export_changes_nothing(qtbot, window, tmp_path):
+    missing = tmp_path / "no_such_dir" / "t.npz"
+    window.export_trajectory(missing)
+    _wait(qtbot, lambda: "export failed" in window.last_error)
+    assert not missing.exists()
+    assert not window.save_screenshot(tmp_path / "nope" / "x.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_broken_preset_leaves_the_session_untouched(qtbot, window, tmp_path):
+    bad = tmp_path / "broken.toml"
+    bad.write_text('name = "b"\n[landscape]\nbuiltin = "double_well"\n[dynamics]\nlr = -3\n')
+    sim_before = window.worker.sim
+    preset_before = window.preset
+    assert not window.open_preset(bad)
+    assert "broken.toml: dynamics.lr" in window.last_error
+    time.sleep(0.2)
+    assert window.worker.sim is sim_before and window.preset == preset_before
+
+
+def test_expression_editor_validates_inline(qtbot, window):
+    window.expr_edit.setText("x**2 + foo")
+    assert "'foo' at position 7" in window.expr_error.text()
+    window.expr_edit.setText("x**2 + 0.5*y**2")
+    assert window.expr_error.text().startswith("✓")
+    before = window.worker.generation
+    window.apply_expression()
+    _wait(qtbot, lambda: window.worker.generation > before)
+    assert window.worker.sim.preset.landscape.expr == "x**2 + 0.5*y**2"
