@@ -26,6 +26,9 @@ from .worker import EngineWorker, FrameBundle
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 MAX_RECENT = 8
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
 
 
 def _render_svg(widget: QWidget, filename: str) -> None:
@@ -105,7 +108,7 @@ class MainWindow(QMainWindow):
         panel = QWidget()
         layout = QVBoxLayout(panel)
         buttons = QHBoxLayout()
-        self.play_button = QPushButton("▶ Play")
+        self.play_button = QPushButton("Play")
         self.play_button.setCheckable(True)
         self.play_button.setToolTip("Play / pause (Space)")
         self.play_button.toggled.connect(self.set_playing)
@@ -259,7 +262,7 @@ class MainWindow(QMainWindow):
         self.play_button.blockSignals(True)
         self.play_button.setChecked(playing)
         self.play_button.blockSignals(False)
-        self.play_button.setText("⏸ Pause" if playing else "▶ Play")
+        self.play_button.setText("Pause" if playing else "Play")
         self.worker.submit("play", playing)
 
     def open_preset(self, path: str | Path) -> bool:
@@ -300,6 +303,7 @@ class MainWindow(QMainWindow):
                 _render_svg(target, tmp)
             elif not target.grab().save(tmp, "PNG"):
                 raise OSError("could not encode PNG")
+            os.chmod(tmp, _FILE_MODE)
             os.replace(tmp, path)
         except OSError as exc:
             if "tmp" in locals() and os.path.exists(tmp):
