@@ -10,12 +10,16 @@ well, and diagnostics ≤ 2× the plain step.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from engine.presets import preset_from_dict
-from engine.simulation import Simulation
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.presets import preset_from_dict  # noqa: E402
+from engine.simulation import Simulation  # noqa: E402
 
 LR, T = 0.005, 0.5
 
