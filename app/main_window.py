@@ -439,12 +439,10 @@ class MainWindow(QMainWindow):
 
     def show_frame(self, bundle: FrameBundle) -> None:
         try:
-            if bundle.generation != self._generation and self.worker.sim is not None:
+            if (bundle.generation != self._generation
+                    or bundle.structure is not getattr(self, "_structure", None)):
                 self._generation = bundle.generation
-                self.landscape_view.set_structure(bundle.structure, self.worker.sim.bounds)
-            elif bundle.structure is not getattr(self, "_structure", None):
-                self.landscape_view.set_structure(bundle.structure, bundle.frame.preset and
-                                                  self.worker.sim.bounds)
+                self.landscape_view.set_structure(bundle.structure, bundle.bounds)
             self._structure = bundle.structure
             self.preset = bundle.frame.preset
             self.landscape_view.show_frame(bundle)

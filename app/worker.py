@@ -26,7 +26,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from engine.diagnostics.measure import (EmpiricalMeasure, gibbs_cells, kl_divergence,
                                         total_variation)
 from engine.diagnostics.structure import Structure, analyse
-from engine.export import write_csv, write_json, write_npz
+from engine.export import write_csv, write_npz
 from engine.presets import Preset, PresetError
 from engine.simulation import Frame, Simulation
 
@@ -43,6 +43,7 @@ class FrameBundle:
     structure: Structure | None
     steps_per_second: float
     playing: bool
+    bounds: np.ndarray  # [x0, x1, y0, y1] of the simulation
     generation: int  # increments when a new simulation replaces the old one
 
 
@@ -143,7 +144,7 @@ class EngineWorker(QObject):
         series["_measure"] = self._update_measure(sim)
         return FrameBundle(sim.snapshot(), series, self.structure,
                            getattr(self, "_steps_per_second", 0.0), self.playing,
-                           self.generation)
+                           sim.bounds.copy(), self.generation)
 
     def _drain(self) -> bool:
         changed = False
@@ -240,14 +241,6 @@ class EngineWorker(QObject):
             self.failed.emit("export", f"{target}: {exc}")
             return
         self.exported.emit(str(target))
-
-    def _cmd_export_json(self, path: str, data: dict) -> None:
-        try:
-            write_json(Path(path), data)
-        except OSError as exc:
-            self.failed.emit("export", f"{path}: {exc}")
-            return
-        self.exported.emit(path)
 
 
 def positions_density(positions: np.ndarray, bounds: np.ndarray, bins: int) -> np.ndarray:
