@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self.frames_drawn = 0
         self._fps_times: list[float] = []
         self._generation = -1
+        self._structure = None
         self.settings = QSettings("ErgoScope", "ErgoScope")
 
         self.landscape_view = LandscapeView()
@@ -440,7 +441,7 @@ class MainWindow(QMainWindow):
     def show_frame(self, bundle: FrameBundle) -> None:
         try:
             if (bundle.generation != self._generation
-                    or bundle.structure is not getattr(self, "_structure", None)):
+                    or bundle.structure is not self._structure):
                 self._generation = bundle.generation
                 self.landscape_view.set_structure(bundle.structure, bundle.bounds)
             self._structure = bundle.structure
@@ -464,6 +465,11 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.shutdown()
         super().closeEvent(event)
+
+    def dispose(self) -> None:
+        """Stop the worker, close and schedule deletion (scripts opening many windows)."""
+        self.close()  # closeEvent stops the worker thread
+        self.deleteLater()
 
     def shutdown(self) -> None:
         self.worker.stop()

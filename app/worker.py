@@ -66,6 +66,7 @@ class EngineWorker(QObject):
         self.generation = 0
         self._pending_preset = preset
         self._rate = 0.0
+        self._steps_per_second = 0.0
         self._single_steps = 0
 
     # -- called from the GUI thread ----------------------------------------------------------
@@ -143,7 +144,7 @@ class EngineWorker(QObject):
         series = sim.history.scalar_series()
         series["_measure"] = self._update_measure(sim)
         return FrameBundle(sim.snapshot(), series, self.structure,
-                           getattr(self, "_steps_per_second", 0.0), self.playing,
+                           self._steps_per_second, self.playing,
                            sim.bounds.copy(), self.generation)
 
     def _drain(self) -> bool:

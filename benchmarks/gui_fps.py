@@ -62,9 +62,7 @@ def main() -> None:
         gui_rate = (window.worker.sim.step - step0) * n / elapsed
         print(f"{n:>8} {fps:>6.1f} {gui_rate / 1e6:>15.1f} {headless_rate / 1e6:>13.1f} "
               f"{1 - gui_rate / headless_rate:>8.0%}", flush=True)
-        window.shutdown()
-        window.close()
-        window.deleteLater()
+        window.dispose()
         app.processEvents()
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from numba import njit, prange
 
 from .landscapes.base import Landscape
-from .rng import ZIGGURAT_F, ZIGGURAT_X, next_normal, next_uniform
+from .rng import next_normal, next_uniform
 
 KINDS = ("gd", "sgd", "langevin", "momentum", "ghost")
 NOISE_MODELS = ("additive", "curvature")
@@ -315,5 +315,3 @@ def _build(func) -> Kernels:
 
     return Kernels(advance=advance, evaluate=evaluate)
 
-
-ZX, ZF = ZIGGURAT_X, ZIGGURAT_F

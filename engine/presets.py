@@ -342,8 +342,8 @@ def apply_sets(preset: Preset, assignments: list[str]) -> Preset:
     if not assignments:
         return preset
     data = to_dict(preset)
-    for assignment in assignments:
-        path, value = parse_set(assignment)
+    parsed = [parse_set(a) for a in assignments]
+    for path, value in parsed:
         node = data
         for part in path[:-1]:
             child = node.setdefault(part, {})
@@ -351,10 +351,9 @@ def apply_sets(preset: Preset, assignments: list[str]) -> Preset:
                 raise PresetError("--set", ".".join(path), f"{part} is not a table")
             node = child
         node[path[-1]] = value
-    if "builtin" in data["landscape"] and any(
-            ".".join(parse_set(a)[0]) == "landscape.expr" for a in assignments):
-        data["landscape"].pop("builtin")
-    if "expr" in data["landscape"] and any(
-            ".".join(parse_set(a)[0]) == "landscape.builtin" for a in assignments):
-        data["landscape"].pop("expr")
+    # setting one kind of landscape replaces the other
+    keys = {".".join(path) for path, _ in parsed}
+    for given, other in (("expr", "builtin"), ("builtin", "expr")):
+        if f"landscape.{given}" in keys:
+            data["landscape"].pop(other, None)
     return preset_from_dict(data, f"{preset.source} (with --set)")

@@ -176,9 +176,7 @@ class Simulation:
         self.rng = np.concatenate([self.rng, particle_states(seed, old, count, PURPOSE_STEPS)])
         self.tangent = np.concatenate([self.tangent, tangent])
         self.acc = np.concatenate([self.acc, np.zeros((count, dyn.N_ACC))])
-        values = self.evaluate(new_pos)
-        out = np.column_stack([values[:, 0], np.hypot(values[:, 1], values[:, 2])])
-        self.out = np.concatenate([self.out, out])
+        self.out = np.concatenate([self.out, self._loss_and_grad(new_pos)])
 
     # -- parameters ------------------------------------------------------------------------------
     def update_params(self, **changes) -> None:

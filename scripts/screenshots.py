@@ -35,9 +35,7 @@ def main() -> None:
         target = Path(args.out) / f"screenshot_{path.stem}.png"
         window.save_screenshot(target)
         print(target, window.frames_drawn, "frames", window.last_error or "")
-        window.shutdown()
-        window.close()
-        window.deleteLater()
+        window.dispose()
         app.processEvents()
 
 

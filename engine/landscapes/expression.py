@@ -303,7 +303,7 @@ def _to_source(node: sympy.Basic, names: dict) -> str:
         if base is sympy.E:
             return f"math.exp({_to_source(exponent, names)})"
         raise ExpressionError(f"cannot compile power {node}")
-    if isinstance(node, (sympy.DiracDelta, sympy.Heaviside)) and isinstance(node, sympy.DiracDelta):
+    if isinstance(node, sympy.DiracDelta):
         return "0.0"  # derivative of sign(): zero almost everywhere
     if isinstance(node, sympy.Function) and node.func in _FUNC_SOURCE:
         (argument,) = node.args
