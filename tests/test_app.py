@@ -32,6 +32,9 @@ def test_every_bundled_preset_opens_and_draws(qtbot, window):
         before = window.worker.generation
         assert window.open_preset(path)
         _wait(qtbot, lambda: window.worker.generation > before)
+        generation = window.worker.generation
+        # a frame of the old simulation may still be in flight: wait for one of the new one
+        _wait(qtbot, lambda: window._generation == generation)
         drawn = window.frames_drawn
         _wait(qtbot, lambda: window.frames_drawn > drawn)
         assert window.last_error == ""
