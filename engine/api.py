@@ -10,13 +10,19 @@ from .simulation import Simulation
 
 
 def run_preset(preset: Preset, out: str | Path | None = None, steps: int | None = None,
-               progress: Callable[[int, int], None] | None = None) -> Simulation:
+               progress: Callable[[int, int], None] | None = None,
+               escapes: bool = True) -> Simulation:
     """Run ``preset`` for ``steps`` (default ``preset.run.steps``); optionally write ``out``.
 
-    ``out`` ending in ``.npz`` gets the DESIGN §9 arrays, ``.csv`` the long-format table.
+    ``out`` ending in ``.npz`` gets the DESIGN §9 arrays, ``.csv`` the long-format table; the
+    JSON sidecar ``out + ".json"`` holds :func:`summary`.  ``escapes`` runs the structure
+    analysis first so basins and core-set escape events are tracked.
     Returns the finished :class:`Simulation` for further inspection.
     """
     sim = Simulation(preset)
+    if escapes:
+        from .diagnostics.structure import analyse
+        sim.attach_structure(analyse(preset, sim=sim))
     total = preset.run.steps if steps is None else int(steps)
     sim.advance(total, progress=progress)
     if out is not None:
@@ -44,7 +50,51 @@ def summary(sim: Simulation) -> dict:
         "tangent_lyapunov_mean": float(frame.tangent_lyapunov[alive].mean())
         if alive.any() else None,
         "effective_temperature": frame.effective_temperature,
+        "escapes": escape_summary(sim),
+        "mixing": mixing_summary(sim),
     }
+
+
+def escape_summary(sim: Simulation) -> dict | None:
+    """Measured escape statistics beside the Eyring–Kramers and Laplace predictions."""
+    from .diagnostics.escapes import first_passage, occupation, transition_table
+    if sim.structure is None:
+        return None
+    structure = sim.structure
+    n_states = len(structure.minima)
+    events = sim.events()
+    table = transition_table(events, sim.initial_core, sim.escape_start, sim.step, n_states)
+    kramers = {(k["from"], k["to"]): k for k in structure.kramers}
+    for pair in table["pairs"]:
+        predicted = kramers.get((pair["from"], pair["to"]), {})
+        pair["kramers_mfpt_steps"] = predicted.get("mfpt_steps")
+        pair["mfpt_time"] = pair["mfpt_steps"] * sim.preset.dynamics.lr
+    passage = first_passage(events, sim.initial_core, sim.escape_start, sim.step)
+    passage.pop("times", None)
+    return {"events": int(len(events)), "events_dropped": sim.events_dropped,
+            "transitions": table["pairs"], "first_passage_from_start": passage,
+            "occupation": occupation(sim.last_core[sim.alive.astype(bool)], n_states),
+            "laplace_weights": structure.weights.tolist()}
+
+
+def mixing_summary(sim: Simulation) -> dict:
+    """Integrated autocorrelation times (in recorded frames and steps) of the ensemble-mean
+    loss and of the mean position, from the recorded history."""
+    from .diagnostics.mixing import integrated_autocorrelation_time
+    series = sim.history.scalar_series()
+    frames = sim.history.particle_arrays()
+    stride = sim.history.stride
+    out = {"record_stride_steps": stride}
+    if series["steps"].size > 8:
+        out["loss_mean_iat_frames"] = integrated_autocorrelation_time(series["loss_mean"])
+    if frames.get("positions") is not None and frames["positions"].ndim == 3 and \
+            frames["positions"].shape[0] > 8:
+        # per-particle x trajectories: average the autocorrelation over particles
+        out["x_iat_frames"] = integrated_autocorrelation_time(frames["positions"][:, :, 0])
+        out["loss_iat_frames"] = integrated_autocorrelation_time(frames["loss"])
+    for key in [k for k in out if k.endswith("_frames")]:
+        out[key.replace("_frames", "_steps")] = out[key] * stride
+    return out
 
 
 def structure_info(preset: Preset) -> dict:

@@ -161,7 +161,8 @@ def _build(func) -> Kernels:
     @njit(nogil=True, fastmath={"contract"})
     def advance_range(start, stop, pos, vel, alive, rng, tangent, acc, out, n_steps, p, lr,
                       temperature, beta, minibatch, curvature, batch, data, noise_scale, bounds,
-                      boundary, stiffness, diagnostics, zx, zf):
+                      boundary, stiffness, diagnostics, zx, zf, escapes, cores, core_geom,
+                      last_core, events, event_count, block, step0):
         # Particle loop outside, step loop inside: the particle's whole state lives in
         # registers for the chunk.  Each particle reads only its own stream, so chunking, block
         # size and thread count do not change any number.
@@ -170,9 +171,12 @@ def _build(func) -> Kernels:
         use_noise = temperature > 0.0
         use_momentum = beta != 0.0
         picks = np.empty(max(batch, 1), dtype=np.int64)
+        grid_ny, grid_nx = cores.shape
+        capacity = events.shape[1]
         for i in range(start, stop):
             if not alive[i]:
                 continue
+            core = last_core[i]
             x, y = pos[i, 0], pos[i, 1]
             vx, vy = vel[i, 0], vel[i, 1]
             tx, ty, tvx, tvy = tangent[i, 0], tangent[i, 1], tangent[i, 2], tangent[i, 3]
@@ -183,7 +187,7 @@ def _build(func) -> Kernels:
             loss_sum = 0.0
             grad_sum = 0.0
             done = 0
-            for _ in range(n_steps):
+            for k in range(n_steps):
                 f, fx, fy, fxx, fxy, fyy = full(x, y, p, bounds, boundary, stiffness)
                 gx, gy, hxx, hxy, hyy = fx, fy, fxx, fxy, fyy
                 if minibatch:
@@ -284,6 +288,22 @@ def _build(func) -> Kernels:
                     alive[i] = 0  # frozen at its last finite position
                     break
                 x, y = new_x, new_y
+                if escapes:
+                    # core-set bookkeeping: an event is an entry into a core set other than the
+                    # last one visited, so ridge recrossings are not counted
+                    ix = min(max(int((x - core_geom[0]) * core_geom[2] + 0.5), 0), grid_nx - 1)
+                    iy = min(max(int((y - core_geom[1]) * core_geom[3] + 0.5), 0), grid_ny - 1)
+                    here = cores[iy, ix]
+                    if here >= 0 and here != core:
+                        if core >= 0:
+                            slot = event_count[block]
+                            if slot < capacity:
+                                events[block, slot, 0] = step0 + k + 1
+                                events[block, slot, 1] = i
+                                events[block, slot, 2] = core
+                                events[block, slot, 3] = here
+                            event_count[block] = slot + 1
+                        core = here
             lyap += math.log(lyap_prod)
             if diagnostics:
                 tx, ty, tvx, tvy, tlog = _renormalise(tx, ty, tvx, tvy, tlog)
@@ -291,6 +311,7 @@ def _build(func) -> Kernels:
             vel[i, 0], vel[i, 1] = vx, vy
             tangent[i, 0], tangent[i, 1], tangent[i, 2], tangent[i, 3] = tx, ty, tvx, tvy
             rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
+            last_core[i] = core
             acc[i, 0] += lyap
             acc[i, 1] += tlog
             acc[i, 2] += loss_sum
@@ -303,15 +324,22 @@ def _build(func) -> Kernels:
     @njit(nogil=True, parallel=True)
     def advance(pos, vel, alive, rng, tangent, acc, out, n_steps, p, lr, temperature, beta,
                 minibatch, curvature, batch, data, noise_scale, bounds, boundary, stiffness,
-                diagnostics, zx, zf):
-        """Advance every live particle by ``n_steps`` steps, in place (see module docstring)."""
+                diagnostics, zx, zf, escapes, cores, core_geom, last_core, events,
+                event_count, step0):
+        """Advance every live particle by ``n_steps`` steps, in place (see module docstring).
+
+        With ``escapes``, core-set entries are logged per block into ``events[block]`` rows
+        (step, particle, from, to); ``event_count[block]`` counts them (rows beyond the
+        capacity are counted but dropped, and the caller enlarges the buffer).
+        """
         n = pos.shape[0]
         n_blocks = (n + BLOCK - 1) // BLOCK
         for block in prange(n_blocks):
             advance_range(block * BLOCK, min(n, (block + 1) * BLOCK), pos, vel, alive, rng,
                           tangent, acc, out, n_steps, p, lr, temperature, beta, minibatch,
                           curvature, batch, data, noise_scale, bounds, boundary, stiffness,
-                          diagnostics, zx, zf)
+                          diagnostics, zx, zf, escapes, cores, core_geom, last_core, events,
+                          event_count, block, step0)
 
     return Kernels(advance=advance, evaluate=evaluate)
 

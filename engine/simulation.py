@@ -22,6 +22,7 @@ from .presets import DynamicsSpec, Preset, PresetError
 from .rng import ZIGGURAT_F, ZIGGURAT_X, draw_normals, draw_uniforms, particle_states
 
 PURPOSE_STEPS, PURPOSE_INIT, PURPOSE_DATA = 0, 1, 2
+EVENT_CAPACITY = 1024  # initial events per block and chunk; grows if ever exceeded
 LIVE_PARAMS = ("kind", "lr", "temperature", "batch_size", "momentum", "noise", "noise_scale",
                "particles", "landscape_params")
 _LANDSCAPES: dict[tuple, Landscape] = {}
@@ -117,9 +118,13 @@ class Simulation:
                  diagnostics: bool = True):
         self.preset = preset
         self.diagnostics = bool(diagnostics)
+        self._event_capacity = EVENT_CAPACITY
         self.landscape = landscape_for(preset)
         self.kernels = dyn.kernels_for(self.landscape)
         self.history = History(preset.run.record_every, history_budget_bytes)
+        self.structure = None
+        self._cores = np.full((1, 1), -1, dtype=np.int32)
+        self._core_geom = np.zeros(4)
         self._init_state()
 
     # -- state -----------------------------------------------------------------------------------
@@ -139,6 +144,10 @@ class Simulation:
         self.tangent = np.empty((0, 4))
         self.acc = np.empty((0, dyn.N_ACC))
         self.out = np.empty((0, 2))
+        self.last_core = np.empty(0, dtype=np.int32)
+        self._event_chunks: list[np.ndarray] = []
+        self.events_dropped = 0
+        self.escape_start = 0
         self._resize(n)
         self.history.clear()
         self._record()
@@ -162,7 +171,8 @@ class Simulation:
     def _resize(self, n: int) -> None:
         old = self.positions.shape[0]
         if n < old:
-            for name in ("positions", "velocities", "alive", "rng", "tangent", "acc", "out"):
+            for name in ("positions", "velocities", "alive", "rng", "tangent", "acc", "out",
+                         "last_core"):
                 setattr(self, name, np.ascontiguousarray(getattr(self, name)[:n]))
             return
         count = n - old
@@ -177,6 +187,71 @@ class Simulation:
         self.tangent = np.concatenate([self.tangent, tangent])
         self.acc = np.concatenate([self.acc, np.zeros((count, dyn.N_ACC))])
         self.out = np.concatenate([self.out, self._loss_and_grad(new_pos)])
+        self.last_core = np.concatenate([self.last_core, self._starting_states(new_pos)])
+
+    # -- basins and escapes --------------------------------------------------------------------
+    @property
+    def escapes_enabled(self) -> bool:
+        return self.structure is not None
+
+    def attach_structure(self, structure, core_fraction: float = 0.5) -> None:
+        """Track basins and core-set escape events using a structure analysis.
+
+        The core set of basin ``i`` is ``{f < f_i + core_fraction·ΔU_i}`` within the basin, with
+        ``ΔU_i`` its lowest barrier (DESIGN §7), so recrossings of a ridge are not events.
+        """
+        basins, values = structure.basins, structure.values
+        cores = np.full(basins.shape, -1, dtype=np.int32)
+        for i, minimum in enumerate(structure.minima):
+            barriers = [s.f - minimum.f for s, pair in structure.saddles if i in pair]
+            depth = min(barriers) if barriers else float(np.nanmax(values) - minimum.f)
+            cores[(basins == i) & (values < minimum.f + core_fraction * depth)] = i
+        self.attach_cores(cores, structure.grid_x, structure.grid_y, structure)
+
+    def attach_cores(self, cores: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray,
+                     structure=None) -> None:
+        """Track escapes between user-given core sets: ``cores[iy, ix]`` ≥ 0 labels a core cell
+        of the regular grid ``grid_x × grid_y`` (nearest cell), −1 elsewhere."""
+        self.structure = structure
+        self._basin_grid = structure.basins if structure is not None else cores
+        self._grid_x, self._grid_y = np.asarray(grid_x), np.asarray(grid_y)
+        self._cores = np.ascontiguousarray(cores, dtype=np.int32)
+        self._core_geom = np.array([grid_x[0], grid_y[0], 1.0 / (grid_x[1] - grid_x[0]),
+                                    1.0 / (grid_y[1] - grid_y[0])])
+        self.last_core = self._starting_states(self.positions)
+        self.initial_core = self.last_core.copy()
+        self._event_chunks = []
+        self.events_dropped = 0
+        self.escape_start = self.step
+        self.history.clear()
+        self._record()
+
+    def _grid_lookup(self, grid: np.ndarray, points: np.ndarray) -> np.ndarray:
+        gx, gy = self._grid_x, self._grid_y
+        ix = np.clip(np.rint((points[:, 0] - gx[0]) / (gx[1] - gx[0])), 0, gx.size - 1)
+        iy = np.clip(np.rint((points[:, 1] - gy[0]) / (gy[1] - gy[0])), 0, gy.size - 1)
+        return grid[iy.astype(np.int64), ix.astype(np.int64)]
+
+    def basin_of(self, points: np.ndarray) -> np.ndarray:
+        """Basin (or user core label) of each point, −1 where none; int64 ``(M,)``."""
+        if not self.escapes_enabled and self._cores.shape == (1, 1):
+            return np.full(len(points), -1, dtype=np.int64)
+        return self._grid_lookup(self._basin_grid, points).astype(np.int64)
+
+    def _starting_states(self, points: np.ndarray) -> np.ndarray:
+        """A particle's state starts as the core it is in, else the basin it is in."""
+        if self._cores.shape == (1, 1):
+            return np.full(len(points), -1, dtype=np.int32)
+        core = self._grid_lookup(self._cores, points)
+        return np.where(core >= 0, core, self._grid_lookup(self._basin_grid, points)).astype(
+            np.int32)
+
+    def events(self) -> np.ndarray:
+        """All escape events so far, ``(E, 4)`` int64 rows (step, particle, from, to), sorted."""
+        if not self._event_chunks:
+            return np.empty((0, 4), dtype=np.int64)
+        events = np.concatenate(self._event_chunks)
+        return events[np.lexsort((events[:, 1], events[:, 0]))]
 
     # -- parameters ------------------------------------------------------------------------------
     def update_params(self, **changes) -> None:
@@ -206,6 +281,8 @@ class Simulation:
             self.out[:] = self._loss_and_grad(self.positions)
         if new.ensemble.particles != old.ensemble.particles:
             self._resize(new.ensemble.particles)
+            if self._cores.shape != (1, 1):  # escape statistics restart with the new ensemble
+                self.attach_cores(self._cores, self._grid_x, self._grid_y, self.structure)
 
     # -- stepping --------------------------------------------------------------------------------
     def advance(self, n_steps: int, progress: Callable[[int, int], None] | None = None) -> None:
@@ -217,12 +294,28 @@ class Simulation:
         while remaining > 0:
             to_record = self.history.stride - self.step % self.history.stride
             chunk = min(remaining, to_record)
+            n_blocks = (self.positions.shape[0] + dyn.BLOCK - 1) // dyn.BLOCK
+            tracking = self._cores.shape != (1, 1)
+            if not tracking:
+                event_buffer = np.empty((n_blocks, 0, 4), dtype=np.int64)
+            else:
+                event_buffer = np.empty((n_blocks, self._event_capacity, 4), dtype=np.int64)
+            event_count = np.zeros(n_blocks, dtype=np.int64)
             self.kernels.advance(
                 self.positions, self.velocities, self.alive, self.rng, self.tangent, self.acc,
                 self.out, chunk, self.params, cfg.lr, cfg.temperature, cfg.momentum,
                 cfg.minibatch, cfg.curvature_noise, cfg.batch_size, self.data, d.noise_scale,
                 self.bounds, self.boundary_code, self.preset.landscape.wall_stiffness,
-                self.diagnostics, ZIGGURAT_X, ZIGGURAT_F)
+                self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, tracking, self._cores,
+                self._core_geom, self.last_core, event_buffer, event_count, self.step)
+            if tracking and event_count.any():
+                kept = np.minimum(event_count, self._event_capacity)
+                self._event_chunks.append(np.concatenate(
+                    [event_buffer[b, :kept[b]] for b in range(n_blocks) if kept[b]]))
+                dropped = int((event_count - kept).sum())
+                if dropped:
+                    self.events_dropped += dropped
+                    self._event_capacity *= 4  # larger buffers from the next chunk on
             self.step += chunk
             self.time += chunk * cfg.lr
             remaining -= chunk
@@ -318,14 +411,22 @@ class Simulation:
             "lr": d.lr, "temperature": d.temperature, "batch_size": d.batch_size,
             "momentum": d.momentum,
         }
-        self.history.record(self.step, {"positions": self.positions, "loss": self.out[:, 0],
-                                        "lyapunov": lyap}, scalars)
+        per_particle = {"positions": self.positions, "loss": self.out[:, 0], "lyapunov": lyap}
+        if self._cores.shape != (1, 1):
+            per_particle["basin"] = self.basin_of(self.positions)
+            n_states = int(self._basin_grid.max()) + 1
+            counts = np.bincount(self.last_core[alive & (self.last_core >= 0)],
+                                 minlength=n_states)
+            for state, count in enumerate(counts[:n_states]):
+                scalars[f"occupation_{state}"] = count / max(int(alive.sum()), 1)
+        self.history.record(self.step, per_particle, scalars)
 
     def trajectory_arrays(self) -> dict[str, np.ndarray]:
         """The DESIGN §9 export fields available from the history, plus ensemble series."""
         from .presets import dumps
         arrays = self.history.particle_arrays()
         arrays["preset"] = np.array(dumps(self.preset))
+        arrays["events"] = self.events()
         for key, value in self.history.scalar_series().items():
             if key != "steps":
                 arrays[f"series_{key}"] = value
@@ -338,15 +439,19 @@ class Simulation:
         return {"preset": self.preset, "step": self.step, "time": self.time,
                 **{name: getattr(self, name).copy() for name in
                    ("positions", "velocities", "alive", "rng", "tangent", "acc", "out",
-                    "params")}}
+                    "params", "last_core")},
+                "events": self.events()}
 
     def restore(self, state: dict) -> None:
         self.preset = state["preset"]
         self.step, self.time = state["step"], state["time"]
         for name in ("positions", "velocities", "alive", "rng", "tangent", "acc", "out",
-                     "params"):
+                     "params", "last_core"):
             setattr(self, name, state[name].copy())
+        self._event_chunks = [state["events"].copy()]
 
     def reset(self) -> None:
         """Restart from the initial cloud with the current parameters."""
         self._init_state()
+        if self._cores.shape != (1, 1):
+            self.attach_cores(self._cores, self._grid_x, self._grid_y, self.structure)

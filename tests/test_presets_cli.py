@@ -129,3 +129,20 @@ def test_cli_info_reports_minima_saddles_and_kramers():
         np.pi / 2 * np.sqrt(0.5) * np.exp(5.0), rel=1e-9)
     assert info["kramers"][0]["mfpt_steps"] == pytest.approx(
         info["kramers"][0]["mfpt_time"] / 0.01)
+
+
+def test_cli_sweep_tabulates_measured_and_kramers_times(tmp_path):
+    out = tmp_path / "arr.csv"
+    result = _cli("sweep", "presets/arrhenius_sweep.toml", "--vary",
+                  "dynamics.temperature=0.4,0.5", "--steps", "3000", "--set",
+                  "ensemble.particles=300", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    lines = out.read_text().splitlines()
+    header = lines[0].split(",")
+    assert {"dynamics.temperature", "mfpt_steps", "kramers_mfpt_steps"} <= set(header)
+    rows = [dict(zip(header, line.split(","))) for line in lines[1:]]
+    assert {float(r["dynamics.temperature"]) for r in rows} == {0.4, 0.5}
+    # Arrhenius: the higher temperature escapes faster, in the measurement and in the theory
+    by_t = {float(r["dynamics.temperature"]): r for r in rows if r["from"] == "0"}
+    assert float(by_t[0.5]["mfpt_steps"]) < float(by_t[0.4]["mfpt_steps"])
+    assert float(by_t[0.5]["kramers_mfpt_steps"]) < float(by_t[0.4]["kramers_mfpt_steps"])

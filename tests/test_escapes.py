@@ -1,0 +1,130 @@
+"""Escape events between core sets, first-passage statistics and mixing times."""
+import numpy as np
+import pytest
+
+from engine.api import run_preset, summary
+from engine.diagnostics.escapes import first_passage, transition_table
+from engine.diagnostics.mixing import integrated_autocorrelation_time
+from engine.simulation import Simulation
+from tests.conftest import make_preset
+
+B_CORE = 0.6  # core sets {x ≤ −0.6} and {x ≥ 0.6} of (x² − 1)² + y²
+
+
+def exact_mfpt(temperature, x0=-1.0, a=-2.0, b=B_CORE, n=20001):
+    """1-D MFPT of dx = −U'(x)dt + √(2T)dW from x0 to b, reflecting at a, by quadrature:
+    τ = (1/T) ∫_{x0}^{b} e^{U(y)/T} ∫_a^y e^{−U(z)/T} dz dy."""
+    z = np.linspace(a, b, n)
+    u = (z ** 2 - 1) ** 2
+    inner = np.concatenate([[0.0], np.cumsum(0.5 * (np.exp(-u[1:] / temperature)
+                                                    + np.exp(-u[:-1] / temperature))
+                                             * np.diff(z))])
+    integrand = np.exp(u / temperature) * inner / temperature
+    mask = z >= x0
+    zz, ff = z[mask], integrand[mask]
+    return float(np.sum(0.5 * (ff[1:] + ff[:-1]) * np.diff(zz)))
+
+
+def _core_grid():
+    gx = np.linspace(-2, 2, 801)
+    gy = np.linspace(-1.5, 1.5, 301)
+    cores = np.full((gy.size, gx.size), -1, dtype=np.int32)
+    cores[:, gx <= -B_CORE] = 0
+    cores[:, gx >= B_CORE] = 1
+    return cores, gx, gy
+
+
+@pytest.mark.parametrize("temperature,particles,steps", [(0.25, 2000, 15000),
+                                                         (0.2, 3000, 25000)])
+def test_mfpt_matches_exact_one_dimensional_quadrature(temperature, particles, steps):
+    lr = 0.002
+    sim = Simulation(make_preset(
+        landscape={"builtin": "double_well", "params": {"kappa": 1.0},
+                   "bounds": [[-2.0, 2.0], [-1.5, 1.5]], "boundary": "reflect"},
+        dynamics={"kind": "langevin", "lr": lr, "temperature": temperature},
+        ensemble={"particles": particles, "seed": 21, "init": {"mean": [-1.0, 0.0], "std": 0.0}},
+        run={"steps": steps, "record_every": 1000}), diagnostics=False)
+    cores, gx, gy = _core_grid()
+    # the core grid spacing is 0.005: snap the exact target to the grid cell boundary used
+    sim.attach_cores(cores, gx, gy)
+    assert 3 <= 1.0 / temperature <= 6  # ΔU/T as the issue asks
+    sim.advance(steps)
+    passage = first_passage(sim.events(), sim.initial_core, 0, steps)
+    assert passage["censored"] > 0 and passage["escaped"] > 400
+    exact_steps = exact_mfpt(temperature, b=B_CORE - 0.0025) / lr  # nearest-cell rounding
+    # 99 % interval (two temperatures are tested): τ̂ exp(±2.576/√n)
+    tau, n = passage["mfpt_steps"], passage["escaped"]
+    assert tau * np.exp(-2.576 / np.sqrt(n)) < exact_steps < tau * np.exp(2.576 / np.sqrt(n)), \
+        (tau, exact_steps, n)
+    # exit times follow the exponential law (KS against the censored MLE fit)
+    assert passage["ks_pvalue"] > 0.001
+
+
+def test_ridge_recrossings_are_not_events():
+    # particles started on the ridge at low T wander across x = 0 many times before reaching a
+    # core; events require entering a core different from the last one
+    sim = Simulation(make_preset(
+        landscape={"builtin": "double_well", "bounds": [[-2.0, 2.0], [-1.5, 1.5]]},
+        dynamics={"kind": "langevin", "lr": 0.005, "temperature": 0.3},
+        ensemble={"particles": 500, "seed": 2, "init": {"mean": [-0.8, 0.0], "std": 0.0}},
+        run={"steps": 1, "record_every": 1}), diagnostics=False)
+    from engine.diagnostics.structure import analyse
+    sim.attach_structure(analyse(sim.preset, sim=sim))
+    crossings = 0
+    previous = np.sign(sim.positions[:, 0])
+    for _ in range(3000):
+        sim.advance(1)
+        sign = np.sign(sim.positions[:, 0])
+        crossings += int(np.sum(sign != previous))
+        previous = sign
+    events = sim.events()
+    assert len(events) > 0
+    assert crossings > 3 * len(events)  # many ridge crossings, far fewer core-to-core events
+    assert np.all(events[:, 2] != events[:, 3])
+    # consecutive events of one particle alternate: to of one is from of the next
+    for particle in np.unique(events[:, 1])[:50]:
+        rows = events[events[:, 1] == particle]
+        assert np.all(rows[1:, 2] == rows[:-1, 3])
+
+
+def test_transition_table_handles_censoring_exactly():
+    # two particles start in state 0; one jumps to 1 at step 30 and back at 50; run ends at 100
+    events = np.array([[30, 0, 0, 1], [50, 0, 1, 0]])
+    table = transition_table(events, np.array([0, 0]), 0, 100, 2)
+    assert table["exposure_steps"] == [30 + 50 + 100, 20]
+    pair01 = next(p for p in table["pairs"] if p["from"] == 0)
+    assert pair01["mfpt_steps"] == 180.0 and pair01["transitions"] == 1
+    passage = first_passage(events, np.array([0, 0]), 0, 100)
+    assert passage["escaped"] == 1 and passage["censored"] == 1
+    assert passage["mfpt_steps"] == pytest.approx((30 + 100) / 1)
+
+
+def test_run_writes_basins_events_and_summaries(tmp_path):
+    preset = make_preset(
+        landscape={"builtin": "double_well", "bounds": [[-2.0, 2.0], [-1.5, 1.5]]},
+        dynamics={"kind": "langevin", "lr": 0.01, "temperature": 0.3},
+        ensemble={"particles": 300, "seed": 4, "init": {"mean": [-1.0, 0.0], "std": 0.05}},
+        run={"steps": 4000, "record_every": 100})
+    sim = run_preset(preset, out=tmp_path / "r.npz")
+    data = np.load(tmp_path / "r.npz")
+    assert data["basin"].shape == data["loss"].shape == (41, 300)
+    assert set(np.unique(data["basin"])) <= {0, 1}
+    assert data["events"].dtype == np.int64 and data["events"].shape[1] == 4
+    assert len(data["events"]) == summary(sim)["escapes"]["events"] > 0
+    left = min(range(2), key=lambda i: sim.structure.minima[i].x)
+    assert np.all(data["basin"][0] == left)
+
+
+def test_integrated_autocorrelation_time_of_ar1():
+    # AR(1) x_t = φ x_{t−1} + ε: τ = (1 + φ)/(1 − φ) = 9 for φ = 0.8; 400 chains × 4000 steps
+    rng = np.random.default_rng(0)
+    phi, chains, length = 0.8, 400, 4000
+    x = np.zeros((length, chains))
+    noise = rng.standard_normal((length, chains))
+    x[0] = noise[0] / np.sqrt(1 - phi ** 2)
+    for t in range(1, length):
+        x[t] = phi * x[t - 1] + noise[t]
+    tau = integrated_autocorrelation_time(x)
+    # relative error of the windowed estimator ≈ √(2(2M+1)/(N_eff)) with M ≈ 5τ: well under 5 %
+    assert tau == pytest.approx(9.0, rel=0.05)
+    assert integrated_autocorrelation_time(noise) == pytest.approx(1.0, abs=0.05)
