@@ -83,6 +83,7 @@ def test_cli_run_writes_npz_csv_and_summary(tmp_path):
     assert result.returncode == 0, result.stderr
     data = np.load(out)
     assert data["positions"].shape == (5, 50, 2)
+    assert data["basin"].shape == (5, 50) and data["events"].shape[1] == 4
     assert data["loss"].shape == (5, 50) and data["lyapunov"].shape == (5, 50)
     np.testing.assert_array_equal(data["steps"], [0, 50, 100, 150, 200])
     preset = loads(str(data["preset"]))
@@ -94,8 +95,9 @@ def test_cli_run_writes_npz_csv_and_summary(tmp_path):
                   "ensemble.particles=10", "--set", "run.record_every=50", "--out", str(csv))
     assert result.returncode == 0, result.stderr
     rows = np.loadtxt(csv, delimiter=",", skiprows=1)
-    assert rows.shape == (30, 6)
-    assert csv.read_text().splitlines()[0] == "step,particle,x,y,loss,lyapunov"
+    assert rows.shape == (30, 7)
+    assert csv.read_text().splitlines()[0] == "step,particle,x,y,loss,lyapunov,basin"
+    assert set(rows[:, 6]) <= {0, 1}
 
 
 def test_cli_bad_input_exits_2_with_one_clear_line(tmp_path):
