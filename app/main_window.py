@@ -18,6 +18,7 @@ from engine.dynamics import KINDS
 from engine.landscapes import BUILTINS, ExpressionError, parse
 from engine.presets import Preset, PresetError, load, save
 
+from .views.escapes import EscapesView
 from .views.landscape import LandscapeView
 from .views.measure import MeasureView
 from .views.series import SeriesView
@@ -70,12 +71,16 @@ class MainWindow(QMainWindow):
         self.landscape_view = LandscapeView()
         self.series_view = SeriesView()
         self.measure_view = MeasureView()
+        self.escapes_view = EscapesView()
         self.setCentralWidget(self.landscape_view)
         self._dock("Time series", self.series_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("Empirical measure vs Gibbs", self.measure_view,
                    Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Escapes", self.escapes_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.findChild(QDockWidget, "Time series"),
                               self.findChild(QDockWidget, "Empirical measure vs Gibbs"))
+        self.tabifyDockWidget(self.findChild(QDockWidget, "Time series"),
+                              self.findChild(QDockWidget, "Escapes"))
         self.findChild(QDockWidget, "Time series").raise_()
         self._dock("Controls", self._build_controls(), Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Presets", self._build_gallery(), Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -450,6 +455,8 @@ class MainWindow(QMainWindow):
             self.series_view.show_frame(bundle)
             if self.measure_view.isVisible():
                 self.measure_view.show_frame(bundle)
+            if self.escapes_view.isVisible():
+                self.escapes_view.show_frame(bundle)
             frame = bundle.frame
             self.t_eff_label.setText(f"T_eff = {frame.effective_temperature:.4g}")
             now = time.perf_counter()

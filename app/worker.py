@@ -68,6 +68,10 @@ class EngineWorker(QObject):
         self._rate = 0.0
         self._steps_per_second = 0.0
         self._single_steps = 0
+        self._escapes_at = 0.0
+        self._escapes: dict | None = None
+        self._escapes_at = 0.0
+        self._escapes: dict | None = None
 
     # -- called from the GUI thread ----------------------------------------------------------
     def submit(self, name: str, *args) -> None:
@@ -84,7 +88,11 @@ class EngineWorker(QObject):
         self._load(self._pending_preset)
         force_emit = True
         while not self._stop.is_set():
-            changed = self._drain()
+            try:
+                changed = self._drain()
+            except Exception as exc:  # noqa: BLE001 - never let a bad command kill the worker
+                self.failed.emit("command", f"{type(exc).__name__}: {exc}")
+                changed = True
             force_emit = force_emit or changed
             sim = self.sim
             if sim is None:
@@ -143,6 +151,13 @@ class EngineWorker(QObject):
     def _bundle(self, sim: Simulation) -> FrameBundle:
         series = sim.history.scalar_series()
         series["_measure"] = self._update_measure(sim)
+        now = time.monotonic()
+        if sim.structure is not None and now - self._escapes_at > 0.5:
+            from engine.api import escape_summary
+            self._escapes_at = now
+            events = sim.events()
+            self._escapes = {"summary": escape_summary(sim), "events": events[-3000:]}
+        series["_escapes"] = self._escapes
         return FrameBundle(sim.snapshot(), series, self.structure,
                            self._steps_per_second, self.playing,
                            sim.bounds.copy(), self.generation)
@@ -185,13 +200,22 @@ class EngineWorker(QObject):
         if set(changes) & {"landscape_params", "temperature", "kind", "lr", "batch_size",
                            "momentum", "noise_scale", "noise"}:
             self._reset_measure()  # a new invariant measure: pool afresh
+            if self.sim.structure is not None and "landscape_params" not in changes:
+                self.sim.restart_escapes()
+                d = self.sim.preset.dynamics
+                self.structure = self.structure.at(d.temperature if d.kind != "gd" else 0.0,
+                                                   d.lr)
+                self.sim.structure = self.structure
 
     def _analyse(self) -> None:
         try:
-            self.structure = analyse(self.sim.preset, resolution=200, sim=self.sim)
+            self.structure = analyse(self.sim.preset, resolution=256, sim=self.sim)
         except Exception as exc:  # noqa: BLE001 - analysis is optional decoration
             self.structure = None
             self.failed.emit("structure analysis", str(exc))
+            return
+        self.sim.attach_structure(self.structure)  # basins and escape events from now on
+        self._escapes_at = 0.0
 
     def _load(self, preset: Preset) -> None:
         try:

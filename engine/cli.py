@@ -104,7 +104,8 @@ def cmd_sweep(args) -> int:
     for r in rows:
         print(f"{key}={r[key]}: {r['from']}→{r['to']} ΔU/T={r['barrier_over_T']:.2f} "
               f"measured {r['mfpt_steps']:.0f} steps [{r['mfpt_ci95_low']:.0f}, "
-              f"{r['mfpt_ci95_high']:.0f}] vs Eyring–Kramers {r['kramers_mfpt_steps']:.0f}")
+              f"{r['mfpt_ci95_high']:.0f}] vs Eyring–Kramers "
+              f"{r['kramers_mfpt_steps'] or float('nan'):.0f}")
     print(out)
     return 0
 

@@ -219,12 +219,16 @@ class Simulation:
         self._core_geom = np.array([grid_x[0], grid_y[0], 1.0 / (grid_x[1] - grid_x[0]),
                                     1.0 / (grid_y[1] - grid_y[0])])
         self.last_core = self._starting_states(self.positions)
+        self.restart_escapes()
+        self.history.clear()
+        self._record()
+
+    def restart_escapes(self) -> None:
+        """Start escape statistics afresh from the current state (e.g. after T changed)."""
         self.initial_core = self.last_core.copy()
         self._event_chunks = []
         self.events_dropped = 0
         self.escape_start = self.step
-        self.history.clear()
-        self._record()
 
     def _grid_lookup(self, grid: np.ndarray, points: np.ndarray) -> np.ndarray:
         gx, gy = self._grid_x, self._grid_y

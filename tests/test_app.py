@@ -120,3 +120,15 @@ def test_expression_editor_validates_inline(qtbot, window):
     window.apply_expression()
     _wait(qtbot, lambda: window.worker.generation > before)
     assert window.worker.sim.preset.landscape.expr == "x**2 + 0.5*y**2"
+
+
+def test_escapes_view_shows_measured_and_kramers_times(qtbot, window):
+    from PyQt6.QtWidgets import QDockWidget
+    window.findChild(QDockWidget, "Escapes").raise_()
+    window.speed.spin.setValue(2000)
+    window.set_playing(True)
+    # at T = 0.2 the Kramers time is 16 500 steps: events arrive within a few thousand steps
+    _wait(qtbot, lambda: window.escapes_view.table.rowCount() > 0, timeout=90_000)
+    kramers = window.escapes_view.table.item(0, 4).text()
+    assert kramers.replace(",", "") == "16485"
+    assert len(window.worker.sim.events()) > 0

@@ -11,7 +11,7 @@ from ..worker import FrameBundle, positions_density
 
 DENSITY_THRESHOLD = 20_000  # above this N the cloud is drawn as a binned density image
 TRAIL_PARTICLES = 5
-TRAIL_LENGTH = 80
+TRAIL_LENGTH = 40
 
 
 class LandscapeView(QWidget):

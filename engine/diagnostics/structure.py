@@ -60,6 +60,40 @@ class Structure:
         iy = np.clip(np.rint((points[:, 1] - gy[0]) / (gy[1] - gy[0])), 0, gy.size - 1)
         return self.basins[iy.astype(np.int64), ix.astype(np.int64)].astype(np.int64)
 
+    def at(self, temperature: float, lr: float) -> "Structure":
+        """The same landscape structure with Laplace weights and Kramers times at ``T``, ``η``.
+
+        Times that overflow a float (ΔU/T ≳ 700) are reported as ``None`` with their log10.
+        """
+        minima, saddles = self.minima, self.saddles
+        weights = np.zeros(len(minima))
+        if minima and temperature > 0:
+            logs = np.array([-m.f / temperature
+                             - 0.5 * math.log(max(np.linalg.det(m.hessian), 1e-300))
+                             for m in minima])
+            weights = np.exp(logs - logs.max())
+            weights /= weights.sum()
+        kramers = []
+        for crit, (i, j) in saddles:
+            lam_minus = float(np.linalg.eigvalsh(crit.hessian)[0])
+            for src, dst in ((i, j), (j, i)):
+                barrier = crit.f - minima[src].f
+                entry = {"from": src, "to": dst, "barrier": barrier,
+                         "saddle_refined": crit.refined}
+                det_m = float(np.linalg.det(minima[src].hessian))
+                if temperature > 0 and lam_minus < 0 and det_m > 0:
+                    log_tau = (math.log(2 * math.pi / abs(lam_minus))
+                               + 0.5 * math.log(abs(np.linalg.det(crit.hessian)) / det_m)
+                               + barrier / temperature)
+                    tau = math.exp(log_tau) if log_tau < 700 else None
+                    entry["mfpt_time"] = tau
+                    entry["mfpt_steps"] = tau / lr if tau is not None else None
+                    entry["log10_mfpt_time"] = log_tau / math.log(10)
+                    entry["barrier_over_T"] = barrier / temperature
+                kramers.append(entry)
+        return Structure(minima, saddles, weights, kramers, self.grid_x, self.grid_y,
+                         self.values, self.basins, temperature, lr, self.extra)
+
     def to_json(self) -> dict:
         minima = []
         for m, w in zip(self.minima, self.weights):
@@ -193,26 +227,7 @@ def analyse(preset: Preset, resolution: int = 512, sim: Simulation | None = None
         saddles.append((crit, (i, j)))
 
     d = preset.dynamics
-    temperature = d.temperature if d.kind != "gd" else 0.0
-    weights = np.zeros(len(minima))
-    if minima and temperature > 0:
-        logs = np.array([-m.f / temperature - 0.5 * math.log(max(np.linalg.det(m.hessian), 1e-300))
-                         for m in minima])
-        weights = np.exp(logs - logs.max())
-        weights /= weights.sum()
-    kramers = []
-    for crit, (i, j) in saddles:
-        lam_minus = float(np.linalg.eigvalsh(crit.hessian)[0])
-        for src, dst in ((i, j), (j, i)):
-            barrier = crit.f - minima[src].f
-            entry = {"from": src, "to": dst, "barrier": barrier, "saddle_refined": crit.refined}
-            det_m = float(np.linalg.det(minima[src].hessian))
-            if temperature > 0 and lam_minus < 0 and det_m > 0:
-                tau = (2 * math.pi / abs(lam_minus)) * math.sqrt(
-                    abs(np.linalg.det(crit.hessian)) / det_m) * math.exp(barrier / temperature)
-                entry["mfpt_time"] = tau
-                entry["mfpt_steps"] = tau / d.lr
-                entry["barrier_over_T"] = barrier / temperature
-            kramers.append(entry)
-    return Structure(minima, saddles, weights, kramers, gx, gy, values, basins, temperature,
-                     d.lr)
+    structure = Structure(minima, saddles, np.zeros(len(minima)), [], gx, gy, values, basins,
+                          0.0, d.lr)
+    return structure.at(d.temperature if d.kind != "gd" else 0.0, d.lr)
+

@@ -1,0 +1,89 @@
+"""Escapes view: event raster, basin occupation over time vs Gibbs/Laplace weights, and the
+measured mean first-passage times beside Eyring–Kramers (all computed by the engine)."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtWidgets import QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PyQt6.QtCore import Qt
+
+from ..worker import FrameBundle
+
+COLOURS = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ce93d8", "#fff176", "#a1887f"]
+COLUMNS = ["from → to", "events", "MFPT (steps)", "95 % CI", "Kramers (steps)", "ratio"]
+
+
+class EscapesView(QWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        plots = pg.GraphicsLayoutWidget()
+        self.raster_plot = plots.addPlot(row=0, col=0, title="escape events (core → core)")
+        self.raster_plot.setLabel("left", "particle")
+        self.occupation_plot = plots.addPlot(row=1, col=0,
+                                             title="basin occupation (lines: Laplace weights)")
+        self.occupation_plot.setLabel("bottom", "step")
+        self.occupation_plot.setYRange(0, 1)
+        self.occupation_plot.addLegend(offset=(-5, 5))
+        self.raster = pg.ScatterPlotItem(size=4, pen=None)
+        self.raster_plot.addItem(self.raster)
+        self.occupation_curves: list = []
+        self.weight_lines: list = []
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setToolTip("measured mean first-passage time between core sets (exposure / "
+                              "transitions, censoring included) beside the Eyring–Kramers time")
+        splitter.addWidget(plots)
+        splitter.addWidget(self.table)
+        splitter.setSizes([500, 160])
+        layout.addWidget(splitter)
+        self._brushes = [pg.mkBrush(c) for c in COLOURS]
+        self._drawn_summary = None
+
+    def _ensure_curves(self, n: int) -> None:
+        while len(self.occupation_curves) < n:
+            k = len(self.occupation_curves)
+            colour = COLOURS[k % len(COLOURS)]
+            self.occupation_curves.append(self.occupation_plot.plot(
+                pen=pg.mkPen(colour, width=2), name=f"basin {k}"))
+            line = pg.InfiniteLine(angle=0, pen=pg.mkPen(colour, style=Qt.PenStyle.DashLine))
+            self.occupation_plot.addItem(line)
+            self.weight_lines.append(line)
+
+    def show_frame(self, bundle: FrameBundle) -> None:
+        escapes = bundle.series.get("_escapes")
+        if not escapes or escapes is self._drawn_summary:
+            return
+        self._drawn_summary = escapes
+        summary = escapes["summary"]
+        events = escapes["events"]
+        if len(events):
+            brushes = [self._brushes[int(t) % len(self._brushes)] for t in events[:, 3]]
+            self.raster.setData(x=events[:, 0], y=events[:, 1], brush=brushes)
+        else:
+            self.raster.setData([], [])
+        steps = bundle.series["steps"]
+        weights = summary["laplace_weights"]
+        self._ensure_curves(len(weights))
+        for k, curve in enumerate(self.occupation_curves):
+            values = bundle.series.get(f"occupation_{k}")
+            if values is not None and k < len(weights):
+                curve.setData(steps[-len(values):], values)
+                self.weight_lines[k].setPos(weights[k])
+                self.weight_lines[k].setVisible(True)
+            else:
+                curve.setData([], [])
+                self.weight_lines[k].setVisible(False)
+        rows = summary["transitions"]
+        self.table.setRowCount(len(rows))
+        for r, pair in enumerate(rows):
+            kramers = pair.get("kramers_mfpt_steps")
+            low, high = pair["mfpt_steps_ci95"]
+            cells = [f"{pair['from']} → {pair['to']}", str(pair["transitions"]),
+                     f"{pair['mfpt_steps']:,.0f}", f"[{low:,.0f}, {high:,.0f}]",
+                     f"{kramers:,.0f}" if kramers else "–",
+                     f"{pair['mfpt_steps'] / kramers:.2f}" if kramers else "–"]
+            for c, text in enumerate(cells):
+                self.table.setItem(r, c, QTableWidgetItem(text))
