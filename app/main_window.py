@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self._fps_times: list[float] = []
         self._generation = -1
         self._structure = None
+        self._status_at = 0.0
         self.settings = QSettings("ErgoScope", "ErgoScope")
 
         self.landscape_view = LandscapeView()
@@ -91,6 +92,7 @@ class MainWindow(QMainWindow):
         self.status_rates = QLabel("")
         self.statusBar().addPermanentWidget(self.status_rates)
         self._build_menus()
+        self._cache_static_items()
 
         self.worker = EngineWorker(preset)
         self.thread = QThread()
@@ -101,6 +103,16 @@ class MainWindow(QMainWindow):
         self.worker.failed.connect(self._on_failed)
         self.worker.exported.connect(lambda p: self.statusBar().showMessage(f"wrote {p}", 5000))
         self.thread.start()
+
+    def _cache_static_items(self) -> None:
+        """Axes and legends change rarely: let Qt keep them as pixmaps instead of re-running
+        pyqtgraph's Python paint code on every frame (the main cost of a frame here)."""
+        from PyQt6.QtWidgets import QGraphicsItem
+        cache = QGraphicsItem.CacheMode.DeviceCoordinateCache
+        for item in self.findChildren(pg.GraphicsView):
+            for graphics in item.scene().items():
+                if isinstance(graphics, (pg.AxisItem, pg.LegendItem, pg.LabelItem)):
+                    graphics.setCacheMode(cache)
 
     # -- construction --------------------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
@@ -458,14 +470,17 @@ class MainWindow(QMainWindow):
             if self.escapes_view.isVisible():
                 self.escapes_view.show_frame(bundle)
             frame = bundle.frame
-            self.t_eff_label.setText(f"T_eff = {frame.effective_temperature:.4g}")
             now = time.perf_counter()
             self._fps_times = [t for t in self._fps_times if now - t < 1.0] + [now]
             self.frames_drawn += 1
-            self.status_rates.setText(
-                f"step {frame.step:,} · N = {frame.positions.shape[0]:,} · frozen "
-                f"{frame.n_frozen} · {bundle.steps_per_second:,.0f} steps/s · "
-                f"{len(self._fps_times)} fps")
+            if now - self._status_at > 0.25 or not bundle.playing:
+                # text changes relayout the window: at most 4 Hz
+                self._status_at = now
+                self.t_eff_label.setText(f"T_eff = {frame.effective_temperature:.4g}")
+                self.status_rates.setText(
+                    f"step {frame.step:,} · N = {frame.positions.shape[0]:,} · frozen "
+                    f"{frame.n_frozen} · {bundle.steps_per_second:,.0f} steps/s · "
+                    f"{len(self._fps_times)} fps")
         finally:
             self.worker.frame_consumed()
 

@@ -30,8 +30,13 @@ from engine.export import write_csv, write_npz
 from engine.presets import Preset, PresetError
 from engine.simulation import Frame, Simulation
 
-CHUNK_SECONDS = 0.02
+CHUNK_SECONDS = 0.02  # engine work between command checks and frames
 MEASURE_BINS = 64
+MAX_FPS = 60.0
+FRAME_OVERDUE = 1 / 30  # s: show progress at least this often during long batches
+SLOW_INTERVAL = 0.2  # s between refreshes of series and measure (their plots redraw ≤ 5 Hz)
+ESCAPES_INTERVAL = 0.5
+MAX_SERIES_POINTS = 4096
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,9 @@ class FrameBundle:
     """What a view needs for one redraw: the snapshot, ensemble series and run rates."""
 
     frame: Frame
-    series: dict
+    series: dict | None  # ensemble series (history); None when not due this frame
+    measure: dict | None  # empirical measure, Gibbs cells, TV/KL series; None when not due
+    escapes: dict | None  # escape summary and recent events; None when not due
     structure: Structure | None
     steps_per_second: float
     playing: bool
@@ -69,9 +76,12 @@ class EngineWorker(QObject):
         self._steps_per_second = 0.0
         self._single_steps = 0
         self._escapes_at = 0.0
-        self._escapes: dict | None = None
+        self._slow_at = 0.0
+        self._emitted_at = 0.0
+        self._rate = 0.0
         self._escapes_at = 0.0
-        self._escapes: dict | None = None
+        self._slow_at = 0.0
+        self._emitted_at = 0.0
 
     # -- called from the GUI thread ----------------------------------------------------------
     def submit(self, name: str, *args) -> None:
@@ -85,8 +95,13 @@ class EngineWorker(QObject):
 
     # -- worker thread -----------------------------------------------------------------------
     def run(self) -> None:
+        """Advance in short chunks; emit a frame when a batch of ``steps_per_frame`` steps is
+        done or a frame is overdue (so large ensembles still animate), and only once the GUI
+        has drawn the previous one."""
         self._load(self._pending_preset)
         force_emit = True
+        pending = 0
+        rate_steps, rate_since = 0, time.perf_counter()
         while not self._stop.is_set():
             try:
                 changed = self._drain()
@@ -98,36 +113,42 @@ class EngineWorker(QObject):
             if sim is None:
                 time.sleep(0.01)
                 continue
-            target = self.steps_per_frame if self.playing else self._single_steps
+            if self.playing and pending == 0:
+                pending = self.steps_per_frame
+            elif not self.playing and pending and not self._single_steps:
+                pending = 0
+            pending += self._single_steps
             self._single_steps = 0
-            if target > 0:
-                self._advance(sim, target)
+            if pending > 0:
+                done = self._advance_chunk(sim, pending)
+                pending -= done
+                rate_steps += done
                 force_emit = True
-            if force_emit and self._consumed.is_set():
+            now = time.perf_counter()
+            if now - rate_since > 0.5:
+                self._steps_per_second = rate_steps / (now - rate_since)
+                rate_steps, rate_since = 0, now
+            due = pending == 0 or now - self._emitted_at >= FRAME_OVERDUE
+            if (force_emit and due and self._consumed.is_set()
+                    and now - self._emitted_at >= 1 / MAX_FPS):
                 self._consumed.clear()
                 force_emit = False
+                self._emitted_at = now
                 self.frame_ready.emit(self._bundle(sim))
-            elif not self.playing or not self._consumed.is_set():
-                time.sleep(0.004)
+            elif pending == 0:
+                time.sleep(0.002)
 
-    def _advance(self, sim: Simulation, total: int) -> None:
-        done = 0
-        started = time.perf_counter()
-        per_chunk = max(1, int(self._rate * CHUNK_SECONDS / max(sim.positions.shape[0], 1)))
-        while done < total and not self._stop.is_set():
-            chunk = min(total - done, per_chunk)
-            t0 = time.perf_counter()
-            sim.advance(chunk)
-            dt = time.perf_counter() - t0
-            if dt > 0:
-                rate = chunk * sim.positions.shape[0] / dt
-                self._rate = rate if self._rate == 0 else 0.8 * self._rate + 0.2 * rate
-                per_chunk = max(1, int(self._rate * CHUNK_SECONDS / sim.positions.shape[0]))
-            done += chunk
-            if not self._commands.empty():
-                break  # apply the user's change now rather than after the whole frame
-        elapsed = time.perf_counter() - started
-        self._steps_per_second = done / elapsed if elapsed > 0 else 0.0
+    def _advance_chunk(self, sim: Simulation, limit: int) -> int:
+        """One compiled chunk of about ``CHUNK_SECONDS``; returns the steps taken."""
+        n = max(sim.positions.shape[0], 1)
+        chunk = min(limit, max(1, int(self._rate * CHUNK_SECONDS / n)))
+        t0 = time.perf_counter()
+        sim.advance(chunk)
+        dt = time.perf_counter() - t0
+        if dt > 0:
+            rate = chunk * n / dt
+            self._rate = rate if self._rate == 0 else 0.8 * self._rate + 0.2 * rate
+        return chunk
 
     def _reset_measure(self) -> None:
         sim = self.sim
@@ -137,30 +158,38 @@ class EngineWorker(QObject):
         self.gibbs = gibbs_cells(sim.evaluate, sim.bounds, MEASURE_BINS, temperature)
         self.measure_series = {"steps": [], "tv": [], "kl": []}
 
-    def _update_measure(self, sim: Simulation) -> dict:
+    def _update_measure(self, sim: Simulation, summarise: bool) -> dict | None:
         if sim.step > self.measure.burn_in:
-            self.measure.add(sim.step, sim.positions[sim.alive.astype(bool)])
-            density = self.measure.density()
-            self.measure_series["steps"].append(sim.step)
-            self.measure_series["tv"].append(total_variation(density, self.gibbs))
-            self.measure_series["kl"].append(kl_divergence(density, self.gibbs))
-        return {"empirical": self.measure.density(), "gibbs": self.gibbs,
-                "bounds": sim.bounds.copy(),
+            self.measure.add(sim.step, sim.positions)  # frozen particles keep their place
+        if not summarise:
+            return None
+        density = self.measure.density()
+        if self.measure.samples:
+            series = self.measure_series
+            series["steps"].append(sim.step)
+            series["tv"].append(total_variation(density, self.gibbs))
+            series["kl"].append(kl_divergence(density, self.gibbs))
+            if len(series["steps"]) > MAX_SERIES_POINTS:  # bounded: keep every other point
+                for key in series:
+                    series[key] = series[key][::2]
+        return {"empirical": density, "gibbs": self.gibbs, "bounds": sim.bounds.copy(),
                 **{k: np.asarray(v) for k, v in self.measure_series.items()}}
 
     def _bundle(self, sim: Simulation) -> FrameBundle:
-        series = sim.history.scalar_series()
-        series["_measure"] = self._update_measure(sim)
         now = time.monotonic()
-        if sim.structure is not None and now - self._escapes_at > 0.5:
+        slow = not self.playing or now - self._slow_at >= SLOW_INTERVAL
+        if slow:
+            self._slow_at = now
+        series = sim.history.scalar_series() if slow else None
+        escapes = None
+        if slow and sim.structure is not None and now - self._escapes_at >= ESCAPES_INTERVAL:
             from engine.api import escape_summary
             self._escapes_at = now
-            events = sim.events()
-            self._escapes = {"summary": escape_summary(sim), "events": events[-3000:]}
-        series["_escapes"] = self._escapes
-        return FrameBundle(sim.snapshot(), series, self.structure,
-                           self._steps_per_second, self.playing,
-                           sim.bounds.copy(), self.generation)
+            escapes = {"summary": escape_summary(sim), "events": sim.events()[-3000:]}
+        return FrameBundle(sim.snapshot(positions_only=True), series,
+                           self._update_measure(sim, slow), escapes, self.structure,
+                           self._steps_per_second, self.playing, sim.bounds.copy(),
+                           self.generation)
 
     def _drain(self) -> bool:
         changed = False
@@ -220,7 +249,7 @@ class EngineWorker(QObject):
     def _load(self, preset: Preset) -> None:
         try:
             sim = Simulation(preset)
-            sim.advance(0)
+            sim.compile()  # here, not on the first Play
         except (PresetError, ValueError) as exc:
             self.failed.emit("load", str(exc))
             return

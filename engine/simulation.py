@@ -81,13 +81,13 @@ class Frame:
     step: int
     time: float
     positions: np.ndarray
-    velocities: np.ndarray
-    loss: np.ndarray
-    grad_norm: np.ndarray
-    lyapunov: np.ndarray
-    tangent_lyapunov: np.ndarray
-    time_avg_loss: np.ndarray
-    time_avg_grad_norm: np.ndarray
+    velocities: np.ndarray | None
+    loss: np.ndarray | None
+    grad_norm: np.ndarray | None
+    lyapunov: np.ndarray | None
+    tangent_lyapunov: np.ndarray | None
+    time_avg_loss: np.ndarray | None
+    time_avg_grad_norm: np.ndarray | None
     alive: np.ndarray
     n_frozen: int
     effective_temperature: float
@@ -329,6 +329,19 @@ class Simulation:
             if progress is not None:
                 progress(done, int(n_steps))
 
+    def compile(self) -> None:
+        """Compile the step kernel now (on empty arrays), so the first ``advance`` is fast."""
+        d = self.preset.dynamics
+        empty2 = np.empty((0, 2))
+        self.kernels.advance(
+            empty2, empty2.copy(), np.empty(0, dtype=np.uint8), np.empty((0, 4), dtype=np.uint64),
+            np.empty((0, 4)), np.empty((0, dyn.N_ACC)), empty2.copy(), 0, self.params, d.lr,
+            d.temperature, d.momentum, False, False, d.batch_size, self.data, d.noise_scale,
+            self.bounds, self.boundary_code, self.preset.landscape.wall_stiffness,
+            self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, False, self._cores, self._core_geom,
+            np.empty(0, dtype=np.int32), np.empty((0, 0, 4), dtype=np.int64),
+            np.zeros(0, dtype=np.int64), self.step)
+
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """``(f, fx, fy, fxx, fxy, fyy)`` per point (wall term included), shape ``(M, 6)``."""
@@ -369,23 +382,32 @@ class Simulation:
         count = np.maximum(self.acc[:, dyn.ACC_COUNT], 1.0)
         return self.acc[:, dyn.ACC_LYAP] / count, self.acc[:, dyn.ACC_TANGENT] / count
 
-    def snapshot(self) -> Frame:
-        """A :class:`Frame` of read-only copies of the current state."""
+    def snapshot(self, positions_only: bool = False) -> Frame:
+        """A :class:`Frame` of read-only copies of the current state.
+
+        ``positions_only`` copies just positions and ``alive`` (the other per-particle fields
+        are ``None``): what a live view needs at a fraction of the cost for large N.
+        """
+        alive = self.alive.astype(bool)
+        common = dict(step=self.step, time=self.time, positions=_readonly(self.positions),
+                      alive=_readonly(alive), n_frozen=int((~alive).sum()),
+                      effective_temperature=self.effective_temperature(), preset=self.preset)
+        if positions_only:
+            return Frame(velocities=None, loss=None, grad_norm=None, lyapunov=None,
+                         tangent_lyapunov=None, time_avg_loss=None, time_avg_grad_norm=None,
+                         **common)
         count = np.maximum(self.acc[:, dyn.ACC_COUNT], 1.0)
         lyap, tangent = self.running_lyapunov()
-        alive = self.alive.astype(bool)
+        started = self.acc[:, dyn.ACC_COUNT] > 0
         return Frame(
-            step=self.step, time=self.time,
-            positions=_readonly(self.positions), velocities=_readonly(self.velocities),
+            velocities=_readonly(self.velocities),
             loss=_readonly(self.out[:, 0]), grad_norm=_readonly(self.out[:, 1]),
             lyapunov=_readonly(lyap), tangent_lyapunov=_readonly(tangent),
-            time_avg_loss=_readonly(np.where(self.acc[:, dyn.ACC_COUNT] > 0,
-                                             self.acc[:, dyn.ACC_LOSS] / count, self.out[:, 0])),
-            time_avg_grad_norm=_readonly(np.where(self.acc[:, dyn.ACC_COUNT] > 0,
-                                                  self.acc[:, dyn.ACC_GRAD] / count,
+            time_avg_loss=_readonly(np.where(started, self.acc[:, dyn.ACC_LOSS] / count,
+                                             self.out[:, 0])),
+            time_avg_grad_norm=_readonly(np.where(started, self.acc[:, dyn.ACC_GRAD] / count,
                                                   self.out[:, 1])),
-            alive=_readonly(alive), n_frozen=int((~alive).sum()),
-            effective_temperature=self.effective_temperature(), preset=self.preset)
+            **common)
 
     def _record(self) -> None:
         lyap, tangent = self.running_lyapunov()

@@ -40,7 +40,6 @@ class EscapesView(QWidget):
         splitter.setSizes([500, 160])
         layout.addWidget(splitter)
         self._brushes = [pg.mkBrush(c) for c in COLOURS]
-        self._drawn_summary = None
 
     def _ensure_curves(self, n: int) -> None:
         while len(self.occupation_curves) < n:
@@ -53,10 +52,9 @@ class EscapesView(QWidget):
             self.weight_lines.append(line)
 
     def show_frame(self, bundle: FrameBundle) -> None:
-        escapes = bundle.series.get("_escapes")
-        if not escapes or escapes is self._drawn_summary:
+        escapes = bundle.escapes
+        if escapes is None or bundle.series is None:  # sent at ≤ 2 Hz
             return
-        self._drawn_summary = escapes
         summary = escapes["summary"]
         events = escapes["events"]
         if len(events):

@@ -12,6 +12,8 @@ from ..worker import FrameBundle, positions_density
 DENSITY_THRESHOLD = 20_000  # above this N the cloud is drawn as a binned density image
 TRAIL_PARTICLES = 5
 TRAIL_LENGTH = 40
+CONTOURS = 12
+CONTOUR_GRID = 96
 
 
 class LandscapeView(QWidget):
@@ -62,11 +64,17 @@ class LandscapeView(QWidget):
                                      slot=self._mouse_moved)
 
     def set_structure(self, structure, bounds: np.ndarray) -> None:
-        """Draw the heatmap and contours from the engine's grid analysis (once per landscape)."""
+        """Draw the heatmap and contours from the engine's grid analysis; markers always, the
+        (costly) heatmap and contours only when the landscape grid itself changed."""
         self._bounds = np.asarray(bounds)
         if structure is None:
             return
+        self.minima.setData([m.x for m in structure.minima], [m.y for m in structure.minima])
+        self.saddles.setData([s.x for s, _ in structure.saddles],
+                             [s.y for s, _ in structure.saddles])
         values = structure.values
+        if self._grid is not None and self._grid[2] is values:
+            return
         self._grid = (structure.grid_x, structure.grid_y, values)
         finite = values[np.isfinite(values)]
         low, high = np.percentile(finite, [0.0, 97.0])
@@ -76,17 +84,21 @@ class LandscapeView(QWidget):
         self.heat.setImage(shown.T, autoLevels=False, levels=(low, high))
         self.heat.setRect(rect)
         for item in self.contours:
-            self.plot.removeItem(item)
+            item.setParentItem(None)
+            if item.scene() is not None:
+                item.scene().removeItem(item)
         self.contours = []
-        for level in np.quantile(finite[finite <= high], np.linspace(0.04, 0.96, 12)):
-            curve = pg.IsocurveItem(data=shown.T, level=float(level),
+        # pyqtgraph's isocurve is pure Python: trace contours on a coarser copy of the grid
+        step = max(1, values.shape[0] // CONTOUR_GRID)
+        coarse = shown[::step, ::step].T
+        scale_x = (values.shape[1] - 1) / max(coarse.shape[0] - 1, 1)
+        scale_y = (values.shape[0] - 1) / max(coarse.shape[1] - 1, 1)
+        for level in np.quantile(finite[finite <= high], np.linspace(0.04, 0.96, CONTOURS)):
+            curve = pg.IsocurveItem(data=coarse, level=float(level),
                                     pen=pg.mkPen((255, 255, 255, 70), width=1))
             curve.setParentItem(self.heat)
+            curve.setTransform(pg.QtGui.QTransform.fromScale(scale_x, scale_y))
             self.contours.append(curve)
-        # ImageItem pixels map to grid cells; place the isocurves in the image's coordinates
-        self.minima.setData([m.x for m in structure.minima], [m.y for m in structure.minima])
-        self.saddles.setData([s.x for s, _ in structure.saddles],
-                             [s.y for s, _ in structure.saddles])
         self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
         self.plot.disableAutoRange()  # fixed axes: no axis repaint per frame
 
@@ -108,7 +120,17 @@ class LandscapeView(QWidget):
             self.density.setVisible(True)
         else:
             self.density.setVisible(False)
-            self.scatter.setData(pos=positions)
+            data = self.scatter.data
+            if len(data) == n:
+                # same particles: overwrite the item's coordinates in place (≈8× cheaper than
+                # setData, which rebuilds every point record)
+                data["x"] = positions[:, 0]
+                data["y"] = positions[:, 1]
+                self.scatter.prepareGeometryChange()
+                self.scatter.bounds = [None, None]
+                self.scatter.invalidate()
+            else:
+                self.scatter.setData(pos=positions)
         k = min(TRAIL_PARTICLES, n)
         self._trail = np.concatenate([self._trail[-TRAIL_LENGTH + 1:], positions[None, :k]])
         for i, curve in enumerate(self.trails):

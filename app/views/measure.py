@@ -2,8 +2,6 @@
 current T, and their total-variation distance over time (all computed in the worker)."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF
@@ -14,7 +12,6 @@ from ..worker import FrameBundle
 class MeasureView(pg.GraphicsLayoutWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._last_draw = -1.0
         self.empirical_plot = self.addPlot(row=0, col=0, title="empirical measure μ_k (pooled)")
         self.gibbs_plot = self.addPlot(row=0, col=1, title="Gibbs density exp(−f/T)/Z")
         self.gibbs_plot.setXLink(self.empirical_plot)
@@ -37,11 +34,9 @@ class MeasureView(pg.GraphicsLayoutWidget):
         self.ci.layout.setRowStretchFactor(1, 2)
 
     def show_frame(self, bundle: FrameBundle) -> None:
-        m = bundle.series.get("_measure")
-        now = time.monotonic()
-        if m is None or (now - self._last_draw < 0.2 and bundle.playing):
+        m = bundle.measure
+        if m is None:  # sent at ≤ 5 Hz
             return
-        self._last_draw = now
         x0, x1, y0, y1 = m["bounds"]
         rect = QRectF(x0, y0, x1 - x0, y1 - y0)
         top = max(float(m["gibbs"].max()), float(m["empirical"].max()), 1e-300)

@@ -2,21 +2,15 @@
 estimate (ensemble mean, 10–90 % band, tangent-vector exponent, zero line) and T_eff."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pyqtgraph as pg
 
 from ..worker import FrameBundle
 
 
-SERIES_INTERVAL = 0.2  # s: the series redraw (with its axes) at ≤ 5 Hz; the cloud every frame
-
-
 class SeriesView(pg.GraphicsLayoutWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._last_draw = -1.0
         self.loss_plot = self.addPlot(row=0, col=0, title="loss f (ensemble mean)")
         self.grad_plot = self.addPlot(row=1, col=0, title="gradient norm ‖∇f‖ (mean)")
         self.lyap_plot = self.addPlot(row=2, col=0, title="running Lyapunov estimate γ̂")
@@ -45,11 +39,9 @@ class SeriesView(pg.GraphicsLayoutWidget):
         self.temp = self.temp_plot.plot(pen=pg.mkPen("#ce93d8", width=2), name="T_eff")
 
     def show_frame(self, bundle: FrameBundle) -> None:
-        now = time.monotonic()
-        if now - self._last_draw < SERIES_INTERVAL and bundle.playing:
-            return
-        self._last_draw = now
         s = bundle.series
+        if s is None:  # the worker sends series at ≤ 5 Hz
+            return
         steps = s["steps"].astype(float)
         if steps.size == 0:
             return
