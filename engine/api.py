@@ -50,9 +50,33 @@ def summary(sim: Simulation) -> dict:
         "tangent_lyapunov_mean": float(frame.tangent_lyapunov[alive].mean())
         if alive.any() else None,
         "effective_temperature": frame.effective_temperature,
+        "vanishing_change_mean": float(sim.vanishing_change()[alive].mean())
+        if alive.any() else None,
+        "measure": measure_summary(sim),
         "escapes": escape_summary(sim),
         "mixing": mixing_summary(sim),
     }
+
+
+def measure_summary(sim: Simulation, bins: int = 64, burn_in_fraction: float = 0.2) -> dict:
+    """Pooled empirical measure of the recorded frames after a burn-in vs the Gibbs density at
+    the effective temperature: total variation and KL on the grid (DESIGN §7)."""
+    from .diagnostics.measure import (EmpiricalMeasure, gibbs_cells, kl_divergence,
+                                      total_variation)
+    frames = sim.history.particle_arrays()
+    positions = frames.get("positions")
+    temperature = sim.effective_temperature()
+    if positions is None or positions.ndim != 3 or not temperature > 0:
+        return {"temperature": temperature, "tv": None, "kl": None}
+    first = int(burn_in_fraction * positions.shape[0])
+    measure = EmpiricalMeasure(sim.bounds, bins)
+    for frame in positions[first:]:
+        measure.add(1, frame)
+    gibbs = gibbs_cells(sim.evaluate, sim.bounds, bins, temperature)
+    density = measure.density()
+    return {"temperature": temperature, "bins": bins, "frames_pooled": positions.shape[0] - first,
+            "samples": measure.samples, "tv": total_variation(density, gibbs),
+            "kl": kl_divergence(density, gibbs)}
 
 
 def escape_summary(sim: Simulation) -> dict | None:

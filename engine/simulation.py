@@ -145,6 +145,7 @@ class Simulation:
         self.acc = np.empty((0, dyn.N_ACC))
         self.out = np.empty((0, 2))
         self.last_core = np.empty(0, dtype=np.int32)
+        self.loss_start = np.empty(0)
         self._event_chunks: list[np.ndarray] = []
         self.events_dropped = 0
         self.escape_start = 0
@@ -172,7 +173,7 @@ class Simulation:
         old = self.positions.shape[0]
         if n < old:
             for name in ("positions", "velocities", "alive", "rng", "tangent", "acc", "out",
-                         "last_core"):
+                         "last_core", "loss_start"):
                 setattr(self, name, np.ascontiguousarray(getattr(self, name)[:n]))
             return
         count = n - old
@@ -186,7 +187,9 @@ class Simulation:
         self.rng = np.concatenate([self.rng, particle_states(seed, old, count, PURPOSE_STEPS)])
         self.tangent = np.concatenate([self.tangent, tangent])
         self.acc = np.concatenate([self.acc, np.zeros((count, dyn.N_ACC))])
-        self.out = np.concatenate([self.out, self._loss_and_grad(new_pos)])
+        new_out = self._loss_and_grad(new_pos)
+        self.out = np.concatenate([self.out, new_out])
+        self.loss_start = np.concatenate([self.loss_start, new_out[:, 0]])
         self.last_core = np.concatenate([self.last_core, self._starting_states(new_pos)])
 
     # -- basins and escapes --------------------------------------------------------------------
@@ -382,6 +385,14 @@ class Simulation:
         count = np.maximum(self.acc[:, dyn.ACC_COUNT], 1.0)
         return self.acc[:, dyn.ACC_LYAP] / count, self.acc[:, dyn.ACC_TANGENT] / count
 
+    def vanishing_change(self) -> np.ndarray:
+        """Per particle ``(1/n) Σ_{t<n} [f(θ_t) − f(θ_{t+1})] = (f(θ_0) − f(θ_n))/n`` (002 §3):
+        the expected one-step change of f under the empirical measure, which vanishes as
+        ``n → ∞`` whether or not the iterates converge."""
+        count = self.acc[:, dyn.ACC_COUNT]
+        return np.where(count > 0, (self.loss_start - self.out[:, 0]) / np.maximum(count, 1),
+                        0.0)
+
     def snapshot(self, positions_only: bool = False) -> Frame:
         """A :class:`Frame` of read-only copies of the current state.
 
@@ -425,6 +436,9 @@ class Simulation:
             "time_avg_loss": float(np.mean(self.acc[alive, dyn.ACC_LOSS] / count))
             if self.step else float(np.mean(loss)),
             "grad_norm_mean": float(np.mean(grad)),
+            # 002 §3: E_{μ_n}[f(θ) − f(F(θ))] = (f(θ_0) − f(θ_n))/n per particle → 0
+            "vanishing_change": float(np.mean(self.vanishing_change()[alive]))
+            if any_alive else math.nan,
             "time_avg_grad_norm": float(np.mean(self.acc[alive, dyn.ACC_GRAD] / count))
             if self.step else float(np.mean(grad)),
             "lyapunov_mean": float(np.mean(gam)),

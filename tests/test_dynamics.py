@@ -281,3 +281,22 @@ def test_bitwise_identical_whatever_the_thread_count(tmp_path):
                                 env=env, cwd=ROOT, check=True)
         digests.append(result.stdout.strip())
     assert digests[0] == digests[1] and len(digests[0]) == 64
+
+
+def test_vanishing_change_is_the_telescoped_one_step_change():
+    # 002 §3: (1/n) Σ [f(θ_t) − f(θ_{t+1})] = (f(θ_0) − f(θ_n))/n, checked step by step on
+    # Zhang's η = 0.04 where the iterates never converge yet the change vanishes like 1/n
+    sim = _sim(landscape={"builtin": "zhang_sin", "boundary": "periodic",
+                          "bounds": [[-np.pi, np.pi], [-np.pi, np.pi]]},
+               dynamics={"kind": "gd", "lr": 0.04},
+               ensemble={"particles": 50, "seed": 1, "init": {"uniform": True}})
+    losses = [sim.out[:, 0].copy()]
+    for _ in range(400):
+        sim.advance(1)
+        losses.append(sim.out[:, 0].copy())
+    losses = np.array(losses)
+    direct = np.mean(losses[:-1] - losses[1:], axis=0)
+    np.testing.assert_allclose(sim.vanishing_change(), direct, rtol=1e-9, atol=1e-9)
+    # bounded by (max f − min f)/n = 200/n, while single steps change f by tens
+    assert np.all(np.abs(sim.vanishing_change()) <= 200 / 400 + 1e-12)
+    assert np.median(np.abs(np.diff(losses[-50:], axis=0))) > 1.0

@@ -111,6 +111,9 @@ def test_run_writes_basins_events_and_summaries(tmp_path):
     assert set(np.unique(data["basin"])) <= {0, 1}
     assert data["events"].dtype == np.int64 and data["events"].shape[1] == 4
     assert len(data["events"]) == summary(sim)["escapes"]["events"] > 0
+    measure = summary(sim)["measure"]
+    assert 0.0 < measure["tv"] < 1.0 and measure["samples"] > 0
+    assert "series_vanishing_change" in data.files
     left = min(range(2), key=lambda i: sim.structure.minima[i].x)
     assert np.all(data["basin"][0] == left)
 
