@@ -143,7 +143,7 @@ class MainWindow(QMainWindow):
         dyn_box = QGroupBox("Dynamics")
         form = QVBoxLayout(dyn_box)
         self.kind_combo = QComboBox()
-        self.kind_combo.addItems([k for k in KINDS if k != "ghost"])
+        self.kind_combo.addItems(list(KINDS))
         self.kind_combo.currentTextChanged.connect(lambda k: self._set("kind", k))
         row = QFormLayout()
         row.addRow("method", self.kind_combo)
@@ -163,6 +163,11 @@ class MainWindow(QMainWindow):
             "particles": ValueSlider("particles N", 10, 1_000_000, 1000, log=True, integer=True,
                                      tooltip="ensemble size; density image above 20 000"),
         }
+        self.ghost_slider = ValueSlider("ghosts e", 0, 8, 0, integer=True,
+                                        tooltip="ghost logits of the classifier (kind 'ghost'); "
+                                                "a new e restarts the run from the same cloud")
+        self.ghost_slider.value_changed.connect(self._ghosts_changed)
+        form.addWidget(self.ghost_slider)
         for key, slider in self.sliders.items():
             slider.value_changed.connect(lambda v, k=key: self._set(
                 k, int(v) if k in ("batch_size", "particles") else float(v)))
@@ -187,7 +192,7 @@ class MainWindow(QMainWindow):
         land_box = QGroupBox("Landscape")
         land_layout = QVBoxLayout(land_box)
         self.landscape_combo = QComboBox()
-        self.landscape_combo.addItems(sorted(BUILTINS) + ["expression"])
+        self.landscape_combo.addItems(sorted(BUILTINS) + ["sine_classifier", "expression"])
         self.landscape_combo.activated.connect(self._landscape_picked)
         land_layout.addWidget(self.landscape_combo)
         self.param_box = QWidget()
@@ -353,6 +358,15 @@ class MainWindow(QMainWindow):
         landscape = replace(self.preset.landscape, builtin=None, expr=text, params=params)
         self.worker.submit("load", replace(self.preset, landscape=landscape))
 
+    def _ghosts_changed(self, value: float) -> None:
+        from engine.presets import apply_sets
+        try:
+            preset = apply_sets(self.preset, [f"dynamics.ghosts={int(value)}"])
+        except PresetError as exc:
+            self._on_failed("ghosts", str(exc))
+            return
+        self.worker.submit("load", preset)
+
     def _landscape_picked(self, index: int) -> None:
         name = self.landscape_combo.itemText(index)
         if name == "expression":
@@ -422,6 +436,8 @@ class MainWindow(QMainWindow):
                            ("noise_scale", d.noise_scale),
                            ("particles", preset.ensemble.particles)):
             self.sliders[key].set_value(value)
+        self.ghost_slider.set_value(d.ghosts)
+        self.ghost_slider.setEnabled(d.kind == "ghost")
         self.seed_spin.blockSignals(True)
         self.seed_spin.setValue(min(preset.ensemble.seed, 2**31 - 1))
         self.seed_spin.blockSignals(False)
@@ -441,7 +457,10 @@ class MainWindow(QMainWindow):
         sim = self.worker.sim
         if sim is None:
             return
+        structural = sim.landscape.extras.get("structural", ())
         for name, value in zip(sim.landscape.param_names, sim.params):
+            if name in structural:  # defines the dataset: changed by editing the preset
+                continue
             span = max(abs(value), 1.0) * 2
             low = 1e-3 if name.startswith(("w", "s")) and value > 0 else value - span
             slider = ValueSlider(name, low, value + span, float(value), decimals=4)

@@ -110,6 +110,39 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_ghosts(args) -> int:
+    """The ghost comparison table (engine.ghost_compare) as JSON or CSV."""
+    from .export import atomic_write_text, write_json
+    from .ghost_compare import compare, table_rows
+    preset = _load_with_overrides(args)
+    counts = [int(v) for v in args.ghosts.split(",") if v.strip()]
+    state = {"last": 0.0}
+
+    def progress(label, done, total):
+        if not args.quiet and (time.monotonic() - state["last"] > 0.5 or done == total):
+            state["last"] = time.monotonic()
+            sys.stderr.write(f"\r{label}: {done}/{total}" + ("\n" if done == total else ""))
+
+    result = compare(preset, counts, progress=progress)
+    out = Path(args.out)
+    if out.suffix == ".csv":
+        rows = table_rows(result)
+        columns = list(rows[0])
+        atomic_write_text(out, "\n".join([",".join(columns)] + [
+            ",".join("" if r[c] is None else str(r[c]) for c in columns) for r in rows]) + "\n")
+    else:
+        write_json(out, result)
+    for arm in result["arms"]:
+        last = arm["reached_by"][-1]
+        med = arm["time_to_reach_steps"]
+        print(f"e={arm['ghosts']}: reached by {last['step']}: {last['fraction']:.3f} "
+              f"[{last['ci95'][0]:.3f}, {last['ci95'][1]:.3f}]; median steps {med['median']} "
+              f"{med['ci95']}; final f_orig {arm['final_f_orig']['mean']:.4f} ± "
+              f"{arm['final_f_orig']['ci95_half']:.4f}; ghost mass {arm['final_ghost_mass_mean']:.4f}")
+    print(out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine",
                                      description="ErgoScope engine, headless.")
@@ -137,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", required=True, help="output .csv or .json table")
     sweep.add_argument("--quiet", action="store_true")
     sweep.set_defaults(func=cmd_sweep)
+    ghosts = sub.add_parser("ghosts", help="compare runs with e = 0, 1, 2, 4 ghosts from the "
+                                           "same initial cloud")
+    ghosts.add_argument("preset")
+    ghosts.add_argument("--ghosts", default="0,1,2,4")
+    ghosts.add_argument("--steps", type=int)
+    ghosts.add_argument("--seed", type=int)
+    ghosts.add_argument("--set", action="append", metavar="KEY.PATH=VALUE")
+    ghosts.add_argument("--out", required=True, help="output .json or .csv")
+    ghosts.add_argument("--quiet", action="store_true")
+    ghosts.set_defaults(func=cmd_ghosts)
     return parser
 
 

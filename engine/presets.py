@@ -16,6 +16,8 @@ import tomli_w
 
 from .dynamics import BOUNDARIES, KINDS, NOISE_MODELS
 
+CLASSIFIER_PARAMS = ("alpha", "classes", "teacher_x", "teacher_y", "label_noise")
+
 
 class PresetError(ValueError):
     """A preset could not be loaded; ``source`` is the file (or ``<string>``), ``key`` dotted."""
@@ -47,6 +49,7 @@ class DynamicsSpec:
     noise_scale: float = 1.0
     noise_cov: tuple[tuple[float, float], tuple[float, float]] = ((1.0, 0.0), (0.0, 1.0))
     ghosts: int = 0
+    ghost_init: float = 0.0
     momentum: float = 0.0
 
 
@@ -159,13 +162,14 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
         raise r.fail("landscape", "give exactly one of 'builtin' or 'expr'")
     from .landscapes import BUILTINS  # local: keeps presets importable without numba compiles
     if "builtin" in land:
-        builtin = r.string(land["builtin"], "landscape.builtin", tuple(BUILTINS))
+        builtin = r.string(land["builtin"], "landscape.builtin",
+                           tuple(BUILTINS) + ("sine_classifier",))
     else:
         expr = r.string(land["expr"], "landscape.expr")
     params_raw = r.table(land.get("params", {}), "landscape.params")
     params = {k: r.number(v, f"landscape.params.{k}") for k, v in params_raw.items()}
     if builtin is not None:
-        known = BUILTINS[builtin].param_names
+        known = CLASSIFIER_PARAMS if builtin == "sine_classifier" else BUILTINS[builtin].param_names
         for k in params:
             if k not in known:
                 raise r.fail(f"landscape.params.{k}",
@@ -211,16 +215,18 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
         noise_scale=r.number(dyn.get("noise_scale", d.noise_scale), "dynamics.noise_scale",
                              low=0, high=1e6),
         noise_cov=cov,
-        ghosts=r.integer(dyn.get("ghosts", d.ghosts), "dynamics.ghosts", low=0, high=64),
+        ghosts=r.integer(dyn.get("ghosts", d.ghosts), "dynamics.ghosts", low=0, high=16),
+        ghost_init=r.number(dyn.get("ghost_init", d.ghost_init), "dynamics.ghost_init", low=0,
+                            high=10),
         momentum=r.number(dyn.get("momentum", d.momentum), "dynamics.momentum", low=0,
                           high=0.999),
     )
     if dynamics.batch_size > dynamics.dataset_size:
         raise r.fail("dynamics.batch_size", f"= {dynamics.batch_size}: must be <= "
                      f"dynamics.dataset_size = {dynamics.dataset_size}")
-    if dynamics.kind == "ghost":
-        raise r.fail("dynamics.kind", "= 'ghost': ghost dynamics on classifier landscapes are "
-                     "not available yet (issue 4)")
+    if dynamics.kind == "ghost" and builtin != "sine_classifier":
+        raise r.fail("dynamics.kind", "= 'ghost' needs a classifier landscape "
+                     "(landscape.builtin = 'sine_classifier')")
 
     ens = r.table(data.get("ensemble", {}), "ensemble")
     r.unknown(ens, {"particles", "init", "seed"}, "ensemble")

@@ -31,6 +31,12 @@ _LANDSCAPES: dict[tuple, Landscape] = {}
 def landscape_for(preset: Preset) -> Landscape:
     """The compiled landscape of a preset (expressions compiled once per text and parameter set)."""
     spec = preset.landscape
+    if spec.builtin == "sine_classifier":
+        from .ghost import classifier_for
+        try:
+            return classifier_for(spec.params, preset.dynamics.dataset_size, preset.ensemble.seed)
+        except ValueError as exc:
+            raise PresetError(preset.source, "landscape.params", str(exc)) from None
     if spec.builtin is not None:
         return BUILTINS[spec.builtin]
     key = (spec.expr, tuple(spec.params))
@@ -101,7 +107,8 @@ def _readonly(array: np.ndarray) -> np.ndarray:
 
 
 class Simulation:
-    """See module docstring.
+    """See module docstring.  ``Simulation(preset)`` with ``dynamics.kind = "ghost"`` returns a
+    :class:`engine.ghost_simulation.GhostSimulation`.
 
     Parameters
     ----------
@@ -113,6 +120,12 @@ class Simulation:
     history_budget_bytes : int
         Memory for per-particle history (decimated when exceeded).
     """
+
+    def __new__(cls, preset: Preset, *args, **kwargs):
+        if cls is Simulation and preset.dynamics.kind == "ghost":
+            from .ghost_simulation import GhostSimulation
+            return super().__new__(GhostSimulation)
+        return super().__new__(cls)
 
     def __init__(self, preset: Preset, history_budget_bytes: int = 256 * 2**20,
                  diagnostics: bool = True):
@@ -294,43 +307,45 @@ class Simulation:
     # -- stepping --------------------------------------------------------------------------------
     def advance(self, n_steps: int, progress: Callable[[int, int], None] | None = None) -> None:
         """Integrate ``n_steps`` steps in compiled chunks, recording at the due steps."""
-        d = self.preset.dynamics
-        cfg = dyn.step_config(d.kind, d.lr, d.temperature, d.momentum, d.batch_size, d.noise)
         remaining = int(n_steps)
         done = 0
         while remaining > 0:
             to_record = self.history.stride - self.step % self.history.stride
             chunk = min(remaining, to_record)
-            n_blocks = (self.positions.shape[0] + dyn.BLOCK - 1) // dyn.BLOCK
-            tracking = self._cores.shape != (1, 1)
-            if not tracking:
-                event_buffer = np.empty((n_blocks, 0, 4), dtype=np.int64)
-            else:
-                event_buffer = np.empty((n_blocks, self._event_capacity, 4), dtype=np.int64)
-            event_count = np.zeros(n_blocks, dtype=np.int64)
-            self.kernels.advance(
-                self.positions, self.velocities, self.alive, self.rng, self.tangent, self.acc,
-                self.out, chunk, self.params, cfg.lr, cfg.temperature, cfg.momentum,
-                cfg.minibatch, cfg.curvature_noise, cfg.batch_size, self.data, d.noise_scale,
-                self.bounds, self.boundary_code, self.preset.landscape.wall_stiffness,
-                self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, tracking, self._cores,
-                self._core_geom, self.last_core, event_buffer, event_count, self.step)
-            if tracking and event_count.any():
-                kept = np.minimum(event_count, self._event_capacity)
-                self._event_chunks.append(np.concatenate(
-                    [event_buffer[b, :kept[b]] for b in range(n_blocks) if kept[b]]))
-                dropped = int((event_count - kept).sum())
-                if dropped:
-                    self.events_dropped += dropped
-                    self._event_capacity *= 4  # larger buffers from the next chunk on
+            self._step_chunk(chunk)
             self.step += chunk
-            self.time += chunk * cfg.lr
+            self.time += chunk * self.preset.dynamics.lr
             remaining -= chunk
             done += chunk
             if self.history.due(self.step):
                 self._record()
             if progress is not None:
                 progress(done, int(n_steps))
+
+    def _step_chunk(self, chunk: int) -> None:
+        """One compiled call of ``chunk`` steps for every particle (events collected)."""
+        d = self.preset.dynamics
+        cfg = dyn.step_config(d.kind, d.lr, d.temperature, d.momentum, d.batch_size, d.noise)
+        n_blocks = (self.positions.shape[0] + dyn.BLOCK - 1) // dyn.BLOCK
+        tracking = self._cores.shape != (1, 1)
+        capacity = self._event_capacity if tracking else 0
+        event_buffer = np.empty((n_blocks, capacity, 4), dtype=np.int64)
+        event_count = np.zeros(n_blocks, dtype=np.int64)
+        self.kernels.advance(
+            self.positions, self.velocities, self.alive, self.rng, self.tangent, self.acc,
+            self.out, chunk, self.params, cfg.lr, cfg.temperature, cfg.momentum,
+            cfg.minibatch, cfg.curvature_noise, cfg.batch_size, self.data, d.noise_scale,
+            self.bounds, self.boundary_code, self.preset.landscape.wall_stiffness,
+            self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, tracking, self._cores,
+            self._core_geom, self.last_core, event_buffer, event_count, self.step)
+        if tracking and event_count.any():
+            kept = np.minimum(event_count, capacity)
+            self._event_chunks.append(np.concatenate(
+                [event_buffer[b, :kept[b]] for b in range(n_blocks) if kept[b]]))
+            dropped = int((event_count - kept).sum())
+            if dropped:
+                self.events_dropped += dropped
+                self._event_capacity *= 4  # larger buffers from the next chunk on
 
     def compile(self) -> None:
         """Compile the step kernel now (on empty arrays), so the first ``advance`` is fast."""
@@ -445,7 +460,8 @@ class Simulation:
             "lyapunov_q10": float(np.nanquantile(gam, 0.1)) if gam.size > 1 else math.nan,
             "lyapunov_q90": float(np.nanquantile(gam, 0.9)) if gam.size > 1 else math.nan,
             "lyapunov_negative_fraction": float(np.mean(gam < 0)),
-            "tangent_lyapunov_mean": float(np.mean(tangent[alive])) if any_alive else math.nan,
+            "tangent_lyapunov_mean": float(np.mean(tangent[alive]))
+            if any_alive and np.isfinite(tangent[alive]).all() else math.nan,
             "effective_temperature": self.effective_temperature(),
             "n_frozen": float((~alive).sum()),
             "lr": d.lr, "temperature": d.temperature, "batch_size": d.batch_size,
@@ -459,7 +475,11 @@ class Simulation:
                                  minlength=n_states)
             for state, count in enumerate(counts[:n_states]):
                 scalars[f"occupation_{state}"] = count / max(int(alive.sum()), 1)
+        self._extend_record(per_particle, scalars)
         self.history.record(self.step, per_particle, scalars)
+
+    def _extend_record(self, per_particle: dict, scalars: dict) -> None:
+        """Hook for subclasses to add recorded fields."""
 
     def trajectory_arrays(self) -> dict[str, np.ndarray]:
         """The DESIGN §9 export fields available from the history, plus ensemble series."""

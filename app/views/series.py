@@ -37,6 +37,14 @@ class SeriesView(pg.GraphicsLayoutWidget):
                                            name="top exponent (tangent vector)")
         self.lyap_plot.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=pg.mkPen("w", width=1)))
         self.temp = self.temp_plot.plot(pen=pg.mkPen("#ce93d8", width=2), name="T_eff")
+        self.ghost_plot = self.addPlot(row=4, col=0, title="ghosts: mass Σŷ_ghost and f_ghost")
+        self.ghost_plot.addLegend(offset=(-5, 5))
+        self.ghost_plot.setXLink(self.loss_plot)
+        self.ghost_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.ghost_mass = self.ghost_plot.plot(pen=pg.mkPen("#fff176", width=2),
+                                               name="ghost mass")
+        self.f_ghost = self.ghost_plot.plot(pen=pg.mkPen("#a1887f", width=2), name="f_ghost")
+        self.ghost_plot.setVisible(False)
 
     def show_frame(self, bundle: FrameBundle) -> None:
         s = bundle.series
@@ -61,3 +69,9 @@ class SeriesView(pg.GraphicsLayoutWidget):
         self.lyap.setData(steps, clean("lyapunov_mean"))
         self.tangent.setData(steps, clean("tangent_lyapunov_mean"))
         self.temp.setData(steps, clean("effective_temperature"))
+        has_ghosts = "ghost_mass_mean" in s
+        self.ghost_plot.setVisible(has_ghosts)
+        if has_ghosts:
+            n = len(s["ghost_mass_mean"])
+            self.ghost_mass.setData(steps[-n:], s["ghost_mass_mean"])
+            self.f_ghost.setData(steps[-n:], s["f_ghost_mean"])

@@ -1,0 +1,340 @@
+"""Ghost-extended SGD on 2D classifier landscapes (DESIGN §5, Park & Yun §5).
+
+The classifier ``M ⊗ S``: a *sine classifier* on a synthetic dataset.  Samples ``x_i`` are
+uniform in [−1, 1]²; the teacher labels them ``y_i = argmax_k cos(w*·x_i − 2πk/c)`` and a fraction
+``label_noise`` of labels is replaced by a uniformly drawn other class (seeded).  The student has
+the two plotted weights ``w`` and logits
+
+    z_k(x; w) = α cos(w·x − 2πk/c),  k = 0 … c−1,
+
+so ``f_orig(w) = (1/n) Σ_i CE(z(x_i; w), y_i)`` has the teacher's basin and poorer basins at
+aliased frequencies, separated by barriers.  Per-sample losses make minibatch noise genuine.
+
+The extension ``M ⊗ (S ⊕ S^gh)`` adds ``e`` ghost logits ``z_{c+j} = γ_j · (x₁, x₂, 1)`` with their
+own weights ``γ ∈ R^{e×3}`` (trainable, not plotted).  Per sample (000 eq. 5.2)
+
+    L_ext = −z_y + log(Σ_{k<c} e^{z_k} + Σ_{j<e} e^{z_{c+j}}),
+    L_ghost = L_ext − L_orig = log(1 + Σ_j e^{z_{c+j}} / Σ_k e^{z_k}) ≥ 0,
+
+ghosts never carry a label; predictions use the c real logits.  ``∂L_ext/∂z_{c+j} = ŷ_{c+j}``
+(eq. 5.4) and the ghost mass is ``Σ_j ŷ_{c+j}`` averaged over data.
+
+Kind ``ghost`` runs SGD (optionally with Langevin noise on every coordinate) on ``(w, γ)`` for every
+particle in one numba kernel; ``e = 0`` is plain per-sample minibatch SGD on the same model and
+shares the code path.  ``γ`` is clipped to ``[−GAMMA_MAX, GAMMA_MAX]`` (the compact set B of 000 §5).
+The running Lyapunov estimate uses the w-block of the minibatch extended Hessian.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from .landscapes.base import Landscape
+from .rng import next_normal, next_uniform
+
+GAMMA_MAX = 50.0
+# alpha is a runtime parameter; the others define the dataset and apply when it is (re)built
+CLASSIFIER_PARAMS = ("alpha", "classes", "teacher_x", "teacher_y", "label_noise")
+CLASSIFIER_DEFAULTS = (3.0, 3.0, 3.0, 1.0, 0.1)
+MAX_CLASSES = 16
+MAX_GHOSTS = 16
+TWO_PI = 2.0 * math.pi
+# cos and sin of 2πk/c for every class count: compile-time constant tables
+_SHIFTS = np.array([[TWO_PI * k / max(c, 1) for k in range(MAX_CLASSES)]
+                    for c in range(MAX_CLASSES + 1)])
+PHASE_COS, PHASE_SIN = np.cos(_SHIFTS), np.sin(_SHIFTS)
+
+
+@dataclass(frozen=True)
+class ClassifierTask:
+    """Dataset and teacher of a sine classifier (see module docstring)."""
+
+    x: np.ndarray  # (n, 2) float64
+    y: np.ndarray  # (n,) int64
+    classes: int
+    teacher: tuple[float, float]
+    label_noise: float
+    seed: int
+
+
+def make_task(n: int, classes: int, teacher: tuple[float, float], label_noise: float,
+              seed: int) -> ClassifierTask:
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 17])))
+    x = rng.uniform(-1.0, 1.0, size=(n, 2))
+    phases = x @ np.asarray(teacher) - TWO_PI * np.arange(classes)[:, None] / classes
+    y = np.argmax(np.cos(phases), axis=0).astype(np.int64)
+    flip = rng.random(n) < label_noise
+    shift = rng.integers(1, classes, size=n)
+    y = np.where(flip, (y + shift) % classes, y)
+    return ClassifierTask(np.ascontiguousarray(x), y, classes, tuple(teacher), label_noise, seed)
+
+
+@njit(nogil=True, cache=True)
+def sample_logits(w0, w1, gamma, x0, x1, alpha, classes, ghosts, z, ez, grads):
+    """One sample: logits ``z[:c+e]``, ``ez = exp(z − max z)`` and ∇_w z_k in ``grads[:c]``.
+
+    Returns ``(top, Σ_real ez, Σ_ghost ez)``.  The c phases share one sin/cos pair through the
+    angle-addition formulas (cos and sin are the costly part of a step).
+    """
+    theta = w0 * x0 + w1 * x1
+    c0 = math.cos(theta)
+    s0 = math.sin(theta)
+    top = -1e300
+    for k in range(classes):
+        ck = PHASE_COS[classes, k]
+        sk = PHASE_SIN[classes, k]
+        z[k] = alpha * (c0 * ck + s0 * sk)  # α cos(θ − 2πk/c)
+        d = -alpha * (s0 * ck - c0 * sk)  # −α sin(θ − 2πk/c)
+        grads[k, 0] = d * x0
+        grads[k, 1] = d * x1
+        top = max(top, z[k])
+    for j in range(ghosts):
+        z[classes + j] = gamma[j, 0] * x0 + gamma[j, 1] * x1 + gamma[j, 2]
+        top = max(top, z[classes + j])
+    real = 0.0
+    for k in range(classes):
+        ez[k] = math.exp(z[k] - top)
+        real += ez[k]
+    ghost = 0.0
+    for j in range(ghosts):
+        ez[classes + j] = math.exp(z[classes + j] - top)
+        ghost += ez[classes + j]
+    return top, real, ghost
+
+
+@njit(nogil=True, cache=True)
+def sample_terms(w0, w1, gamma, x0, x1, label, alpha, classes, ghosts, z, grads):
+    """One sample: ``(L_ext, L_orig, ghost_mass, log Σ_real e^z, log Σ_all e^z)`` (eq. 5.2);
+    fills ``z`` and ``grads`` like :func:`sample_logits`."""
+    ez = np.empty(classes + ghosts)
+    top, real, ghost = sample_logits(w0, w1, gamma, x0, x1, alpha, classes, ghosts, z, ez,
+                                     grads)
+    log_real = top + math.log(real)
+    log_total = top + math.log(real + ghost)
+    return (log_total - z[label], log_real - z[label], ghost / (real + ghost), log_real,
+            log_total)
+
+
+_TASKS: dict[tuple, Landscape] = {}
+
+
+def classifier_for(params: dict[str, float], n: int, seed: int) -> Landscape:
+    """The (cached) classifier landscape for preset parameters, dataset size and seed."""
+    values = dict(zip(CLASSIFIER_PARAMS, CLASSIFIER_DEFAULTS))
+    values.update(params)
+    classes = int(round(values["classes"]))
+    if not 2 <= classes <= MAX_CLASSES or not 0 <= values["label_noise"] < 1:
+        raise ValueError(f"classes must be 2…{MAX_CLASSES} and 0 ≤ label_noise < 1")
+    key = (n, classes, values["teacher_x"], values["teacher_y"], values["label_noise"], seed)
+    if key not in _TASKS:
+        task = make_task(n, classes, (values["teacher_x"], values["teacher_y"]),
+                         values["label_noise"], seed)
+        _TASKS[key] = classifier_landscape(task, values["alpha"])
+    return _TASKS[key]
+
+
+def classifier_landscape(task: ClassifierTask, alpha: float = 3.0) -> Landscape:
+    """``f_orig(w)`` of the task with exact gradient and Hessian, as a :class:`Landscape`."""
+    xs, ys, classes = task.x, task.y, task.classes
+
+    @njit(nogil=True)
+    def func(w0, w1, p):
+        a = p[0]
+        n = xs.shape[0]
+        z = np.empty(classes)
+        grads = np.empty((classes, 2))
+        f = fx = fy = hxx = hxy = hyy = 0.0
+        empty_gamma = np.empty((0, 3))
+        for i in range(n):
+            x0, x1, label = xs[i, 0], xs[i, 1], ys[i]
+            loss, _, _, log_real, _ = sample_terms(w0, w1, empty_gamma, x0, x1, label, a,
+                                                   classes, 0, z, grads)
+            f += loss
+            mx = 0.0
+            my = 0.0
+            for k in range(classes):
+                pk = math.exp(z[k] - log_real)
+                g = pk - (1.0 if k == label else 0.0)
+                fx += g * grads[k, 0]
+                fy += g * grads[k, 1]
+                # g_k ∇²z_k + p_k ∇z_k ∇z_kᵀ, minus (Σ p ∇z)(Σ p ∇z)ᵀ below
+                curv = -z[k]  # ∇²z_k = −α cos θ x xᵀ = −z_k x xᵀ
+                hxx += g * curv * x0 * x0 + pk * grads[k, 0] * grads[k, 0]
+                hxy += g * curv * x0 * x1 + pk * grads[k, 0] * grads[k, 1]
+                hyy += g * curv * x1 * x1 + pk * grads[k, 1] * grads[k, 1]
+                mx += pk * grads[k, 0]
+                my += pk * grads[k, 1]
+            hxx -= mx * mx
+            hxy -= mx * my
+            hyy -= my * my
+        return f / n, fx / n, fy / n, hxx / n, hxy / n, hyy / n
+
+    landscape = Landscape(
+        "sine_classifier", func, CLASSIFIER_PARAMS,
+        (float(alpha), float(task.classes), task.teacher[0], task.teacher[1], task.label_noise),
+        ((-5.0, 5.0), (-5.0, 5.0)),
+        f"CE of z_k = α cos(w·x − 2πk/{classes}) on n = {len(ys)} samples",
+        notes="Teacher–student sine classifier (engine.ghost).",
+        extras={"task": task, "structural": CLASSIFIER_PARAMS[1:]})
+    return landscape
+
+
+@njit(nogil=True, cache=True)
+def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts, alpha,
+                 n_steps, lr, temperature, batch, bounds, zx, zf):
+    n_data = xs.shape[0]
+    picks = np.empty(max(batch, 1), dtype=np.int64)
+    z = np.empty(classes + ghosts)
+    ez = np.empty(classes + ghosts)
+    grads = np.empty((classes, 2))
+    grad_gamma = np.empty((max(ghosts, 1), 3))
+    sigma = math.sqrt(2.0 * lr * temperature)
+    for i in range(start, stop):
+        if not alive[i]:
+            continue
+        s0, s1, s2, s3 = rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3]
+        w0, w1 = w[i, 0], w[i, 1]
+        g_i = gamma[i]
+        lyap = 0.0
+        lyap_prod = 1.0
+        loss_sum = 0.0
+        grad_sum = 0.0
+        for _ in range(n_steps):
+            count = 0
+            for j in range(n_data - batch, n_data):  # Floyd: B distinct samples
+                u, s0, s1, s2, s3 = next_uniform(s0, s1, s2, s3)
+                t = min(int(u * (j + 1)), j)
+                seen = False
+                for q in range(count):
+                    if picks[q] == t:
+                        seen = True
+                        break
+                picks[count] = j if seen else t
+                count += 1
+            gw0 = gw1 = hxx = hxy = hyy = 0.0
+            for j in range(ghosts):
+                grad_gamma[j, 0] = grad_gamma[j, 1] = grad_gamma[j, 2] = 0.0
+            for q in range(batch):
+                idx = picks[q]
+                x0, x1, label = xs[idx, 0], xs[idx, 1], ys[idx]
+                top, real, ghost = sample_logits(w0, w1, g_i, x0, x1, alpha, classes, ghosts,
+                                                 z, ez, grads)
+                total = real + ghost
+                loss_sum += (top + math.log(total) - z[label]) / batch
+                mx = 0.0
+                my = 0.0
+                for k in range(classes):
+                    pk = ez[k] / total  # softmax over real and ghost logits
+                    g = pk - (1.0 if k == label else 0.0)
+                    gw0 += g * grads[k, 0]
+                    gw1 += g * grads[k, 1]
+                    curv = -z[k]
+                    hxx += g * curv * x0 * x0 + pk * grads[k, 0] * grads[k, 0]
+                    hxy += g * curv * x0 * x1 + pk * grads[k, 0] * grads[k, 1]
+                    hyy += g * curv * x1 * x1 + pk * grads[k, 1] * grads[k, 1]
+                    mx += pk * grads[k, 0]
+                    my += pk * grads[k, 1]
+                hxx -= mx * mx
+                hxy -= mx * my
+                hyy -= my * my
+                for j in range(ghosts):
+                    pg = ez[classes + j] / total  # eq. 5.4: ∂L/∂z_{c+j} = ŷ_{c+j}
+                    grad_gamma[j, 0] += pg * x0
+                    grad_gamma[j, 1] += pg * x1
+                    grad_gamma[j, 2] += pg
+            inv = 1.0 / batch
+            grad_sum += math.sqrt(gw0 * gw0 + gw1 * gw1) * inv
+            mid = 1.0 - 0.5 * lr * inv * (hxx + hyy)
+            half = 0.5 * lr * inv * (hyy - hxx)
+            off = lr * inv * hxy
+            norm = abs(mid) + math.sqrt(half * half + off * off)
+            if norm > 1e-300:
+                prod = lyap_prod * norm
+                if 1e-250 < prod < 1e250:
+                    lyap_prod = prod
+                else:
+                    lyap += math.log(lyap_prod) + math.log(norm)
+                    lyap_prod = 1.0
+            else:
+                lyap += math.log(1e-300)
+            n0 = 0.0
+            n1 = 0.0
+            if temperature > 0.0:
+                zz, s0, s1, s2, s3 = next_normal(s0, s1, s2, s3, zx, zf)
+                n0 = sigma * zz
+                zz, s0, s1, s2, s3 = next_normal(s0, s1, s2, s3, zx, zf)
+                n1 = sigma * zz
+            new0 = w0 - lr * gw0 * inv + n0
+            new1 = w1 - lr * gw1 * inv + n1
+            for j in range(ghosts):
+                for d in range(3):
+                    noise = 0.0
+                    if temperature > 0.0:
+                        zz, s0, s1, s2, s3 = next_normal(s0, s1, s2, s3, zx, zf)
+                        noise = sigma * zz
+                    value = g_i[j, d] - lr * grad_gamma[j, d] * inv + noise
+                    g_i[j, d] = min(max(value, -GAMMA_MAX), GAMMA_MAX)
+            # reflect w into the bounds
+            for _ in range(4):
+                if new0 > bounds[1]:
+                    new0 = 2.0 * bounds[1] - new0
+                elif new0 < bounds[0]:
+                    new0 = 2.0 * bounds[0] - new0
+                if new1 > bounds[3]:
+                    new1 = 2.0 * bounds[3] - new1
+                elif new1 < bounds[2]:
+                    new1 = 2.0 * bounds[2] - new1
+            new0 = min(max(new0, bounds[0]), bounds[1])
+            new1 = min(max(new1, bounds[2]), bounds[3])
+            if not math.isfinite(new0 + new1):
+                alive[i] = 0
+                break
+            w0, w1 = new0, new1
+            acc[i, 4] += 1.0
+        lyap += math.log(lyap_prod)
+        w[i, 0], w[i, 1] = w0, w1
+        rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
+        acc[i, 0] += lyap
+        acc[i, 2] += loss_sum
+        acc[i, 3] += grad_sum
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def ghost_advance(w, gamma, alive, rng, acc, xs, ys, classes, ghosts, alpha, n_steps, lr,
+                  temperature, batch, bounds, zx, zf):
+    """Ghost-extended minibatch SGD for every particle, in place; blocks of 64 in parallel."""
+    n = w.shape[0]
+    n_blocks = (n + 63) // 64
+    for block in prange(n_blocks):
+        _ghost_range(block * 64, min(n, block * 64 + 64), w, gamma, alive, rng, acc, xs, ys,
+                     classes, ghosts, alpha, n_steps, lr, temperature, batch, bounds, zx, zf)
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def full_data_metrics(w, gamma, xs, ys, classes, ghosts, alpha, out):
+    """Per particle over all data: ``out[i] = (f_orig, f_ghost, f_ext, ghost_mass, accuracy)``."""
+    n = xs.shape[0]
+    for i in prange(w.shape[0]):
+        z = np.empty(classes + ghosts)
+        grads = np.empty((classes, 2))
+        f_ext = f_orig = mass = correct = 0.0
+        for s in range(n):
+            loss_ext, loss_orig, ghost_mass, _, _ = sample_terms(
+                w[i, 0], w[i, 1], gamma[i], xs[s, 0], xs[s, 1], ys[s], alpha, classes, ghosts,
+                z, grads)
+            f_ext += loss_ext
+            f_orig += loss_orig
+            mass += ghost_mass
+            best = 0
+            for k in range(1, classes):  # predictions use the c real logits only
+                if z[k] > z[best]:
+                    best = k
+            correct += 1.0 if best == ys[s] else 0.0
+        out[i, 0] = f_orig / n
+        out[i, 1] = (f_ext - f_orig) / n
+        out[i, 2] = f_ext / n
+        out[i, 3] = mass / n
+        out[i, 4] = correct / n

@@ -1,0 +1,83 @@
+"""Ensembles of ghost-extended SGD runs on a classifier landscape (kind ``ghost``).
+
+Same surface as :class:`engine.simulation.Simulation` (advance, snapshot, history, export); the
+state adds the ghost weights ``γ`` of every particle, shape ``(N, e, 3)``, initialised
+``N(0, ghost_init²)`` from each particle's own stream.  Recorded per particle: ``f_orig(w)``
+(as ``loss``), ``f_ghost``, ``ghost_mass`` and the running Lyapunov estimate of the w-block.
+Time averages are of the minibatch extended loss and minibatch w-gradient norm of each step.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .ghost import full_data_metrics, ghost_advance
+from .presets import PresetError
+from .rng import ZIGGURAT_F, ZIGGURAT_X, draw_normals, particle_states
+from .simulation import Simulation
+
+PURPOSE_GHOST_INIT = 3
+
+
+class GhostSimulation(Simulation):
+    def _init_state(self) -> None:
+        self.task = self.landscape.extras["task"]
+        self.gamma = np.zeros((0, self.preset.dynamics.ghosts, 3))
+        self.metrics = np.zeros((0, 5))
+        super()._init_state()
+
+    def _resize(self, n: int) -> None:
+        old = self.positions.shape[0]
+        ghosts = self.preset.dynamics.ghosts
+        if n < old:
+            self.gamma = np.ascontiguousarray(self.gamma[:n])
+        else:
+            states = particle_states(self.preset.ensemble.seed, old, n - old, PURPOSE_GHOST_INIT)
+            init = draw_normals(states, 3 * ghosts, ZIGGURAT_X, ZIGGURAT_F) if ghosts else \
+                np.zeros((n - old, 0))
+            new = self.preset.dynamics.ghost_init * init.reshape(n - old, ghosts, 3)
+            self.gamma = np.ascontiguousarray(np.concatenate([self.gamma, new]))
+        super()._resize(n)
+        self._update_metrics()
+
+    def update_params(self, **changes) -> None:
+        if "kind" in changes and changes["kind"] != "ghost":
+            raise PresetError("update_params", "kind", "a ghost run stays a ghost run; load a "
+                              "preset with another kind instead")
+        super().update_params(**changes)
+
+    def _step_chunk(self, chunk: int) -> None:
+        d = self.preset.dynamics
+        ghost_advance(self.positions, self.gamma, self.alive, self.rng, self.acc, self.task.x,
+                      self.task.y, self.task.classes, d.ghosts, float(self.params[0]), chunk,
+                      d.lr, d.temperature, d.batch_size, self.bounds, ZIGGURAT_X, ZIGGURAT_F)
+
+    def _update_metrics(self) -> None:
+        d = self.preset.dynamics
+        self.metrics = np.empty((self.positions.shape[0], 5))
+        full_data_metrics(self.positions, self.gamma, self.task.x, self.task.y,
+                          self.task.classes, d.ghosts, float(self.params[0]), self.metrics)
+        self.out = self._loss_and_grad(self.positions)
+
+    def _extend_record(self, per_particle: dict, scalars: dict) -> None:
+        self._update_metrics()
+        per_particle["loss"] = self.out[:, 0].copy()
+        per_particle["ghost_mass"] = self.metrics[:, 3].copy()
+        per_particle["f_ghost"] = self.metrics[:, 1].copy()
+        alive = self.alive.astype(bool)
+        if alive.any():
+            scalars["loss_mean"] = float(self.out[alive, 0].mean())
+            scalars["ghost_mass_mean"] = float(self.metrics[alive, 3].mean())
+            scalars["f_ghost_mean"] = float(self.metrics[alive, 1].mean())
+            scalars["f_ext_mean"] = float(self.metrics[alive, 2].mean())
+            scalars["accuracy_mean"] = float(self.metrics[alive, 4].mean())
+
+    def running_lyapunov(self) -> tuple[np.ndarray, np.ndarray]:
+        """γ̂ of the w-block; the tangent-vector exponent is not computed for ghost runs (NaN)."""
+        gamma_hat, _ = super().running_lyapunov()
+        return gamma_hat, np.full_like(gamma_hat, np.nan)
+
+    def effective_temperature(self) -> float:
+        return self.preset.dynamics.temperature
+
+    def compile(self) -> None:
+        self.advance(0)

@@ -1,0 +1,157 @@
+"""Ghost-extended SGD on the sine classifier (000 §5, eqs. 5.2–5.4, Result 5.3)."""
+import math
+
+import numpy as np
+import pytest
+
+from engine.ghost import full_data_metrics, make_task, sample_terms
+from engine.presets import apply_sets, load
+from engine.simulation import Simulation
+from tests.conftest import ROOT
+
+ALPHA = 6.0
+
+
+def _preset(*sets):
+    base = load(ROOT / "presets" / "ghost_corridor.toml")
+    return apply_sets(base, ["ensemble.particles=64", "dynamics.dataset_size=32",
+                             "dynamics.batch_size=8", "run.record_every=10", *sets])
+
+
+def _direct_eq_5_2(w, gamma, x, label, classes):
+    z_real = ALPHA * np.cos(w @ x - 2 * np.pi * np.arange(classes) / classes)
+    z_ghost = gamma @ np.array([x[0], x[1], 1.0])
+    l_ext = -np.log(np.exp(z_real[label]) / (np.exp(z_real).sum() + np.exp(z_ghost).sum()))
+    l_orig = -np.log(np.exp(z_real[label]) / np.exp(z_real).sum())
+    mass = np.exp(z_ghost).sum() / (np.exp(z_real).sum() + np.exp(z_ghost).sum())
+    return l_ext, l_orig, mass
+
+
+@pytest.mark.parametrize("label", [0, 1, 2])
+def test_ghost_loss_is_eq_5_2_and_f_ghost_is_the_label_free_difference(label):
+    w = np.array([0.7, -1.3])
+    gamma = np.array([[0.5, -0.2, 0.3], [-1.0, 0.4, 1.1]])
+    x = np.array([0.35, -0.8])
+    z = np.empty(5)
+    grads = np.empty((3, 2))
+    l_ext, l_orig, mass, _, _ = sample_terms(w[0], w[1], gamma, x[0], x[1], label, ALPHA, 3, 2,
+                                             z, grads)
+    d_ext, d_orig, d_mass = _direct_eq_5_2(w, gamma, x, label, 3)
+    assert l_ext == pytest.approx(d_ext, rel=1e-13)
+    assert l_orig == pytest.approx(d_orig, rel=1e-13)
+    assert mass == pytest.approx(d_mass, rel=1e-13)
+    f_ghost = math.log(1 + np.exp(z[3:]).sum() / np.exp(z[:3]).sum())
+    assert l_ext - l_orig == pytest.approx(f_ghost, rel=1e-12) and f_ghost >= 0
+
+
+def test_f_ext_equals_f_orig_plus_f_ghost_over_data():
+    task = make_task(40, 3, (4.0, 2.0), 0.1, 3)
+    rng = np.random.default_rng(0)
+    w = rng.uniform(-3, 3, (20, 2))
+    gamma = rng.normal(size=(20, 2, 3))
+    out = np.empty((20, 5))
+    full_data_metrics(w, gamma, task.x, task.y, 3, 2, ALPHA, out)
+    np.testing.assert_allclose(out[:, 2], out[:, 0] + out[:, 1], rtol=1e-12)
+    assert np.all(out[:, 1] >= 0) and np.all((out[:, 3] > 0) & (out[:, 3] < 1))
+
+
+def _f_ext(w, gamma, task):
+    out = np.empty((1, 5))
+    full_data_metrics(w[None], gamma[None], task.x, task.y, task.classes, gamma.shape[0],
+                      ALPHA, out)
+    return out[0, 2]
+
+
+def test_full_batch_step_follows_eq_5_4_and_the_exact_gradient():
+    # B = n: the step is deterministic GD on f_ext; compare with central differences of f_ext
+    # in w and in γ (∂L/∂z_{c+j} = ŷ_{c+j}, eq. 5.4, so ∂f_ext/∂γ_j = mean ŷ_{c+j} (x, 1))
+    preset = _preset("dynamics.batch_size=32", "dynamics.ghost_init=0.7", "dynamics.lr=0.01",
+                     "ensemble.particles=3")
+    sim = Simulation(preset)
+    task = sim.task
+    w0, g0 = sim.positions.copy(), sim.gamma.copy()
+    sim.advance(1)
+    h = 1e-6
+    for i in range(3):
+        grad_w = [(_f_ext(w0[i] + h * e, g0[i], task) - _f_ext(w0[i] - h * e, g0[i], task))
+                  / (2 * h) for e in np.eye(2)]
+        np.testing.assert_allclose((w0[i] - sim.positions[i]) / 0.01, grad_w, rtol=1e-6,
+                                   atol=1e-8)
+        for j in range(2):
+            for d in range(3):
+                bump = np.zeros_like(g0[i])
+                bump[j, d] = h
+                numeric = (_f_ext(w0[i], g0[i] + bump, task)
+                           - _f_ext(w0[i], g0[i] - bump, task)) / (2 * h)
+                assert (g0[i, j, d] - sim.gamma[i, j, d]) / 0.01 == pytest.approx(
+                    numeric, rel=1e-6, abs=1e-9)
+
+
+def test_zero_ghosts_is_plain_sgd_and_vanishing_ghosts_change_nothing():
+    plain = Simulation(_preset("dynamics.ghosts=0"))
+    plain.advance(200)
+    # e = 2 ghosts whose logits sit at −50: e^{−50}/Σ e^{z} is below double precision, so the
+    # ghost path must reproduce plain SGD bit for bit (same seed, same minibatches)
+    muted = Simulation(_preset("dynamics.ghosts=2"))
+    muted.gamma[:] = 0.0
+    muted.gamma[:, :, 2] = -50.0
+    muted.advance(200)
+    np.testing.assert_array_equal(plain.positions, muted.positions)
+    # e = 0 full-batch ghost SGD equals GD with the landscape's exact gradient (independent code)
+    ghost_gd = Simulation(_preset("dynamics.ghosts=0", "dynamics.batch_size=32"))
+    gd = Simulation(apply_sets(_preset("dynamics.ghosts=0"), ["dynamics.kind=gd"]))
+    np.testing.assert_array_equal(ghost_gd.positions, gd.positions)  # same initial cloud
+    ghost_gd.advance(20)
+    gd.advance(20)
+    np.testing.assert_allclose(ghost_gd.positions, gd.positions, rtol=1e-10, atol=1e-12)
+
+
+def test_same_seed_identical_runs():
+    a = Simulation(_preset("dynamics.ghosts=2", "dynamics.ghost_init=0.5"))
+    b = Simulation(_preset("dynamics.ghosts=2", "dynamics.ghost_init=0.5"))
+    a.advance(100)
+    b.advance(100)
+    np.testing.assert_array_equal(a.positions, b.positions)
+    np.testing.assert_array_equal(a.gamma, b.gamma)
+
+
+def test_ghost_mass_decays_and_extended_gradient_approaches_original():
+    # Result 5.3, measured: small learning rate, full batch; ghost logits start at 0
+    sim = Simulation(_preset("dynamics.ghosts=2", "dynamics.batch_size=32", "dynamics.lr=0.05",
+                             "ensemble.particles=16"))
+    task = sim.task
+
+    def gradient_gap():
+        gaps = []
+        for i in range(sim.positions.shape[0]):
+            w, g = sim.positions[i], sim.gamma[i]
+            h = 1e-6
+            ext = [(_f_ext(w + h * e, g, task) - _f_ext(w - h * e, g, task)) / (2 * h)
+                   for e in np.eye(2)]
+            orig = sim.evaluate(w[None])[0, 1:3]
+            gaps.append(np.linalg.norm(np.array(ext) - orig))
+        return np.array(gaps)
+
+    mass_start = sim.metrics[:, 3].copy()
+    gap_start = gradient_gap()
+    sim.advance(4000)
+    mass_end = sim.metrics[:, 3]
+    gap_end = gradient_gap()
+    assert np.all(mass_end < 0.5 * mass_start), (mass_start, mass_end)
+    assert np.median(gap_end) < 0.5 * np.median(gap_start), (gap_start, gap_end)
+    # the ghost bias follows db/dt = −η·mass with mass ∝ e^b, so the mass decays like 1/t:
+    # late in the run, doubling t halves the mass
+    series = sim.history.scalar_series()
+    steps, mass = series["steps"], series["ghost_mass_mean"]
+    assert np.all(np.diff(mass[len(mass) // 4:]) < 0)  # after the early transient of w
+    half = mass[np.searchsorted(steps, steps[-1] // 2)]
+    assert 0.4 < mass[-1] / half < 0.7, (mass[-1], half)
+
+
+def test_npz_has_ghost_fields(tmp_path):
+    from engine.api import run_preset
+    run_preset(_preset("dynamics.ghosts=2", "run.steps=50"), out=tmp_path / "g.npz",
+               escapes=False)
+    data = np.load(tmp_path / "g.npz")
+    assert data["ghost_mass"].shape == data["f_ghost"].shape == data["loss"].shape == (6, 64)
+    assert np.all(data["f_ghost"] >= 0)
