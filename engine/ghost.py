@@ -10,8 +10,11 @@ the two plotted weights ``w`` and logits
 so ``f_orig(w) = (1/n) Σ_i CE(z(x_i; w), y_i)`` has the teacher's basin and poorer basins at
 aliased frequencies, separated by barriers.  Per-sample losses make minibatch noise genuine.
 
-The extension ``M ⊗ (S ⊕ S^gh)`` adds ``e`` ghost logits ``z_{c+j} = γ_j · (x₁, x₂, 1)`` with their
-own weights ``γ ∈ R^{e×3}`` (trainable, not plotted).  Per sample (000 eq. 5.2)
+The model reads the shared representation ``h(x; w) = (cos w·x, sin w·x)``: the real head is the
+fixed linear map ``z_k = α (cos a_k, sin a_k)·h`` with ``a_k = 2πk/c``.  The extension
+``M ⊗ (S ⊕ S^gh)`` adds ``e`` ghost logits on the same representation,
+``z_{c+j} = γ_j · (h(x; w), 1)``, with their own weights ``γ ∈ R^{e×3}`` (trainable, not plotted):
+ghost gradients flow back into w through h, which is what can open a corridor in w.  Per sample (000 eq. 5.2)
 
     L_ext = −z_y + log(Σ_{k<c} e^{z_k} + Σ_{j<e} e^{z_{c+j}}),
     L_ghost = L_ext − L_orig = log(1 + Σ_j e^{z_{c+j}} / Σ_k e^{z_k}) ≥ 0,
@@ -73,11 +76,12 @@ def make_task(n: int, classes: int, teacher: tuple[float, float], label_noise: f
 
 
 @njit(nogil=True, cache=True)
-def sample_logits(w0, w1, gamma, x0, x1, alpha, classes, ghosts, z, ez, grads):
-    """One sample: logits ``z[:c+e]``, ``ez = exp(z − max z)`` and ∇_w z_k in ``grads[:c]``.
+def sample_logits(w0, w1, gamma, x0, x1, alpha, classes, ghosts, z, ez, grads, curv):
+    """One sample: logits ``z[:c+e]``, ``ez = exp(z − max z)``, ``∇_w z_k`` in ``grads`` and
+    the scalar ``curv[k]`` with ``∇²_w z_k = curv[k]·x xᵀ`` for every real and ghost logit.
 
-    Returns ``(top, Σ_real ez, Σ_ghost ez)``.  The c phases share one sin/cos pair through the
-    angle-addition formulas (cos and sin are the costly part of a step).
+    Returns ``(top, Σ_real ez, Σ_ghost ez, cos w·x, sin w·x)``.  One sin/cos pair per sample
+    (angle addition gives the c phases).
     """
     theta = w0 * x0 + w1 * x1
     c0 = math.cos(theta)
@@ -90,10 +94,16 @@ def sample_logits(w0, w1, gamma, x0, x1, alpha, classes, ghosts, z, ez, grads):
         d = -alpha * (s0 * ck - c0 * sk)  # −α sin(θ − 2πk/c)
         grads[k, 0] = d * x0
         grads[k, 1] = d * x1
+        curv[k] = -z[k]
         top = max(top, z[k])
     for j in range(ghosts):
-        z[classes + j] = gamma[j, 0] * x0 + gamma[j, 1] * x1 + gamma[j, 2]
-        top = max(top, z[classes + j])
+        k = classes + j
+        z[k] = gamma[j, 0] * c0 + gamma[j, 1] * s0 + gamma[j, 2]
+        d = -gamma[j, 0] * s0 + gamma[j, 1] * c0
+        grads[k, 0] = d * x0
+        grads[k, 1] = d * x1
+        curv[k] = -(gamma[j, 0] * c0 + gamma[j, 1] * s0)
+        top = max(top, z[k])
     real = 0.0
     for k in range(classes):
         ez[k] = math.exp(z[k] - top)
@@ -102,16 +112,17 @@ def sample_logits(w0, w1, gamma, x0, x1, alpha, classes, ghosts, z, ez, grads):
     for j in range(ghosts):
         ez[classes + j] = math.exp(z[classes + j] - top)
         ghost += ez[classes + j]
-    return top, real, ghost
+    return top, real, ghost, c0, s0
 
 
 @njit(nogil=True, cache=True)
 def sample_terms(w0, w1, gamma, x0, x1, label, alpha, classes, ghosts, z, grads):
     """One sample: ``(L_ext, L_orig, ghost_mass, log Σ_real e^z, log Σ_all e^z)`` (eq. 5.2);
-    fills ``z`` and ``grads`` like :func:`sample_logits`."""
+    fills ``z`` and ``grads`` (shape ≥ (c + e, 2)) like :func:`sample_logits`."""
     ez = np.empty(classes + ghosts)
-    top, real, ghost = sample_logits(w0, w1, gamma, x0, x1, alpha, classes, ghosts, z, ez,
-                                     grads)
+    curv = np.empty(classes + ghosts)
+    top, real, ghost, _, _ = sample_logits(w0, w1, gamma, x0, x1, alpha, classes, ghosts, z,
+                                           ez, grads, curv)
     log_real = top + math.log(real)
     log_total = top + math.log(real + ghost)
     return (log_total - z[label], log_real - z[label], ghost / (real + ghost), log_real,
@@ -189,7 +200,8 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
     picks = np.empty(max(batch, 1), dtype=np.int64)
     z = np.empty(classes + ghosts)
     ez = np.empty(classes + ghosts)
-    grads = np.empty((classes, 2))
+    curv = np.empty(classes + ghosts)
+    grads = np.empty((classes + ghosts, 2))
     grad_gamma = np.empty((max(ghosts, 1), 3))
     sigma = math.sqrt(2.0 * lr * temperature)
     for i in range(start, stop):
@@ -220,21 +232,20 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
             for q in range(batch):
                 idx = picks[q]
                 x0, x1, label = xs[idx, 0], xs[idx, 1], ys[idx]
-                top, real, ghost = sample_logits(w0, w1, g_i, x0, x1, alpha, classes, ghosts,
-                                                 z, ez, grads)
+                top, real, ghost, cos_t, sin_t = sample_logits(
+                    w0, w1, g_i, x0, x1, alpha, classes, ghosts, z, ez, grads, curv)
                 total = real + ghost
                 loss_sum += (top + math.log(total) - z[label]) / batch
                 mx = 0.0
                 my = 0.0
-                for k in range(classes):
+                for k in range(classes + ghosts):  # real and ghost logits all depend on w
                     pk = ez[k] / total  # softmax over real and ghost logits
-                    g = pk - (1.0 if k == label else 0.0)
+                    g = pk - (1.0 if k == label else 0.0)  # ghosts never carry the label
                     gw0 += g * grads[k, 0]
                     gw1 += g * grads[k, 1]
-                    curv = -z[k]
-                    hxx += g * curv * x0 * x0 + pk * grads[k, 0] * grads[k, 0]
-                    hxy += g * curv * x0 * x1 + pk * grads[k, 0] * grads[k, 1]
-                    hyy += g * curv * x1 * x1 + pk * grads[k, 1] * grads[k, 1]
+                    hxx += g * curv[k] * x0 * x0 + pk * grads[k, 0] * grads[k, 0]
+                    hxy += g * curv[k] * x0 * x1 + pk * grads[k, 0] * grads[k, 1]
+                    hyy += g * curv[k] * x1 * x1 + pk * grads[k, 1] * grads[k, 1]
                     mx += pk * grads[k, 0]
                     my += pk * grads[k, 1]
                 hxx -= mx * mx
@@ -242,8 +253,8 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
                 hyy -= my * my
                 for j in range(ghosts):
                     pg = ez[classes + j] / total  # eq. 5.4: ∂L/∂z_{c+j} = ŷ_{c+j}
-                    grad_gamma[j, 0] += pg * x0
-                    grad_gamma[j, 1] += pg * x1
+                    grad_gamma[j, 0] += pg * cos_t
+                    grad_gamma[j, 1] += pg * sin_t
                     grad_gamma[j, 2] += pg
             inv = 1.0 / batch
             grad_sum += math.sqrt(gw0 * gw0 + gw1 * gw1) * inv
@@ -319,7 +330,7 @@ def full_data_metrics(w, gamma, xs, ys, classes, ghosts, alpha, out):
     n = xs.shape[0]
     for i in prange(w.shape[0]):
         z = np.empty(classes + ghosts)
-        grads = np.empty((classes, 2))
+        grads = np.empty((classes + ghosts, 2))
         f_ext = f_orig = mass = correct = 0.0
         for s in range(n):
             loss_ext, loss_orig, ghost_mass, _, _ = sample_terms(

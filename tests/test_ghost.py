@@ -19,8 +19,9 @@ def _preset(*sets):
 
 
 def _direct_eq_5_2(w, gamma, x, label, classes):
-    z_real = ALPHA * np.cos(w @ x - 2 * np.pi * np.arange(classes) / classes)
-    z_ghost = gamma @ np.array([x[0], x[1], 1.0])
+    theta = w @ x
+    z_real = ALPHA * np.cos(theta - 2 * np.pi * np.arange(classes) / classes)
+    z_ghost = gamma @ np.array([np.cos(theta), np.sin(theta), 1.0])  # same representation h
     l_ext = -np.log(np.exp(z_real[label]) / (np.exp(z_real).sum() + np.exp(z_ghost).sum()))
     l_orig = -np.log(np.exp(z_real[label]) / np.exp(z_real).sum())
     mass = np.exp(z_ghost).sum() / (np.exp(z_real).sum() + np.exp(z_ghost).sum())
@@ -33,7 +34,7 @@ def test_ghost_loss_is_eq_5_2_and_f_ghost_is_the_label_free_difference(label):
     gamma = np.array([[0.5, -0.2, 0.3], [-1.0, 0.4, 1.1]])
     x = np.array([0.35, -0.8])
     z = np.empty(5)
-    grads = np.empty((3, 2))
+    grads = np.empty((5, 2))
     l_ext, l_orig, mass, _, _ = sample_terms(w[0], w[1], gamma, x[0], x[1], label, ALPHA, 3, 2,
                                              z, grads)
     d_ext, d_orig, d_mass = _direct_eq_5_2(w, gamma, x, label, 3)
@@ -64,7 +65,8 @@ def _f_ext(w, gamma, task):
 
 def test_full_batch_step_follows_eq_5_4_and_the_exact_gradient():
     # B = n: the step is deterministic GD on f_ext; compare with central differences of f_ext
-    # in w and in γ (∂L/∂z_{c+j} = ŷ_{c+j}, eq. 5.4, so ∂f_ext/∂γ_j = mean ŷ_{c+j} (x, 1))
+    # in w (ghost logits depend on w through h) and in γ (∂L/∂z_{c+j} = ŷ_{c+j}, eq. 5.4, so
+    # ∂f_ext/∂γ_j = mean ŷ_{c+j} (h, 1))
     preset = _preset("dynamics.batch_size=32", "dynamics.ghost_init=0.7", "dynamics.lr=0.01",
                      "ensemble.particles=3")
     sim = Simulation(preset)
