@@ -75,7 +75,7 @@ def make_task(n: int, classes: int, teacher: tuple[float, float], label_noise: f
     return ClassifierTask(np.ascontiguousarray(x), y, classes, tuple(teacher), label_noise, seed)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def sample_logits(w0, w1, gamma, x0, x1, alpha, classes, ghosts, z, ez, grads, curv):
     """One sample: logits ``z[:c+e]``, ``ez = exp(z − max z)``, ``∇_w z_k`` in ``grads`` and
     the scalar ``curv[k]`` with ``∇²_w z_k = curv[k]·x xᵀ`` for every real and ghost logit.
@@ -193,9 +193,9 @@ def classifier_landscape(task: ClassifierTask, alpha: float = 3.0) -> Landscape:
     return landscape
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, fastmath={"contract", "arcp", "nsz"})
 def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts, alpha,
-                 n_steps, lr, temperature, batch, bounds, zx, zf):
+                 n_steps, lr, temperature, batch, bounds, diagnostics, zx, zf):
     n_data = xs.shape[0]
     picks = np.empty(max(batch, 1), dtype=np.int64)
     z = np.empty(classes + ghosts)
@@ -229,34 +229,41 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
             gw0 = gw1 = hxx = hxy = hyy = 0.0
             for j in range(ghosts):
                 grad_gamma[j, 0] = grad_gamma[j, 1] = grad_gamma[j, 2] = 0.0
+            margin = 0.0
+            total_prod = 1.0
             for q in range(batch):
                 idx = picks[q]
                 x0, x1, label = xs[idx, 0], xs[idx, 1], ys[idx]
                 top, real, ghost, cos_t, sin_t = sample_logits(
                     w0, w1, g_i, x0, x1, alpha, classes, ghosts, z, ez, grads, curv)
                 total = real + ghost
-                loss_sum += (top + math.log(total) - z[label]) / batch
+                # L = top + log(total) − z_y: one log per step for the whole batch (total ≤ c+e)
+                margin += top - z[label]
+                total_prod *= total
+                inv_total = 1.0 / total
                 mx = 0.0
                 my = 0.0
                 for k in range(classes + ghosts):  # real and ghost logits all depend on w
-                    pk = ez[k] / total  # softmax over real and ghost logits
+                    pk = ez[k] * inv_total  # softmax over real and ghost logits
                     g = pk - (1.0 if k == label else 0.0)  # ghosts never carry the label
                     gw0 += g * grads[k, 0]
                     gw1 += g * grads[k, 1]
-                    hxx += g * curv[k] * x0 * x0 + pk * grads[k, 0] * grads[k, 0]
-                    hxy += g * curv[k] * x0 * x1 + pk * grads[k, 0] * grads[k, 1]
-                    hyy += g * curv[k] * x1 * x1 + pk * grads[k, 1] * grads[k, 1]
-                    mx += pk * grads[k, 0]
-                    my += pk * grads[k, 1]
+                    if diagnostics:
+                        hxx += g * curv[k] * x0 * x0 + pk * grads[k, 0] * grads[k, 0]
+                        hxy += g * curv[k] * x0 * x1 + pk * grads[k, 0] * grads[k, 1]
+                        hyy += g * curv[k] * x1 * x1 + pk * grads[k, 1] * grads[k, 1]
+                        mx += pk * grads[k, 0]
+                        my += pk * grads[k, 1]
                 hxx -= mx * mx
                 hxy -= mx * my
                 hyy -= my * my
                 for j in range(ghosts):
-                    pg = ez[classes + j] / total  # eq. 5.4: ∂L/∂z_{c+j} = ŷ_{c+j}
+                    pg = ez[classes + j] * inv_total  # eq. 5.4: ∂L/∂z_{c+j} = ŷ_{c+j}
                     grad_gamma[j, 0] += pg * cos_t
                     grad_gamma[j, 1] += pg * sin_t
                     grad_gamma[j, 2] += pg
             inv = 1.0 / batch
+            loss_sum += (margin + math.log(total_prod)) * inv
             grad_sum += math.sqrt(gw0 * gw0 + gw1 * gw1) * inv
             mid = 1.0 - 0.5 * lr * inv * (hxx + hyy)
             half = 0.5 * lr * inv * (hyy - hxx)
@@ -315,13 +322,14 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
 
 @njit(nogil=True, parallel=True, cache=True)
 def ghost_advance(w, gamma, alive, rng, acc, xs, ys, classes, ghosts, alpha, n_steps, lr,
-                  temperature, batch, bounds, zx, zf):
+                  temperature, batch, bounds, diagnostics, zx, zf):
     """Ghost-extended minibatch SGD for every particle, in place; blocks of 64 in parallel."""
     n = w.shape[0]
     n_blocks = (n + 63) // 64
     for block in prange(n_blocks):
         _ghost_range(block * 64, min(n, block * 64 + 64), w, gamma, alive, rng, acc, xs, ys,
-                     classes, ghosts, alpha, n_steps, lr, temperature, batch, bounds, zx, zf)
+                     classes, ghosts, alpha, n_steps, lr, temperature, batch, bounds,
+                     diagnostics, zx, zf)
 
 
 @njit(nogil=True, parallel=True, cache=True)

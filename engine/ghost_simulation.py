@@ -49,7 +49,8 @@ class GhostSimulation(Simulation):
         d = self.preset.dynamics
         ghost_advance(self.positions, self.gamma, self.alive, self.rng, self.acc, self.task.x,
                       self.task.y, self.task.classes, d.ghosts, float(self.params[0]), chunk,
-                      d.lr, d.temperature, d.batch_size, self.bounds, ZIGGURAT_X, ZIGGURAT_F)
+                      d.lr, d.temperature, d.batch_size, self.bounds, self.diagnostics,
+                      ZIGGURAT_X, ZIGGURAT_F)
 
     def _update_metrics(self) -> None:
         d = self.preset.dynamics
