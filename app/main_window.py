@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pyqtgraph as pg
 from PyQt6.QtCore import QSettings, Qt, QThread
-from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtGui import QAction, QImage, QKeySequence
 from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QFormLayout, QGroupBox,
                              QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                              QMainWindow, QPushButton, QSpinBox, QTabWidget, QTextBrowser,
@@ -67,6 +68,8 @@ class MainWindow(QMainWindow):
         self._generation = -1
         self._structure = None
         self._status_at = 0.0
+        self._animation: dict | None = None
+        self.animation_done: str | None = None
         self.settings = QSettings("ErgoScope", "ErgoScope")
 
         self.landscape_view = LandscapeView()
@@ -259,6 +262,7 @@ class MainWindow(QMainWindow):
                      lambda: self._screenshot_dialog(None))
         self._action(export, "Landscape view (.png / .svg)…", None,
                      lambda: self._screenshot_dialog(self.landscape_view))
+        self._action(export, "Animation of the cloud (.gif)…", None, self._animation_dialog)
         run = self.menuBar().addMenu("&Run")
         self._action(run, "Play / pause", "Space", self.play_button.toggle)
         self._action(run, "Step", "S", lambda: self.worker.submit("step",
@@ -336,6 +340,47 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"wrote {path}", 5000)
         return True
 
+    def record_animation(self, path: str | Path, frames: int = 60, fps: int = 15) -> None:
+        """Capture the landscape view on the next ``frames`` drawn frames (the run plays), then
+        encode a GIF in a background thread and write it atomically.  Progress goes to the
+        status bar; ``animation_done`` (path or error text) is set when finished."""
+        self._animation = {"path": Path(path), "frames": [], "target": int(frames),
+                           "fps": int(fps)}
+        self.animation_done: str | None = None
+        self.set_playing(True)
+
+    def _capture_animation_frame(self) -> None:
+        job = self._animation
+        image = self.landscape_view.plot.grab().toImage().convertToFormat(
+            QImage.Format.Format_RGB888)
+        width, height = image.width(), image.height()
+        data = bytes(image.constBits().asarray(image.sizeInBytes()))
+        job["frames"].append((width, height, image.bytesPerLine(), data))
+        self.statusBar().showMessage(
+            f"recording animation {len(job['frames'])}/{job['target']}", 2000)
+        if len(job["frames"]) >= job["target"]:
+            self._animation = None
+            threading.Thread(target=self._encode_animation, args=(job,), daemon=True).start()
+
+    def _encode_animation(self, job: dict) -> None:
+        from PIL import Image
+        path = job["path"]
+        tmp = None
+        try:
+            images = [Image.frombuffer("RGB", (w, h), data, "raw", "RGB", stride, 1)
+                      for w, h, stride, data in job["frames"]]
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".gif", dir=path.parent)
+            os.close(fd)
+            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                           duration=int(1000 / job["fps"]), loop=0)
+            os.chmod(tmp, _FILE_MODE)
+            os.replace(tmp, path)
+            self.animation_done = str(path)
+        except (OSError, ValueError) as exc:
+            if tmp and os.path.exists(tmp):
+                os.unlink(tmp)
+            self.animation_done = f"error: {path}: {exc}"
+
     def validate_expression(self, text: str) -> bool:
         names = tuple(self.preset.landscape.params) if self.preset.landscape.expr else ()
         try:
@@ -394,6 +439,14 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Export trajectory", "", filt)
         if path:
             self.export_trajectory(path if path.endswith(suffix) else path + suffix)
+
+    def _animation_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save animation", "", "GIF (*.gif)")
+        if path:
+            if not Path(path).parent.is_dir():
+                self._on_failed("animation", f"{path}: directory does not exist")
+                return
+            self.record_animation(path if path.endswith(".gif") else path + ".gif")
 
     def _screenshot_dialog(self, widget) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "",
@@ -483,6 +536,8 @@ class MainWindow(QMainWindow):
             self._structure = bundle.structure
             self.preset = bundle.frame.preset
             self.landscape_view.show_frame(bundle)
+            if self._animation is not None:
+                self._capture_animation_frame()
             self.series_view.show_frame(bundle)
             if self.measure_view.isVisible():
                 self.measure_view.show_frame(bundle)

@@ -132,3 +132,14 @@ def test_escapes_view_shows_measured_and_kramers_times(qtbot, window):
     kramers = window.escapes_view.table.item(0, 4).text()
     assert kramers.replace(",", "") == "16485"
     assert len(window.worker.sim.events()) > 0
+
+
+def test_animation_export_writes_a_gif(qtbot, window, tmp_path):
+    from PIL import Image
+    target = tmp_path / "cloud.gif"
+    window.record_animation(target, frames=6, fps=10)
+    _wait(qtbot, lambda: window.animation_done is not None, timeout=60_000)
+    assert window.animation_done == str(target)
+    with Image.open(target) as gif:
+        assert gif.format == "GIF" and gif.n_frames >= 2
+    assert [p.name for p in tmp_path.iterdir()] == ["cloud.gif"]  # no temp file left
