@@ -68,7 +68,21 @@ def write_csv(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def write_json(path: str | Path, data: dict) -> None:
-    atomic_write_text(Path(path), json.dumps(data, indent=2, default=_json_default) + "\n")
+    """Strict JSON (NaN and ±inf become null), written atomically."""
+    text = json.dumps(_finite(data), indent=2, default=_json_default, allow_nan=False)
+    atomic_write_text(Path(path), text + "\n")
+
+
+def _finite(value):
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value
 
 
 def _json_default(value):
