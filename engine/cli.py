@@ -143,6 +143,45 @@ def cmd_ghosts(args) -> int:
     return 0
 
 
+def cmd_cnn(args) -> int:
+    from .cnn.api import run_cnn, with_overrides
+    from .cnn.config import apply_cnn_sets, load_cnn
+    from .cnn.report import text_report
+    from .export import write_json
+    preset = apply_cnn_sets(load_cnn(args.preset), list(args.set or []))
+    preset = with_overrides(preset, args.runs, args.epochs)
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise PresetError("--out", str(out), "must end in .npz")
+    values = [None]
+    if args.vary:
+        if "=" not in args.vary:
+            raise PresetError("--vary", args.vary, "expected key.path=v1,v2,…")
+        key, raw = args.vary.split("=", 1)
+        values = [v.strip() for v in raw.split(",") if v.strip()]
+    table = []
+    for value in values:
+        variant = preset if value is None else apply_cnn_sets(preset, [f"{key}={value}"])
+        target = out if value is None else out.with_name(f"{out.stem}_{key.split('.')[-1]}"
+                                                         f"{value}{out.suffix}")
+        label = "cnn" if value is None else f"cnn {key}={value}"
+        progress = None if args.quiet else _progress_printer(label)
+        summary, _ = run_cnn(variant, target, args.device,
+                             progress=lambda d, t, p=progress: p and p(d, t))
+        print(text_report(summary))
+        print(target)
+        if value is not None:
+            row = {"value": value, "npz": str(target)}
+            row.update({k: v for k, v in summary["paired_ghost_minus_baseline"].items()})
+            row["arm"] = summary["arm"]
+            table.append(row)
+    if table:
+        sweep = out.with_name(f"{out.stem}_sweep.json")
+        write_json(sweep, {"key": key, "rows": table})
+        print(sweep)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine",
                                      description="ErgoScope engine, headless.")
@@ -180,6 +219,19 @@ def build_parser() -> argparse.ArgumentParser:
     ghosts.add_argument("--out", required=True, help="output .json or .csv")
     ghosts.add_argument("--quiet", action="store_true")
     ghosts.set_defaults(func=cmd_ghosts)
+    cnn = sub.add_parser("cnn", help="train the ghost-CNN experiment (R runs × 2 arms) and "
+                                     "write the NPZ, a JSON summary and PNG figures")
+    cnn.add_argument("preset")
+    cnn.add_argument("--runs", type=int)
+    cnn.add_argument("--epochs", type=int)
+    cnn.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    cnn.add_argument("--set", action="append", metavar="KEY.PATH=VALUE")
+    cnn.add_argument("--vary", metavar="KEY.PATH=V1,V2,…",
+                     help="repeat the experiment for each value (e.g. training.lr=0.05,0.1,0.2)"
+                          " and write a <out>_sweep.json table")
+    cnn.add_argument("--out", required=True, help="output .npz")
+    cnn.add_argument("--quiet", action="store_true")
+    cnn.set_defaults(func=cmd_cnn)
     return parser
 
 

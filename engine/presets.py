@@ -25,7 +25,9 @@ class PresetError(ValueError):
     def __init__(self, source: str, key: str, message: str):
         self.source, self.key, self.message = source, key, message
         where = f"{source}: {key}" if key else source
-        super().__init__(f"{where}: {message}")
+        # "file: key = value: problem" reads better than "file: key: = value: problem"
+        joiner = " " if key and message.startswith("= ") else ": "
+        super().__init__(f"{where}{joiner}{message}")
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,9 @@ _MAX_PARTICLES = 5_000_000
 
 def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
     """Validate a parsed TOML document into a :class:`Preset`."""
+    if isinstance(data, dict) and any(t in data for t in ("model", "training", "data")):
+        raise PresetError(source, "", "this is a CNN-lab preset (tables data/model/training); "
+                          "run it with `python -m engine cnn`")
     r = _Reader(source)
     r.unknown(data, _PRESET_KEYS, "")
     if "name" not in data:
@@ -273,25 +278,33 @@ def _check_landscape(preset: Preset, r: _Reader) -> None:
         raise r.fail("landscape.expr", str(exc)) from None
 
 
-def loads(text: str, source: str = "<string>") -> Preset:
-    """Parse preset text; TOML syntax errors name the line."""
+def parse_toml(text: str, source: str = "<string>") -> dict:
+    """TOML text → dict; syntax errors become a :class:`PresetError` naming the line."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PresetError(source, "", f"TOML syntax error: {exc}") from None
-    return preset_from_dict(data, source)
 
 
-def load(path: str | Path) -> Preset:
-    """Load and validate a preset file."""
+def read_text(path: str | Path) -> str:
+    """A preset file's text; a missing or unreadable file is a :class:`PresetError`."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PresetError(str(path), "", "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PresetError(str(path), "", f"cannot read: {exc}") from None
-    return loads(text, str(path))
+
+
+def loads(text: str, source: str = "<string>") -> Preset:
+    """Parse preset text; TOML syntax errors name the line."""
+    return preset_from_dict(parse_toml(text, source), source)
+
+
+def load(path: str | Path) -> Preset:
+    """Load and validate a preset file."""
+    return loads(read_text(path), str(path))
 
 
 def to_dict(preset: Preset) -> dict:

@@ -6,10 +6,15 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+import tomllib  # noqa: E402
+
+from engine.cnn.config import is_cnn_document  # noqa: E402
 from engine.presets import preset_from_dict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESETS = sorted((ROOT / "presets").glob("*.toml"))
+ALL_PRESETS = sorted((ROOT / "presets").glob("*.toml"))
+CNN_PRESETS = [p for p in ALL_PRESETS if is_cnn_document(tomllib.loads(p.read_text()))]
+PRESETS = [p for p in ALL_PRESETS if p not in CNN_PRESETS]      # the 2D landscape presets
 
 
 def make_preset(landscape=None, dynamics=None, ensemble=None, run=None, name="test"):
