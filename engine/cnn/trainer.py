@@ -77,17 +77,20 @@ class CnnExperiment:
     device : "auto", "cpu", "cuda" or a torch.device
     dtype : torch dtype of parameters and data (float32; tests use float64)
     runs : which run indices to train (default ``range(training.runs)``)
+    arms : which ghost counts to train (default ``(0, model.ghosts)``); one arm alone gives the
+        same numbers as that arm inside the pair
     """
 
     def __init__(self, preset: CnnPreset, device: str | torch.device | None = None,
-                 dtype: torch.dtype = torch.float32, runs: list[int] | None = None):
+                 dtype: torch.dtype = torch.float32, runs: list[int] | None = None,
+                 arms: tuple[int, ...] | None = None):
         keep_freed_memory()
         self.preset = preset
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.dtype = dtype
         tr, spec = preset.training, preset.model
         self.run_ids = list(range(tr.runs)) if runs is None else [int(r) for r in runs]
-        self.arms = (0, spec.ghosts) if spec.ghosts > 0 else (0,)
+        self.arms = tuple(arms) if arms else ((0, spec.ghosts) if spec.ghosts > 0 else (0,))
         R = len(self.run_ids)
         self.models = R * len(self.arms)
         split = _split(preset.data.source, preset.data.path, preset.data.test_per_class)

@@ -1,0 +1,83 @@
+"""CNN lab throughput: R runs × 2 arms trained batched (one CnnExperiment) vs a sequential loop
+over runs (one CnnExperiment per run, its two arms together), same epochs, same run.  Every epoch
+includes the test-set evaluation, as in the experiment.  Target: batched ≥ 3× faster.
+
+Also: the cost of one diagnostics pass (σ(θ) from per-sample gradients, λ_max/λ_min by Lanczos)
+relative to an epoch, and with ``--full`` the wall time of the whole ``rmnist30_ghost`` experiment
+(target ≤ 2 minutes on the 2-core CPU) and of the same with diagnostics every 20 epochs.
+
+    .venv/bin/python benchmarks/cnn_runs.py [--runs 30] [--epochs 10] [--device cpu] [--full]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.cnn.config import apply_cnn_sets, load_cnn  # noqa: E402
+from engine.cnn.trainer import CnnExperiment  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed_epochs(experiment: CnnExperiment, epochs: int) -> float:
+    experiment.advance(1)                       # warm-up: first-call allocations
+    start = time.perf_counter()
+    experiment.advance(epochs)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--full", action="store_true")
+    args = parser.parse_args()
+    base = load_cnn(ROOT / "presets" / "rmnist30_ghost.toml")
+    preset = apply_cnn_sets(base, [f"training.runs={args.runs}",
+                                   f"training.epochs={args.epochs + 1}"])
+    n = preset.data.per_class * 10
+    print(f"{args.runs} runs × 2 arms, {n} training images of 8×8, test set "
+          f"{preset.data.test_per_class * 10}, full-batch GD, device {args.device}")
+
+    batched = timed_epochs(CnnExperiment(preset, args.device), args.epochs)
+    sequential = sum(timed_epochs(CnnExperiment(preset, args.device, runs=[r]), args.epochs)
+                     for r in range(args.runs))
+    arms = (0, preset.model.ghosts)
+    single = sum(timed_epochs(CnnExperiment(preset, args.device, runs=[r], arms=(e,)),
+                              args.epochs) for r in range(args.runs) for e in arms)
+    print(f"batched             : {args.epochs / batched:7.2f} epochs/s (all runs and arms)")
+    print(f"loop over runs      : {args.epochs / sequential:7.2f} epochs/s "
+          f"(each run's two arms together)")
+    print(f"loop over models    : {args.epochs / single:7.2f} epochs/s (one model at a time)")
+    print(f"ratio batched / loop over runs   = {sequential / batched:.2f}× (target ≥ 3×)")
+    print(f"ratio batched / loop over models = {single / batched:.2f}×")
+
+    diag = apply_cnn_sets(preset, ["diagnostics.every=1", "training.epochs=3"])
+    experiment = CnnExperiment(diag, args.device)
+    experiment.advance(1)
+    start = time.perf_counter()
+    experiment.advance(1)
+    with_diag = time.perf_counter() - start
+    plain = batched / args.epochs
+    print(f"one diagnostics pass (σ, Lanczos 20 HVPs): {with_diag - plain:.2f} s = "
+          f"{(with_diag - plain) / plain:.1f} epochs")
+
+    if args.full:
+        for label, sets in (("rmnist30_ghost, no diagnostics", []),
+                            ("rmnist30_ghost, diagnostics every 20 epochs",
+                             ["diagnostics.every=20"])):
+            full = apply_cnn_sets(base, sets)
+            start = time.perf_counter()
+            CnnExperiment(full, args.device).run()
+            seconds = time.perf_counter() - start
+            print(f"{label}: {seconds:.1f} s ({full.training.runs} runs × 2 arms × "
+                  f"{full.training.epochs} epochs; target ≤ 120 s without diagnostics)")
+
+
+if __name__ == "__main__":
+    main()
