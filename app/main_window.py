@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pyqtgraph as pg
-from PyQt6.QtCore import QSettings, Qt, QThread
+from PyQt6.QtCore import QSettings, Qt, QThread, pyqtSignal
 from PyQt6.QtGui import QAction, QImage, QKeySequence
 from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QFormLayout, QGroupBox,
                              QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
@@ -17,8 +17,11 @@ from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QFormLayout, Q
 
 from engine.dynamics import KINDS
 from engine.landscapes import BUILTINS, ExpressionError, parse
-from engine.presets import Preset, PresetError, load, save
+from engine.cnn.config import CnnPreset, is_cnn_document, load_cnn
+from engine.presets import Preset, PresetError, load, parse_toml, read_text, save
 
+from .cnn_worker import CnnWorker
+from .views.cnn_lab import CnnLabView
 from .views.escapes import EscapesView
 from .views.landscape import LandscapeView
 from .views.measure import MeasureView
@@ -55,7 +58,17 @@ def bundled_presets() -> list[Path]:
     return sorted(PRESET_DIR.glob("*.toml"))
 
 
+def load_any(path: str | Path) -> Preset | CnnPreset:
+    """A 2D landscape preset or a CNN-lab preset, told apart by their tables."""
+    text = read_text(path)
+    if is_cnn_document(parse_toml(text, str(path))):
+        return load_cnn(path)
+    return load(path)
+
+
 class MainWindow(QMainWindow):
+    _cnn_start = pyqtSignal(object, str)
+
     def __init__(self, preset: Preset):
         super().__init__()
         pg.setConfigOptions(antialias=False, imageAxisOrder="col-major")
@@ -76,7 +89,12 @@ class MainWindow(QMainWindow):
         self.series_view = SeriesView()
         self.measure_view = MeasureView()
         self.escapes_view = EscapesView()
-        self.setCentralWidget(self.landscape_view)
+        self.cnn_view = CnnLabView()
+        self.cnn_summary: dict | None = None
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.landscape_view, "Landscape")
+        self.tabs.addTab(self.cnn_view, "CNN lab")
+        self.setCentralWidget(self.tabs)
         self._dock("Time series", self.series_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("Empirical measure vs Gibbs", self.measure_view,
                    Qt.DockWidgetArea.RightDockWidgetArea)
@@ -106,6 +124,20 @@ class MainWindow(QMainWindow):
         self.worker.failed.connect(self._on_failed)
         self.worker.exported.connect(lambda p: self.statusBar().showMessage(f"wrote {p}", 5000))
         self.thread.start()
+
+        self.cnn_worker = CnnWorker()
+        self.cnn_thread = QThread()
+        self.cnn_worker.moveToThread(self.cnn_thread)
+        self._cnn_start.connect(self.cnn_worker.start)
+        self.cnn_worker.frame_ready.connect(self._show_cnn_frame)
+        self.cnn_worker.progress.connect(self.cnn_view.set_progress)
+        self.cnn_worker.finished.connect(self._cnn_finished)
+        self.cnn_worker.failed.connect(self._cnn_failed)
+        self.cnn_view.start_requested.connect(self.start_cnn)
+        # a direct call: a queued slot would wait behind the worker's training loop
+        self.cnn_view.cancel_requested.connect(self.cancel_cnn)
+        self.cnn_view.export_requested.connect(self._cnn_export_dialog)
+        self.cnn_thread.start()
 
     def _cache_static_items(self) -> None:
         """Axes and legends change rarely: let Qt keep them as pixmaps instead of re-running
@@ -225,10 +257,11 @@ class MainWindow(QMainWindow):
         self.gallery = QListWidget()
         for path in bundled_presets():
             try:
-                name = load(path).name
+                preset = load_any(path)
             except PresetError:
                 continue
-            item = QListWidgetItem(name)
+            prefix = "CNN lab · " if isinstance(preset, CnnPreset) else ""
+            item = QListWidgetItem(prefix + preset.name)
             item.setData(Qt.ItemDataRole.UserRole, str(path))
             self.gallery.addItem(item)
         self.gallery.currentItemChanged.connect(self._gallery_selected)
@@ -263,6 +296,10 @@ class MainWindow(QMainWindow):
         self._action(export, "Landscape view (.png / .svg)…", None,
                      lambda: self._screenshot_dialog(self.landscape_view))
         self._action(export, "Animation of the cloud (.gif)…", None, self._animation_dialog)
+        self._action(export, "CNN experiment (.npz + .json + figures)…", None,
+                     self._cnn_export_dialog)
+        self._action(export, "CNN lab view (.png)…", None,
+                     lambda: self._screenshot_dialog(self.cnn_view))
         run = self.menuBar().addMenu("&Run")
         self._action(run, "Play / pause", "Space", self.play_button.toggle)
         self._action(run, "Step", "S", lambda: self.worker.submit("step",
@@ -293,15 +330,81 @@ class MainWindow(QMainWindow):
         self.worker.submit("play", playing)
 
     def open_preset(self, path: str | Path) -> bool:
-        """Load a preset; on error show it and keep the current session untouched."""
+        """Load a preset (2D or CNN lab); on error show it and keep the session untouched."""
         try:
-            preset = load(path)
+            preset = load_any(path)
         except PresetError as exc:
             self._on_failed("open preset", str(exc))
             return False
         self._remember(str(path))
+        if isinstance(preset, CnnPreset):
+            if self.cnn_worker.running.is_set():
+                self._on_failed("open preset", "a CNN experiment is training: cancel it first")
+                return False
+            self.cnn_view.set_preset(preset)
+            self.tabs.setCurrentWidget(self.cnn_view)
+            self.error_banner.setText("")
+            return True
+        self.tabs.setCurrentWidget(self.landscape_view)
         self.worker.submit("load", preset)
         return True
+
+    # -- CNN lab -------------------------------------------------------------------------------
+    def start_cnn(self, preset: CnnPreset, device: str) -> bool:
+        """Train the CNN experiment in the CNN worker; pauses the 2D run to leave it the CPU."""
+        if self.cnn_worker.running.is_set():
+            return False
+        self.set_playing(False)
+        self.cnn_summary = None
+        self.cnn_view.set_running(True)
+        self.cnn_worker.running.set()      # before the queued start, so a second click waits
+        self._cnn_start.emit(preset, device)
+        return True
+
+    def cancel_cnn(self) -> None:
+        self.cnn_worker.cancel()
+
+    def _show_cnn_frame(self, frame) -> None:
+        try:
+            self.cnn_view.show_frame(frame)
+        finally:
+            self.cnn_worker.frame_consumed()
+
+    def _cnn_finished(self, summary: dict) -> None:
+        from engine.cnn.report import text_report
+        self.cnn_summary = summary
+        self.cnn_view.show_report(text_report(summary), self.cnn_worker.cancelled)
+
+    def _cnn_failed(self, what: str, message: str) -> None:
+        self.cnn_view.set_running(False)
+        self.cnn_view.status.setText("failed")
+        self._on_failed(what, message)
+
+    def export_cnn(self, path: str | Path) -> bool:
+        """NPZ of the last CNN experiment, its JSON summary and PNG figures (atomic writes)."""
+        from engine.cnn.api import experiment_arrays
+        from engine.cnn.report import write_figures
+        from engine.export import write_json, write_npz
+        experiment = self.cnn_worker.experiment
+        if self.cnn_summary is None or experiment is None or self.cnn_worker.running.is_set():
+            self._on_failed("CNN export", "no finished CNN experiment to export")
+            return False
+        path = Path(path).with_suffix(".npz")
+        try:
+            write_npz(path, experiment_arrays(experiment, self.cnn_summary))
+            write_json(path.with_suffix(".json"), self.cnn_summary)
+            write_figures(experiment.metrics(), self.cnn_summary, path.with_suffix(""))
+        except (OSError, ValueError) as exc:
+            self._on_failed("CNN export", f"{path}: {exc}")
+            return False
+        self.statusBar().showMessage(f"wrote {path} (+ .json, figures)", 5000)
+        return True
+
+    def _cnn_export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export CNN experiment", "cnn.npz",
+                                              "NPZ (*.npz)")
+        if path:
+            self.export_cnn(path)
 
     def save_preset(self, path: str | Path) -> None:
         try:
@@ -470,7 +573,7 @@ class MainWindow(QMainWindow):
         if item is None:
             return
         try:
-            preset = load(item.data(Qt.ItemDataRole.UserRole))
+            preset = load_any(item.data(Qt.ItemDataRole.UserRole))
         except PresetError as exc:
             self.description.setPlainText(str(exc))
             return
@@ -571,3 +674,6 @@ class MainWindow(QMainWindow):
         self.worker.stop()
         self.thread.quit()
         self.thread.wait(5000)
+        self.cnn_worker.cancel()
+        self.cnn_thread.quit()
+        self.cnn_thread.wait(30000)

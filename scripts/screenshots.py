@@ -17,14 +17,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=4.0, help="run time before the shot")
     parser.add_argument("--out", default=str(ROOT / "assets"))
+    parser.add_argument("--cnn-epochs", type=int, default=150,
+                        help="epochs trained before the shot of a CNN-lab preset")
+    parser.add_argument("--only", default="", help="substring of the preset file names to shoot")
     args = parser.parse_args()
     from PyQt6.QtWidgets import QApplication
 
-    from app.main_window import MainWindow, bundled_presets
+    from app.main_window import MainWindow, bundled_presets, load_any
     from engine.presets import load
     app = QApplication.instance() or QApplication([])
+    default = load(ROOT / "presets" / "double_well_kramers.toml")
     for path in bundled_presets():
-        window = MainWindow(load(path))
+        if args.only not in path.stem:
+            continue
+        preset = load_any(path)
+        if not hasattr(preset, "landscape"):
+            shoot_cnn(app, MainWindow(default), path, args)
+            continue
+        window = MainWindow(preset)
         window.resize(1600, 1000)
         window.show()
         window.set_playing(True)
@@ -37,6 +47,27 @@ def main() -> None:
         print(target, window.frames_drawn, "frames", window.last_error or "")
         window.dispose()
         app.processEvents()
+
+
+def shoot_cnn(app, window, path: Path, args) -> None:
+    """Train the CNN-lab preset for a while (all runs, ``--cnn-epochs``) and shoot the tab."""
+    window.resize(1600, 1000)
+    window.show()
+    window.open_preset(path)
+    view = window.cnn_view
+    view.epochs.setValue(min(view.epochs.value(), args.cnn_epochs))
+    view.device.setCurrentText("cpu")
+    view.start_button.click()
+    while window.cnn_summary is None and not window.last_error:
+        app.processEvents()
+        time.sleep(0.01)
+    for _ in range(20):
+        app.processEvents()
+    target = Path(args.out) / f"screenshot_{path.stem}.png"
+    window.save_screenshot(target)
+    print(target, view.frames_shown, "frames", window.last_error or "")
+    window.dispose()
+    app.processEvents()
 
 
 if __name__ == "__main__":

@@ -143,3 +143,48 @@ def test_animation_export_writes_a_gif(qtbot, window, tmp_path):
     with Image.open(target) as gif:
         assert gif.format == "GIF" and gif.n_frames >= 2
     assert [p.name for p in tmp_path.iterdir()] == ["cloud.gif"]  # no temp file left
+
+
+def test_cnn_presets_open_in_the_cnn_lab_train_live_and_export(qtbot, window, tmp_path):
+    from tests.conftest import CNN_PRESETS
+    generation = window.worker.generation
+    for path in CNN_PRESETS:
+        assert window.open_preset(path)
+        assert window.tabs.currentWidget() is window.cnn_view
+        assert window.cnn_view.preset.source == str(path)
+    assert window.worker.generation == generation          # the 2D session is untouched
+    assert window.open_preset(ROOT / "presets" / "cnn_smoke.toml")
+    view = window.cnn_view
+    view.runs.setValue(3)
+    view.epochs.setValue(8)
+    view.device.setCurrentText("cpu")
+    view.start_button.click()
+    assert not view.start_button.isEnabled() and view.cancel_button.isEnabled()
+    _wait(qtbot, lambda: window.cnn_summary is not None, timeout=120_000)
+    assert window.last_error == ""
+    assert view.frames_shown >= 1 and view.progress.value() == 8
+    x, y = view._bands["test_loss"][1].mean.getData()
+    assert len(x) == 9 and np.all(np.isfinite(y))          # epochs 0…8 of the ghost arm
+    assert len(view._clouds[0].data) == 3                   # three runs in the PCA plane
+    assert "ghost − baseline" in view.report.toPlainText()
+    out = tmp_path / "cnn.npz"
+    assert window.export_cnn(out)
+    with np.load(out) as npz:
+        assert npz["test_loss"].shape == (9, 6)
+    assert (tmp_path / "cnn_bands.png").exists() and (tmp_path / "cnn.json").exists()
+
+
+def test_cnn_training_can_be_cancelled_and_keeps_what_it_trained(qtbot, window):
+    assert window.open_preset(ROOT / "presets" / "rmnist30_ghost.toml")
+    window.cnn_view.runs.setValue(2)
+    window.cnn_view.device.setCurrentText("cpu")
+    assert window.start_cnn(window.cnn_view.configured_preset(), "cpu")
+    assert not window.start_cnn(window.cnn_view.configured_preset(), "cpu")   # one at a time
+    _wait(qtbot, lambda: window.cnn_view.progress.value() >= 2)
+    window.cnn_view.cancel_button.click()
+    _wait(qtbot, lambda: window.cnn_summary is not None)
+    assert window.cnn_worker.cancelled
+    assert 2 <= window.cnn_summary["epochs"] + 1 < 400
+    assert "Cancelled" in window.cnn_view.report.toPlainText()
+    assert not window.open_preset(ROOT / "presets" / "missing.toml")
+    assert "file not found" in window.last_error

@@ -312,3 +312,15 @@ def test_shared_test_images_give_the_same_logits_as_per_model_copies():
     shared = torch.rand((5, 1, 8, 8), dtype=torch.float64)
     copies = shared.expand(5, 2, 8, 8).contiguous(memory_format=torch.channels_last)
     assert torch.allclose(forward(params, shared), forward(params, copies), atol=1e-13)
+
+
+def test_randomized_principal_axes_match_a_full_svd():
+    from engine.cnn.trainer import top_principal_axes
+    rng = np.random.default_rng(3)
+    data = rng.normal(size=(400, 3)) @ np.diag([5.0, 2.0, 0.5]) @ rng.normal(size=(3, 60))
+    data += 0.01 * rng.normal(size=data.shape)
+    centred = data - data.mean(0)
+    axes, variance = top_principal_axes(centred, 2)
+    _, sing, vt = np.linalg.svd(centred, full_matrices=False)
+    assert np.allclose(variance, sing[:2] ** 2, rtol=1e-8)
+    assert np.allclose(np.abs(np.sum(axes * vt[:2], axis=1)), 1.0, atol=1e-8)

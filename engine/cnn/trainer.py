@@ -34,6 +34,30 @@ SOMETIMES = ("noise_norm", "lambda_max", "lambda_min", "lambda_max_res", "lambda
              "lyapunov_term")
 
 
+def top_principal_axes(centred: np.ndarray, k: int, oversample: int = 8,
+                       power: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``k`` right singular vectors (k, P) of a centred (rows, P) matrix and their
+    squared singular values (k,), by a seeded randomized range finder with ``power`` subspace
+    iterations (Halko, Martinsson & Tropp 2011): milliseconds where a full SVD of thousands of
+    snapshot rows takes seconds, and deterministic."""
+    rows, cols = centred.shape
+    width = min(k + oversample, rows, cols)
+    if width == 0:
+        return np.zeros((k, cols)), np.zeros(k)
+    omega = np.random.default_rng(0).standard_normal((cols, width))
+    basis, _ = np.linalg.qr(centred @ omega)
+    for _ in range(power):
+        basis, _ = np.linalg.qr(centred.T @ basis)
+        basis, _ = np.linalg.qr(centred @ basis)
+    _, sing, vt = np.linalg.svd(basis.T @ centred, full_matrices=False)
+    axes, variance = np.zeros((k, cols)), np.zeros(k)
+    axes[:min(k, vt.shape[0])] = vt[:k]
+    variance[:min(k, sing.size)] = sing[:k] ** 2
+    # a fixed sign per axis, so that live updates do not flip the picture
+    signs = np.sign(axes[np.arange(k), np.argmax(np.abs(axes), axis=1)])
+    return axes * np.where(signs == 0, 1.0, signs)[:, None], variance
+
+
 def resolve_device(name: str | None = None) -> torch.device:
     """``auto``/None → CUDA when available, else CPU; ``cpu`` and ``cuda`` as given."""
     if name in (None, "", "auto"):
@@ -253,15 +277,10 @@ class CnnExperiment:
         stack = np.stack(self._snaps)                         # (S, M, P)
         flat = stack.reshape(-1, stack.shape[-1]).astype(np.float64)
         centred = flat - flat.mean(0)
-        # thin SVD through the Gram matrix: S·M rows ≪ P columns is not guaranteed, so use
-        # whichever side is smaller
-        u, s, vt = np.linalg.svd(centred, full_matrices=False)
-        coords = (centred @ vt[:2].T).reshape(stack.shape[0], stack.shape[1], -1)
-        if coords.shape[-1] < 2:
-            coords = np.concatenate([coords, np.zeros(coords.shape[:-1] + (1,))], -1)
-        total = float((s ** 2).sum()) or 1.0
-        ratio = np.zeros(2)
-        ratio[:min(2, s.size)] = (s[:2] ** 2) / total
+        axes, variance = top_principal_axes(centred, 2)
+        coords = (centred @ axes.T).reshape(stack.shape[0], stack.shape[1], -1)
+        total = float((centred ** 2).sum()) or 1.0
+        ratio = variance / total
         return np.asarray(self._snap_epochs), coords, ratio
 
     def frame(self) -> CnnFrame:

@@ -1,0 +1,261 @@
+"""The CNN lab tab: controls, live per-epoch bands of both arms, the run cloud in the PCA plane,
+the peak-epoch comparison and the text report.  Items are built once and updated in place.
+
+Signals
+-------
+start_requested(object, str)   (CnnPreset with the panel's overrides, device name)
+cancel_requested()
+export_requested()
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QProgressBar,
+                             QPushButton, QSpinBox, QSplitter, QTextBrowser, QVBoxLayout,
+                             QWidget)
+
+from engine.cnn.config import CnnPreset
+from engine.cnn.report import per_run_events
+
+ARM_COLOURS = [(80, 160, 255), (255, 90, 80), (90, 200, 120), (200, 140, 255)]
+BANDS = (("test_loss", "test loss"), ("train_loss", "training loss"),
+         ("test_acc", "test accuracy"), ("ghost_mass", "ghost mass"),
+         ("lambda_max", "Hessian λ_max"), ("lyapunov", "running Lyapunov γ̂"),
+         ("noise_norm", "noise norm σ(θ)"))
+
+
+class _Band:
+    """Mean ± 1σ of one arm on one plot."""
+
+    def __init__(self, plot: pg.PlotItem, colour, name: str):
+        self.mean = plot.plot([], [], pen=pg.mkPen(colour, width=2), name=name)
+        self.upper = pg.PlotCurveItem(pen=pg.mkPen(None))
+        self.lower = pg.PlotCurveItem(pen=pg.mkPen(None))
+        fill = pg.FillBetweenItem(self.upper, self.lower, brush=pg.mkBrush(*colour, 60))
+        for item in (self.upper, self.lower, fill):
+            plot.addItem(item)
+
+    def set(self, epochs: np.ndarray, values: np.ndarray) -> None:
+        finite = np.isfinite(values).any(axis=1)
+        if not finite.any():
+            for item in (self.mean, self.upper, self.lower):
+                item.setData([], [])
+            return
+        x, v = epochs[finite], values[finite]
+        mean, sd = np.nanmean(v, axis=1), np.nanstd(v, axis=1)
+        self.mean.setData(x, mean)
+        self.upper.setData(x, mean + sd)
+        self.lower.setData(x, mean - sd)
+
+
+class CnnLabView(QWidget):
+    start_requested = pyqtSignal(object, str)
+    cancel_requested = pyqtSignal()
+    export_requested = pyqtSignal()
+
+    def __init__(self):
+        super().__init__()
+        self.preset: CnnPreset | None = None
+        self.frames_shown = 0
+        self._arms: tuple[int, ...] = ()
+        self._last_peaks_epoch = -1
+        layout = QVBoxLayout(self)
+
+        self.title = QLabel("No CNN preset loaded — open one from the gallery (e.g. "
+                            "“RMNIST/30 ghost experiment”).")
+        self.title.setWordWrap(True)
+        layout.addWidget(self.title)
+        controls = QHBoxLayout()
+        self.runs = self._spin(controls, "runs", 1, 10_000, 30)
+        self.epochs = self._spin(controls, "epochs", 1, 1_000_000, 400)
+        controls.addWidget(QLabel("η"))
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(4)
+        self.lr.setRange(1e-4, 100.0)
+        self.lr.setSingleStep(0.01)
+        self.lr.setToolTip("learning rate of both arms")
+        controls.addWidget(self.lr)
+        self.ghosts = self._spin(controls, "ghosts e", 0, 64, 2)
+        controls.addWidget(QLabel("device"))
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.device.setToolTip("auto = CUDA when available, else CPU")
+        controls.addWidget(self.device)
+        self.start_button = QPushButton("Train")
+        self.start_button.setToolTip("train all runs of both arms together")
+        self.start_button.clicked.connect(self._start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("NPZ + JSON summary + PNG figures of the last experiment")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.export_requested)
+        for widget in (self.start_button, self.cancel_button, self.export_button):
+            controls.addWidget(widget)
+        layout.addLayout(controls)
+        status = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setFormat("epoch %v / %m")
+        status.addWidget(self.progress, 3)
+        self.status = QLabel("")
+        status.addWidget(self.status, 2)
+        layout.addLayout(status)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.plots: dict[str, pg.PlotItem] = {}
+        # 3 × 3: learning curves, curvature and noise, then the run cloud and the peaks
+        places = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (2, 2)]
+        for (row, col), (key, title) in zip(places, BANDS):
+            plot = self.graphics.addPlot(row=row, col=col, title=title)
+            plot.setLabel("bottom", "epoch")
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.addLegend(offset=(-5, 5))
+            self.plots[key] = plot
+        self.plots["lyapunov"].addLine(y=0, pen=pg.mkPen((160, 160, 160), style=Qt.PenStyle.DashLine))
+        self.cloud_plot = self.graphics.addPlot(row=2, col=0, title="runs in the PCA plane")
+        self.cloud_plot.setToolTip("every run's shared weights (convolutions and real-class "
+                                   "head) projected on the top two principal axes of all "
+                                   "trajectories; trails show the path since epoch 0")
+        self.cloud_plot.setLabel("bottom", "PC 1")
+        self.cloud_plot.setLabel("left", "PC 2")
+        self.cloud_plot.addLegend(offset=(-5, 5))
+        self.peak_plot = self.graphics.addPlot(row=2, col=1, title="first peak per run")
+        self.peak_plot.setLabel("bottom", "epoch, e = 0")
+        self.peak_plot.setLabel("left", "epoch, ghosts")
+        self.peak_points = pg.ScatterPlotItem(size=7, brush=pg.mkBrush(240, 240, 240),
+                                              pen=None)
+        self.peak_plot.addItem(self.peak_points)
+        self.diagonal = self.peak_plot.plot([], [], pen=pg.mkPen((150, 150, 150),
+                                                                 style=Qt.PenStyle.DashLine))
+        splitter.addWidget(self.graphics)
+        self.report = QTextBrowser()
+        self.report.setPlaceholderText("The experiment report appears here when training ends.")
+        splitter.addWidget(self.report)
+        splitter.setSizes([760, 110])
+        layout.addWidget(splitter, 1)
+        self._bands: dict[str, list[_Band]] = {}
+        self._clouds: list[pg.ScatterPlotItem] = []
+        self._trails: list[pg.PlotDataItem] = []
+
+    @staticmethod
+    def _spin(layout, label: str, low: int, high: int, value: int) -> QSpinBox:
+        layout.addWidget(QLabel(label))
+        spin = QSpinBox()
+        spin.setRange(low, high)
+        spin.setValue(value)
+        layout.addWidget(spin)
+        return spin
+
+    # --- preset and controls --------------------------------------------------------------
+    def set_preset(self, preset: CnnPreset) -> None:
+        self.preset = preset
+        self.title.setText(f"<b>{preset.name}</b> — {preset.data.source}, "
+                           f"{preset.data.per_class}/class, {preset.training.optimizer}")
+        self.title.setToolTip(preset.description)
+        self.runs.setValue(preset.training.runs)
+        self.epochs.setValue(preset.training.epochs)
+        self.lr.setValue(preset.training.lr)
+        self.ghosts.setValue(preset.model.ghosts)
+        self.report.setPlainText(preset.description)
+
+    def configured_preset(self) -> CnnPreset | None:
+        if self.preset is None:
+            return None
+        training = replace(self.preset.training, runs=self.runs.value(),
+                           epochs=self.epochs.value(), lr=float(self.lr.value()))
+        model = replace(self.preset.model, ghosts=self.ghosts.value())
+        return replace(self.preset, training=training, model=model)
+
+    def _start(self) -> None:
+        preset = self.configured_preset()
+        if preset is not None:
+            self.start_requested.emit(preset, self.device.currentText())
+
+    def set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        if running:
+            self.export_button.setEnabled(False)
+            self.status.setText("training…")
+            self.report.clear()
+            self._last_peaks_epoch = -1
+
+    def set_progress(self, done: int, total: int) -> None:
+        self.progress.setMaximum(total)
+        self.progress.setValue(done)
+
+    # --- drawing ---------------------------------------------------------------------------
+    def _ensure_items(self, arms: tuple[int, ...], runs: int) -> None:
+        if arms == self._arms and len(self._trails) == runs * len(arms):
+            return
+        for plot in list(self.plots.values()) + [self.cloud_plot]:
+            plot.clear()
+            if plot.legend is not None:
+                plot.legend.clear()
+        self.plots["lyapunov"].addLine(y=0, pen=pg.mkPen((160, 160, 160),
+                                                         style=Qt.PenStyle.DashLine))
+        self._arms = arms
+        self._bands = {key: [_Band(self.plots[key], ARM_COLOURS[a % 4], f"e = {e}")
+                             for a, e in enumerate(arms)] for key, _ in BANDS}
+        self._trails, self._clouds = [], []
+        for a, e in enumerate(arms):
+            colour = ARM_COLOURS[a % 4]
+            for _ in range(runs):
+                trail = pg.PlotDataItem(pen=pg.mkPen(*colour, 70))
+                self.cloud_plot.addItem(trail)
+                self._trails.append(trail)
+            cloud = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(*colour), pen=None,
+                                       name=f"e = {e}")
+            self.cloud_plot.addItem(cloud)
+            self._clouds.append(cloud)
+
+    def show_frame(self, frame) -> None:
+        """Draw a :class:`engine.cnn.trainer.CnnFrame`."""
+        self._ensure_items(frame.arms, frame.runs)
+        metrics = frame.metrics
+        epochs = np.arange(metrics["test_loss"].shape[0])
+        runs = frame.runs
+        for key, _ in BANDS:
+            for a, band in enumerate(self._bands[key]):
+                band.set(epochs, metrics[key][:, a * runs:(a + 1) * runs])
+        coords = frame.pca_coords
+        if coords.shape[0]:
+            for m, trail in enumerate(self._trails):
+                trail.setData(coords[:, m, 0], coords[:, m, 1])
+            for a, cloud in enumerate(self._clouds):
+                cloud.setData(pos=coords[-1, a * runs:(a + 1) * runs])
+        last = metrics["test_loss"][-1]
+        self.status.setText(f"epoch {frame.epoch}/{frame.epochs} · test loss "
+                            + " · ".join(f"e={e}: {np.mean(last[a * runs:(a + 1) * runs]):.4f}"
+                                         for a, e in enumerate(frame.arms)))
+        # the peak rule loops over runs in Python: every 25 epochs and at the end
+        if frame.epoch - self._last_peaks_epoch >= 25 or frame.epoch == frame.epochs:
+            self._last_peaks_epoch = frame.epoch
+            self._show_peaks(metrics, frame)
+        self.frames_shown += 1
+
+    def _show_peaks(self, metrics, frame) -> None:
+        if len(frame.arms) != 2 or self.preset is None:
+            return
+        events = per_run_events(metrics, self.preset)
+        base, ghost = events["first_peak"][:frame.runs], events["first_peak"][frame.runs:]
+        ok = np.isfinite(base) & np.isfinite(ghost)
+        self.peak_points.setData(base[ok], ghost[ok])
+        if ok.any():
+            lo = float(min(base[ok].min(), ghost[ok].min()))
+            hi = float(max(base[ok].max(), ghost[ok].max()))
+            self.diagonal.setData([lo, hi], [lo, hi])
+        self.peak_plot.setTitle(f"first peak per run ({int(ok.sum())} pairs)")
+
+    def show_report(self, text: str, cancelled: bool) -> None:
+        self.report.setPlainText(("Cancelled — report on the epochs trained so far.\n"
+                                  if cancelled else "") + text)
+        self.status.setText("cancelled" if cancelled else "done")
+        self.set_running(False)
+        self.export_button.setEnabled(True)
