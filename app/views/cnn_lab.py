@@ -24,8 +24,8 @@ from engine.cnn.report import per_run_events
 ARM_COLOURS = [(80, 160, 255), (255, 90, 80), (90, 200, 120), (200, 140, 255)]
 BANDS = (("test_loss", "test loss"), ("train_loss", "training loss"),
          ("test_acc", "test accuracy"), ("ghost_mass", "ghost mass"),
-         ("lambda_max", "Hessian λ_max"), ("lyapunov", "running Lyapunov γ̂"),
-         ("noise_norm", "noise norm σ(θ)"))
+         ("lambda_max", "λ_max"), ("lyapunov", "Lyapunov γ̂"),
+         ("noise_norm", "noise σ(θ)"))
 
 
 class _Band:
@@ -80,6 +80,10 @@ class CnnLabView(QWidget):
         self.lr.setToolTip("learning rate of both arms")
         controls.addWidget(self.lr)
         self.ghosts = self._spin(controls, "ghosts e", 0, 64, 2)
+        self.diag_every = self._spin(controls, "diag. every", 0, 1_000_000, 0)
+        self.diag_every.setToolTip("σ(θ), Hessian λ_max/λ_min (Lanczos) and the Lyapunov "
+                                   "estimate every k epochs; 0 = off (each pass costs ≈ 30 "
+                                   "epochs on the CPU)")
         controls.addWidget(QLabel("device"))
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
@@ -95,10 +99,11 @@ class CnnLabView(QWidget):
         self.export_button.setToolTip("NPZ + JSON summary + PNG figures of the last experiment")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.export_requested)
-        for widget in (self.start_button, self.cancel_button, self.export_button):
-            controls.addWidget(widget)
+        controls.addStretch(1)
         layout.addLayout(controls)
         status = QHBoxLayout()
+        for widget in (self.start_button, self.cancel_button, self.export_button):
+            status.addWidget(widget)
         self.progress = QProgressBar()
         self.progress.setFormat("epoch %v / %m")
         status.addWidget(self.progress, 3)
@@ -162,6 +167,7 @@ class CnnLabView(QWidget):
         self.epochs.setValue(preset.training.epochs)
         self.lr.setValue(preset.training.lr)
         self.ghosts.setValue(preset.model.ghosts)
+        self.diag_every.setValue(preset.diagnostics.every)
         self.report.setPlainText(preset.description)
 
     def configured_preset(self) -> CnnPreset | None:
@@ -170,12 +176,19 @@ class CnnLabView(QWidget):
         training = replace(self.preset.training, runs=self.runs.value(),
                            epochs=self.epochs.value(), lr=float(self.lr.value()))
         model = replace(self.preset.model, ghosts=self.ghosts.value())
-        return replace(self.preset, training=training, model=model)
+        diagnostics = replace(self.preset.diagnostics, every=self.diag_every.value())
+        return replace(self.preset, training=training, model=model, diagnostics=diagnostics)
 
     def _start(self) -> None:
         preset = self.configured_preset()
         if preset is not None:
             self.start_requested.emit(preset, self.device.currentText())
+
+    def _label_diagnostic_plots(self, every: int) -> None:
+        for key, title in BANDS:
+            if key in ("lambda_max", "lyapunov", "noise_norm"):
+                suffix = f" (every {every})" if every else " (off)"
+                self.plots[key].setTitle(title + suffix)
 
     def set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
@@ -185,6 +198,7 @@ class CnnLabView(QWidget):
             self.status.setText("training…")
             self.report.clear()
             self._last_peaks_epoch = -1
+            self._label_diagnostic_plots(self.diag_every.value())
 
     def set_progress(self, done: int, total: int) -> None:
         self.progress.setMaximum(total)
