@@ -73,7 +73,8 @@ class GhostSimulation(Simulation):
             scalars["accuracy_mean"] = float(self.metrics[alive, 4].mean())
 
     def running_lyapunov(self) -> tuple[np.ndarray, np.ndarray]:
-        """γ̂ of the w-block; the tangent-vector exponent is not computed for ghost runs (NaN)."""
+        """γ̂ on the full extended Hessian in (w, γ); the tangent-vector exponent is not computed
+        for ghost runs (NaN)."""
         gamma_hat, _ = super().running_lyapunov()
         return gamma_hat, np.full_like(gamma_hat, np.nan)
 

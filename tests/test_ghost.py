@@ -157,3 +157,49 @@ def test_npz_has_ghost_fields(tmp_path):
     data = np.load(tmp_path / "g.npz")
     assert data["ghost_mass"].shape == data["f_ghost"].shape == data["loss"].shape == (6, 64)
     assert np.all(data["f_ghost"] >= 0)
+
+
+@pytest.mark.parametrize("lr", [0.02, 0.5])
+def test_running_lyapunov_uses_the_full_extended_hessian(lr):
+    """B = n: one step's log ‖I − ηH‖₂ equals that of the finite-difference Hessian of f_ext in
+    all 2 + 3e coordinates (w and γ), not just the w-block."""
+    preset = _preset("dynamics.batch_size=32", "dynamics.ghost_init=0.7", f"dynamics.lr={lr}",
+                     "ensemble.particles=3")
+    sim = Simulation(preset)
+    task = sim.task
+    w0, g0 = sim.positions.copy(), sim.gamma.copy()
+    sim.advance(1)
+    gamma_hat, _ = sim.running_lyapunov()
+    h = 1e-4
+    differences = []
+    for i in range(3):
+        theta0 = np.concatenate([w0[i], g0[i].ravel()])
+        dim = theta0.size
+
+        def f(theta):
+            return _f_ext(theta[:2], theta[2:].reshape(g0[i].shape), task)
+
+        hess = np.empty((dim, dim))
+        basis = np.eye(dim) * h
+        for a in range(dim):
+            for b in range(dim):
+                hess[a, b] = (f(theta0 + basis[a] + basis[b]) - f(theta0 + basis[a] - basis[b])
+                              - f(theta0 - basis[a] + basis[b])
+                              + f(theta0 - basis[a] - basis[b])) / (4 * h * h)
+        hess = 0.5 * (hess + hess.T)
+        full = np.log(np.abs(np.linalg.eigvalsh(np.eye(dim) - lr * hess)).max())
+        w_block = np.log(np.abs(np.linalg.eigvalsh(np.eye(2) - lr * hess[:2, :2])).max())
+        # finite differences with h = 1e-4 are good to ≈ 1e-7 in H, i.e. ≈ lr·1e-7 here
+        assert gamma_hat[i] == pytest.approx(full, abs=1e-6)
+        differences.append(abs(full - w_block))
+    assert max(differences) > 1e-4                 # the test can tell the two apart
+
+
+def test_jacobi_spectral_norm_matches_numpy():
+    from engine.ghost import symmetric_spectral_norm
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 5, 8, 14):
+        a = rng.normal(size=(n, n))
+        a = a + a.T
+        expected = np.abs(np.linalg.eigvalsh(a)).max()
+        assert symmetric_spectral_norm(a.copy(), n) == pytest.approx(expected, rel=1e-12)
