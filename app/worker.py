@@ -78,10 +78,6 @@ class EngineWorker(QObject):
         self._escapes_at = 0.0
         self._slow_at = 0.0
         self._emitted_at = 0.0
-        self._rate = 0.0
-        self._escapes_at = 0.0
-        self._slow_at = 0.0
-        self._emitted_at = 0.0
 
     # -- called from the GUI thread ----------------------------------------------------------
     def submit(self, name: str, *args) -> None:

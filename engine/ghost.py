@@ -26,8 +26,8 @@ Kind ``ghost`` runs SGD (optionally with Langevin noise on every coordinate) on 
 particle in one numba kernel; ``e = 0`` is plain per-sample minibatch SGD on the same model and
 shares the code path.  ``γ`` is clipped to ``[−GAMMA_MAX, GAMMA_MAX]`` (the compact set B of 000 §5).
 The running Lyapunov estimate uses the full minibatch Hessian of ``f_ext`` in ``(w, γ)`` — a
-``(2 + 3e)²`` matrix — and ``‖I − ηH‖₂`` from its eigenvalues (cyclic Jacobi); with ``e = 0`` this
-is the 2×2 closed form.
+``(2 + 3e)²`` matrix — and ``‖I − ηH‖₂`` from its eigenvalues (Householder + implicit QL); with
+``e = 0`` this is the 2×2 closed form.
 """
 from __future__ import annotations
 
@@ -133,45 +133,98 @@ def sample_terms(w0, w1, gamma, x0, x1, label, alpha, classes, ghosts, z, grads)
 
 @njit(nogil=True, cache=True)
 def symmetric_spectral_norm(a, n):
-    """Largest |eigenvalue| of the symmetric ``a[:n, :n]`` by cyclic Jacobi rotations (Numerical
-    Recipes' update); ``a`` is overwritten.  Converges quadratically; 8×8 takes ≈ 5 sweeps."""
-    for _ in range(50):
-        off = 0.0
-        diag = 0.0
-        for p in range(n):
-            diag += a[p, p] * a[p, p]
-            for q in range(p + 1, n):
-                off += a[p, q] * a[p, q]
-        if off <= 1e-30 * (diag + off) or off < 1e-300:
-            break
-        for p in range(n - 1):
-            for q in range(p + 1, n):
-                apq = a[p, q]
-                if abs(apq) < 1e-300:
-                    continue
-                theta = (a[q, q] - a[p, p]) / (2.0 * apq)
-                t = 1.0 / (abs(theta) + math.sqrt(theta * theta + 1.0))
-                if theta < 0.0:
-                    t = -t
-                c = 1.0 / math.sqrt(t * t + 1.0)
-                s = t * c
-                tau = s / (1.0 + c)
-                a[p, p] -= t * apq
-                a[q, q] += t * apq
-                a[p, q] = 0.0
-                a[q, p] = 0.0
-                for r in range(n):
-                    if r == p or r == q:
-                        continue
-                    arp = a[r, p]
-                    arq = a[r, q]
-                    a[r, p] = arp - s * (arq + tau * arp)
-                    a[r, q] = arq + s * (arp - tau * arq)
-                    a[p, r] = a[r, p]
-                    a[q, r] = a[r, q]
+    """Largest |eigenvalue| of the symmetric ``a[:n, :n]`` (``a`` is overwritten).
+
+    Householder reduction to tridiagonal form, then implicit QL with Wilkinson shifts on the
+    eigenvalues only (the classic tred2/tqli pair, Numerical Recipes §11.3–11.4): ≈ 10× fewer
+    operations than cyclic Jacobi at n = 8, and backward stable.
+    """
+    d = np.empty(n)
+    e = np.zeros(n)
+    for i in range(n - 1, 0, -1):
+        last = i - 1
+        h = 0.0
+        scale = 0.0
+        if last > 0:
+            for k in range(last + 1):
+                scale += abs(a[i, k])
+            if scale == 0.0:
+                e[i] = a[i, last]
+            else:
+                for k in range(last + 1):
+                    a[i, k] /= scale
+                    h += a[i, k] * a[i, k]
+                f = a[i, last]
+                g = -math.sqrt(h) if f >= 0.0 else math.sqrt(h)
+                e[i] = scale * g
+                h -= f * g
+                a[i, last] = f - g
+                f = 0.0
+                for j in range(last + 1):
+                    g = 0.0
+                    for k in range(j + 1):
+                        g += a[j, k] * a[i, k]
+                    for k in range(j + 1, last + 1):
+                        g += a[k, j] * a[i, k]
+                    e[j] = g / h
+                    f += e[j] * a[i, j]
+                hh = f / (h + h)
+                for j in range(last + 1):
+                    f = a[i, j]
+                    g = e[j] - hh * f
+                    e[j] = g
+                    for k in range(j + 1):
+                        a[j, k] -= f * e[k] + g * a[i, k]
+        else:
+            e[i] = a[i, last]
+    for i in range(n):
+        d[i] = a[i, i]
+    for i in range(1, n):
+        e[i - 1] = e[i]
+    if n > 0:
+        e[n - 1] = 0.0
+    for low in range(n):
+        for _ in range(60):
+            m = low
+            while m < n - 1:
+                dd = abs(d[m]) + abs(d[m + 1])
+                if abs(e[m]) <= 2.2e-16 * dd:
+                    break
+                m += 1
+            if m == low:
+                break
+            g = (d[low + 1] - d[low]) / (2.0 * e[low])
+            r = math.hypot(g, 1.0)
+            g = d[m] - d[low] + e[low] / (g + (r if g >= 0.0 else -r))
+            s = 1.0
+            c = 1.0
+            p = 0.0
+            underflow = False
+            for i in range(m - 1, low - 1, -1):
+                f = s * e[i]
+                b = c * e[i]
+                r = math.hypot(f, g)
+                e[i + 1] = r
+                if r == 0.0:
+                    d[i + 1] -= p
+                    e[m] = 0.0
+                    underflow = True
+                    break
+                s = f / r
+                c = g / r
+                g = d[i + 1] - p
+                r = (d[i] - g) * s + 2.0 * c * b
+                p = s * r
+                d[i + 1] = g + p
+                g = c * r - b
+            if underflow:
+                continue
+            d[low] -= p
+            e[low] = g
+            e[m] = 0.0
     top = 0.0
-    for p in range(n):
-        top = max(top, abs(a[p, p]))
+    for i in range(n):
+        top = max(top, abs(d[i]))
     return top
 
 

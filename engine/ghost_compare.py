@@ -51,7 +51,7 @@ def compare(preset: Preset, ghost_counts=(0, 1, 2, 4), steps: int | None = None,
     arms = []
     for ghosts in ghost_counts:
         variant = apply_sets(preset, [f"dynamics.ghosts={ghosts}"])
-        sim = Simulation(variant)
+        sim = Simulation(variant, diagnostics=False)  # no Lyapunov needed: faster
         sim.attach_structure(structure)
         reached = np.full(sim.positions.shape[0], np.inf)
         in_core = sim._grid_lookup(sim._cores, sim.positions) == target

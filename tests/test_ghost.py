@@ -195,11 +195,19 @@ def test_running_lyapunov_uses_the_full_extended_hessian(lr):
     assert max(differences) > 1e-4                 # the test can tell the two apart
 
 
-def test_jacobi_spectral_norm_matches_numpy():
+def test_symmetric_spectral_norm_matches_numpy():
     from engine.ghost import symmetric_spectral_norm
     rng = np.random.default_rng(4)
+    cases = []
     for n in (1, 2, 5, 8, 14):
         a = rng.normal(size=(n, n))
-        a = a + a.T
-        expected = np.abs(np.linalg.eigvalsh(a)).max()
-        assert symmetric_spectral_norm(a.copy(), n) == pytest.approx(expected, rel=1e-12)
+        cases.append(a + a.T)
+    q, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    cases.append(q @ np.diag([3.0, 3.0, 3.0, -1.0, 0.0, 0.0, 2.0, -3.0 + 1e-9]) @ q.T)  # repeated
+    cases.append(np.diag([0.5, -2.0, 1.0]))                                 # already diagonal
+    cases.append(np.zeros((4, 4)))
+    cases.append(np.eye(8) - 1e-3 * (cases[3] @ cases[3]))                 # like I − ηH
+    for a in cases:
+        expected = np.abs(np.linalg.eigvalsh(a)).max() if a.size else 0.0
+        got = symmetric_spectral_norm(a.copy(), a.shape[0])
+        assert got == pytest.approx(expected, rel=1e-12, abs=1e-15)
