@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF
-from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from ..worker import FrameBundle, positions_density
 
@@ -13,7 +13,32 @@ DENSITY_THRESHOLD = 20_000  # above this N the cloud is drawn as a binned densit
 TRAIL_PARTICLES = 5
 TRAIL_LENGTH = 40
 CONTOURS = 12
-CONTOUR_GRID = 96
+CONTOUR_RGB = np.array([255.0, 255.0, 255.0])
+CONTOUR_ALPHA = 0.4
+
+
+def contoured_heatmap(values: np.ndarray, low: float, high: float,
+                      levels: np.ndarray) -> np.ndarray:
+    """(rows, cols, 4) uint8: viridis colours of ``values`` (rows = y) with a one-pixel line
+    wherever the field crosses one of ``levels`` between neighbouring pixels."""
+    # contours traced on a ≈ 640² bilinear refinement (about the view's size in pixels): thin,
+    # solid lines without grid staircases
+    factor = max(1, int(np.round(640 / max(values.shape))))
+    if factor > 1:
+        from scipy.ndimage import zoom
+        values = zoom(values, factor, order=1)
+    scaled = (values - low) / max(high - low, 1e-300)
+    rgb = pg.colormap.get("viridis").map(np.clip(scaled, 0.0, 1.0).ravel(), mode="float")
+    rgb = rgb.reshape(values.shape + (-1,))[..., :3] * 255.0
+    band = np.searchsorted(levels, values)            # which pair of levels each pixel is between
+    edge = np.zeros(values.shape, dtype=bool)
+    edge[:, 1:] |= band[:, 1:] != band[:, :-1]
+    edge[1:, :] |= band[1:, :] != band[:-1, :]
+    rgb[edge] = (1 - CONTOUR_ALPHA) * rgb[edge] + CONTOUR_ALPHA * CONTOUR_RGB
+    out = np.empty(values.shape + (4,), dtype=np.uint8)
+    out[..., :3] = np.clip(rgb, 0, 255).astype(np.uint8)
+    out[..., 3] = 255
+    return out
 
 
 class LandscapeView(QWidget):
@@ -27,10 +52,9 @@ class LandscapeView(QWidget):
         self.plot.setLabel("left", "w₂ (y)")
         self.plot.showGrid(x=False, y=False)
         self.heat = pg.ImageItem()
-        self.heat.setColorMap(pg.colormap.get("viridis"))
         self.heat.setZValue(-20)
+        self.heat.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.plot.addItem(self.heat)
-        self.contours: list[pg.IsocurveItem] = []
         self.density = pg.ImageItem()
         self.density.setZValue(5)
         cmap = pg.ColorMap([0.0, 0.3, 1.0], [(255, 255, 255, 0), (255, 140, 0, 180),
@@ -41,8 +65,11 @@ class LandscapeView(QWidget):
                                           pxMode=True)
         self.scatter.setZValue(6)
         self.plot.addItem(self.scatter)
-        self.trails = [self.plot.plot(pen=pg.mkPen((220, 240, 255, 150), width=1))
-                       for _ in range(TRAIL_PARTICLES)]
+        # all trails in one curve (NaN-separated): one setData and one stroke per frame
+        self.trails = pg.PlotCurveItem(pen=pg.mkPen((220, 240, 255, 150), width=1),
+                                       connect="finite", skipFiniteCheck=False)
+        self.trails.setZValue(7)
+        self.plot.addItem(self.trails)
         self.minima = pg.ScatterPlotItem(symbol="o", size=11, pen=pg.mkPen("w", width=2),
                                          brush=None, name="minima")
         self.saddles = pg.ScatterPlotItem(symbol="x", size=12, pen=pg.mkPen("r", width=2),
@@ -78,27 +105,14 @@ class LandscapeView(QWidget):
         self._grid = (structure.grid_x, structure.grid_y, values)
         finite = values[np.isfinite(values)]
         low, high = np.percentile(finite, [0.0, 97.0])
-        shown = np.clip(values, low, high)
+        shown = np.clip(np.where(np.isfinite(values), values, high), low, high)
+        levels = np.quantile(finite[finite <= high], np.linspace(0.04, 0.96, CONTOURS))
         x0, x1, y0, y1 = self._bounds
-        rect = QRectF(x0, y0, x1 - x0, y1 - y0)
-        self.heat.setImage(shown.T, autoLevels=False, levels=(low, high))
-        self.heat.setRect(rect)
-        for item in self.contours:
-            item.setParentItem(None)
-            if item.scene() is not None:
-                item.scene().removeItem(item)
-        self.contours = []
-        # pyqtgraph's isocurve is pure Python: trace contours on a coarser copy of the grid
-        step = max(1, values.shape[0] // CONTOUR_GRID)
-        coarse = shown[::step, ::step].T
-        scale_x = (values.shape[1] - 1) / max(coarse.shape[0] - 1, 1)
-        scale_y = (values.shape[0] - 1) / max(coarse.shape[1] - 1, 1)
-        for level in np.quantile(finite[finite <= high], np.linspace(0.04, 0.96, CONTOURS)):
-            curve = pg.IsocurveItem(data=coarse, level=float(level),
-                                    pen=pg.mkPen((255, 255, 255, 70), width=1))
-            curve.setParentItem(self.heat)
-            curve.setTransform(pg.QtGui.QTransform.fromScale(scale_x, scale_y))
-            self.contours.append(curve)
+        # heatmap and contour lines baked into one static RGBA image, painted from a pixmap
+        # cache: twelve isocurve items were re-stroked on every frame
+        self.heat.setImage(contoured_heatmap(shown, low, high, levels).transpose(1, 0, 2),
+                           autoLevels=False)
+        self.heat.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
         self.plot.disableAutoRange()  # fixed axes: no axis repaint per frame
 
@@ -133,11 +147,12 @@ class LandscapeView(QWidget):
                 self.scatter.setData(pos=positions)
         k = min(TRAIL_PARTICLES, n)
         self._trail = np.concatenate([self._trail[-TRAIL_LENGTH + 1:], positions[None, :k]])
-        for i, curve in enumerate(self.trails):
-            if i < k:
-                curve.setData(self._trail[:, i, 0], self._trail[:, i, 1])
-            else:
-                curve.setData([], [])
+        if k:
+            padded = np.concatenate([self._trail[:, :k],
+                                     np.full((1, k, 2), np.nan)]).transpose(1, 0, 2)
+            self.trails.setData(padded[..., 0].ravel(), padded[..., 1].ravel())
+        else:
+            self.trails.setData([], [])
 
     def _mouse_moved(self, event) -> None:
         point = self.plot.plotItem.vb.mapSceneToView(event[0])
