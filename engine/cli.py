@@ -166,8 +166,7 @@ def cmd_cnn(args) -> int:
                                                          f"{value}{out.suffix}")
         label = "cnn" if value is None else f"cnn {key}={value}"
         progress = None if args.quiet else _progress_printer(label)
-        summary, _ = run_cnn(variant, target, args.device,
-                             progress=lambda d, t, p=progress: p and p(d, t))
+        summary, _ = run_cnn(variant, target, args.device, progress=progress)
         print(text_report(summary))
         print(target)
         if value is not None:
@@ -182,18 +181,23 @@ def cmd_cnn(args) -> int:
     return 0
 
 
+def _run_options(command: argparse.ArgumentParser, out_help: str) -> None:
+    """--steps, --seed, --set, --out and --quiet, shared by run, sweep and ghosts."""
+    command.add_argument("--steps", type=int)
+    command.add_argument("--seed", type=int)
+    command.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
+                         help="override a preset value (TOML value; bare words are strings)")
+    command.add_argument("--out", required=True, help=out_help)
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine",
                                      description="ErgoScope engine, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="simulate a preset and write a trajectory file")
     run.add_argument("preset")
-    run.add_argument("--steps", type=int)
-    run.add_argument("--seed", type=int)
-    run.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
-                     help="override a preset value (TOML value; bare words are strings)")
-    run.add_argument("--out", required=True, help="output .npz or .csv")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _run_options(run, "output .npz or .csv")
     run.set_defaults(func=cmd_run)
     info = sub.add_parser("info", help="minima, saddles and Kramers times as JSON")
     info.add_argument("preset")
@@ -203,21 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
                                          "Arrhenius sweep of the temperature)")
     sweep.add_argument("preset")
     sweep.add_argument("--vary", required=True, metavar="KEY.PATH=V1,V2,…")
-    sweep.add_argument("--steps", type=int)
-    sweep.add_argument("--seed", type=int)
-    sweep.add_argument("--set", action="append", metavar="KEY.PATH=VALUE")
-    sweep.add_argument("--out", required=True, help="output .csv or .json table")
-    sweep.add_argument("--quiet", action="store_true")
+    _run_options(sweep, "output .csv or .json table")
     sweep.set_defaults(func=cmd_sweep)
     ghosts = sub.add_parser("ghosts", help="compare runs with e = 0, 1, 2, 4 ghosts from the "
                                            "same initial cloud")
     ghosts.add_argument("preset")
     ghosts.add_argument("--ghosts", default="0,1,2,4")
-    ghosts.add_argument("--steps", type=int)
-    ghosts.add_argument("--seed", type=int)
-    ghosts.add_argument("--set", action="append", metavar="KEY.PATH=VALUE")
-    ghosts.add_argument("--out", required=True, help="output .json or .csv")
-    ghosts.add_argument("--quiet", action="store_true")
+    _run_options(ghosts, "output .json or .csv")
     ghosts.set_defaults(func=cmd_ghosts)
     cnn = sub.add_parser("cnn", help="train the ghost-CNN experiment (R runs × 2 arms) and "
                                      "write the NPZ, a JSON summary and PNG figures")

@@ -37,7 +37,7 @@ import numpy as np
 from numba import njit, prange
 
 from .landscapes.base import Landscape
-from .rng import next_normal, next_uniform
+from .rng import next_normal, sample_without_replacement
 
 KINDS = ("gd", "sgd", "langevin", "momentum", "ghost")
 NOISE_MODELS = ("additive", "curvature")
@@ -191,18 +191,8 @@ def _build(func) -> Kernels:
                 f, fx, fy, fxx, fxy, fyy = full(x, y, p, bounds, boundary, stiffness)
                 gx, gy, hxx, hxy, hyy = fx, fy, fxx, fxy, fyy
                 if minibatch:
-                    # Floyd's algorithm: B distinct indices of n without a shared buffer
-                    count = 0
-                    for j in range(n_data - batch, n_data):
-                        u, s0, s1, s2, s3 = next_uniform(s0, s1, s2, s3)
-                        t = min(int(u * (j + 1)), j)
-                        seen = False
-                        for q in range(count):
-                            if picks[q] == t:
-                                seen = True
-                                break
-                        picks[count] = j if seen else t
-                        count += 1
+                    s0, s1, s2, s3 = sample_without_replacement(picks, n_data, batch,
+                                                                s0, s1, s2, s3)
                     if curvature:
                         gx = gy = hxx = hxy = hyy = 0.0
                         for q in range(batch):

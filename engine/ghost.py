@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit, prange
 
 from .landscapes.base import Landscape
-from .rng import next_normal, next_uniform
+from .rng import next_normal, sample_without_replacement
 
 GAMMA_MAX = 50.0
 # alpha is a runtime parameter; the others define the dataset and apply when it is (re)built
@@ -370,17 +370,7 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
         loss_sum = 0.0
         grad_sum = 0.0
         for _ in range(n_steps):
-            count = 0
-            for j in range(n_data - batch, n_data):  # Floyd: B distinct samples
-                u, s0, s1, s2, s3 = next_uniform(s0, s1, s2, s3)
-                t = min(int(u * (j + 1)), j)
-                seen = False
-                for q in range(count):
-                    if picks[q] == t:
-                        seen = True
-                        break
-                picks[count] = j if seen else t
-                count += 1
+            s0, s1, s2, s3 = sample_without_replacement(picks, n_data, batch, s0, s1, s2, s3)
             gw0 = gw1 = hxx = hxy = hyy = 0.0
             for j in range(ghosts):
                 grad_gamma[j, 0] = grad_gamma[j, 1] = grad_gamma[j, 2] = 0.0

@@ -356,13 +356,11 @@ def parse_set(assignment: str) -> tuple[list[str], Any]:
     return path, value
 
 
-def apply_sets(preset: Preset, assignments: list[str]) -> Preset:
-    """Apply ``--set`` overrides to the preset and re-validate the result."""
-    if not assignments:
-        return preset
-    data = to_dict(preset)
-    parsed = [parse_set(a) for a in assignments]
-    for path, value in parsed:
+def assign(data: dict, assignments: list[str]) -> set[str]:
+    """Write ``key.path=value`` assignments into a preset document in place; returns the dotted
+    keys set.  Shared by the 2D and the CNN presets."""
+    keys = set()
+    for path, value in (parse_set(a) for a in assignments):
         node = data
         for part in path[:-1]:
             child = node.setdefault(part, {})
@@ -370,8 +368,17 @@ def apply_sets(preset: Preset, assignments: list[str]) -> Preset:
                 raise PresetError("--set", ".".join(path), f"{part} is not a table")
             node = child
         node[path[-1]] = value
+        keys.add(".".join(path))
+    return keys
+
+
+def apply_sets(preset: Preset, assignments: list[str]) -> Preset:
+    """Apply ``--set`` overrides to the preset and re-validate the result."""
+    if not assignments:
+        return preset
+    data = to_dict(preset)
+    keys = assign(data, assignments)
     # setting one kind of landscape replaces the other
-    keys = {".".join(path) for path, _ in parsed}
     for given, other in (("expr", "builtin"), ("builtin", "expr")):
         if f"landscape.{given}" in keys:
             data["landscape"].pop(other, None)

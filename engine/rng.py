@@ -93,6 +93,24 @@ def next_uniform(s0, s1, s2, s3):
 
 
 @njit(inline="always")
+def sample_without_replacement(picks, n, count, s0, s1, s2, s3):
+    """Floyd's algorithm: ``count`` distinct indices of ``range(n)`` into ``picks[:count]``
+    without a shared buffer; returns the advanced state ``(s0, s1, s2, s3)``."""
+    taken = 0
+    for j in range(n - count, n):
+        u, s0, s1, s2, s3 = next_uniform(s0, s1, s2, s3)
+        t = min(int(u * (j + 1)), j)
+        seen = False
+        for q in range(taken):
+            if picks[q] == t:
+                seen = True
+                break
+        picks[taken] = j if seen else t
+        taken += 1
+    return s0, s1, s2, s3
+
+
+@njit(inline="always")
 def next_normal(s0, s1, s2, s3, zx, zf):
     """Standard normal by the ziggurat; returns ``(z, s0, s1, s2, s3)``.
 

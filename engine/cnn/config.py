@@ -34,11 +34,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import tomli_w
 
-from ..presets import PresetError, _Reader, parse_set, parse_toml, read_text
+from ..presets import _Reader, assign, parse_toml, read_text
 
 CNN_TABLES = ("data", "model", "training", "diagnostics", "peaks")
 
@@ -191,13 +190,6 @@ def apply_cnn_sets(preset: CnnPreset, assignments: list[str]) -> CnnPreset:
     if not assignments:
         return preset
     data = cnn_to_dict(preset)
-    for assignment in assignments:
-        path, value = parse_set(assignment)
-        node: Any = data
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise PresetError("--set", ".".join(path), f"{part} is not a table")
-        node[path[-1]] = value
+    assign(data, assignments)
     return replace(cnn_preset_from_dict(data, f"{preset.source} (with --set)"),
                    source=preset.source)

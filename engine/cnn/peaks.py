@@ -22,6 +22,7 @@ rises while the training loss keeps falling).
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 
 def smooth(curve: np.ndarray, window: int) -> np.ndarray:
@@ -33,25 +34,35 @@ def smooth(curve: np.ndarray, window: int) -> np.ndarray:
     return (sums[hi] - sums[lo]) / (hi - lo)
 
 
+def _window(L: np.ndarray, before: int, after: int, reduce, pad: float) -> np.ndarray:
+    """``reduce`` of ``L[t − before … t + after]`` for every t, padded with ``pad`` at the ends."""
+    padded = np.concatenate([np.full(before, pad), L, np.full(after, pad)])
+    return reduce(sliding_window_view(padded, before + after + 1), axis=1)
+
+
 def peaks(curve: np.ndarray, window: int = 3, prominence: float = 0.01,
           horizon: int = 20) -> list[int]:
     """All epochs of ``curve`` (T,) satisfying the rule, in increasing order."""
     raw = np.asarray(curve, dtype=np.float64)
     if not np.isfinite(raw).all():
         raw = np.where(np.isfinite(raw), raw, np.nanmax(raw[np.isfinite(raw)], initial=0.0))
+    if raw.size < 2 * window + 1:
+        return []
     L = smooth(raw, window)
-    found = []
-    for t in range(window, L.size - window):
-        value = L[t]
-        if value <= np.max(L[t - window:t]) or value < np.max(L[t + 1:t + window + 1]):
-            continue
-        need = prominence * abs(value)
-        rise = value - np.min(L[max(0, t - horizon):t + 1])
-        fall = value - np.min(L[t:t + horizon + 1])
-        if rise >= need and fall >= need and rise > 0 and fall > 0:
-            epoch = int(t - window + np.argmax(raw[t - window:t + window + 1]))
-            if not found or epoch > found[-1]:
-                found.append(epoch)
+    # max of the w values strictly before / after each epoch
+    left = np.concatenate([[-np.inf], _window(L, window - 1, 0, np.max, -np.inf)[:-1]])
+    right = np.concatenate([_window(L, 0, window - 1, np.max, -np.inf)[1:], [-np.inf]])
+    need = prominence * np.abs(L)
+    rise = L - _window(L, horizon, 0, np.min, np.inf)
+    fall = L - _window(L, 0, horizon, np.min, np.inf)
+    t = np.arange(L.size)
+    candidate = ((L > left) & (L >= right) & (rise >= need) & (fall >= need) & (rise > 0)
+                 & (fall > 0) & (t >= window) & (t < L.size - window))
+    found: list[int] = []
+    for top in np.flatnonzero(candidate):
+        epoch = int(top - window + np.argmax(raw[top - window:top + window + 1]))
+        if not found or epoch > found[-1]:
+            found.append(epoch)
     return found
 
 
