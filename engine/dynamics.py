@@ -1,7 +1,10 @@
 """Step kernels for ensembles on 2D landscapes (DESIGN §4), with the diagnostics fused in.
 
 One compiled kernel per landscape covers every method; the method is chosen by runtime flags so
-changing it (or any knob) never recompiles.  The update of particle ``w`` with velocity ``v`` is::
+changing it (or any knob) never recompiles.  Inside it the particle loop exists in three compiled
+copies — general, lean with diagnostics, lean without (no minibatches, escape tracking or walls) —
+that take bitwise the same steps; the lean ones exist only for speed.  Fixed blocks of particles
+run on plain threads (the kernels release the GIL).  The update of particle ``w`` with velocity ``v`` is::
 
     g   = ∇f(w)                      full gradient   (gd, langevin, momentum)
         = (1/B) Σ_{i∈batch} ∇f_i(w)  minibatch       (sgd), batch drawn without replacement
@@ -30,19 +33,24 @@ Particles whose state becomes non-finite are frozen at their last finite positio
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from numba import njit, prange
+import numba
+from numba import njit
 
 from .landscapes.base import Landscape
-from .rng import next_normal, sample_without_replacement
+from .rng import finish_pair, next_u64, normal_candidate, sample_without_replacement
 
 KINDS = ("gd", "sgd", "langevin", "momentum", "ghost")
 NOISE_MODELS = ("additive", "curvature")
 BOUNDARIES = ("none", "reflect", "wall", "periodic")
 TINY_NORM = 1e-300
+LOG_TINY_NORM = math.log(TINY_NORM)
+RESCALE = 2.0 ** -600  # tangent rescaling factor near under/overflow, exact in binary
+LOG_RESCALE = 600.0 * math.log(2.0)
 BLOCK = 256  # particles per parallel work item (scratch allocation is per block)
 
 # accumulator columns
@@ -82,6 +90,32 @@ class Kernels:
 _CACHE: dict[int, tuple[Landscape, Kernels]] = {}
 
 
+_POOL: ThreadPoolExecutor | None = None
+PARALLEL_WORK = 20_000  # particle-steps below which one thread is faster than handing off
+
+
+def run_blocks(kernel: Callable, n_blocks: int, work: int, args: tuple) -> None:
+    """Run ``kernel(first, last, *args)`` over ``range(n_blocks)`` split across threads.
+
+    The kernels release the GIL (``nogil``), so plain Python threads run them in parallel.
+    This replaces numba's ``parallel=True``, whose parfor pipeline tripled the compile time of
+    the (uncacheable, per-landscape) step kernels.  Blocks are fixed particle ranges, so the
+    split never changes a number.
+    """
+    global _POOL
+    threads = min(numba.get_num_threads(), n_blocks) if work >= PARALLEL_WORK else 1
+    if threads <= 1:
+        kernel(0, n_blocks, *args)
+        return
+    if _POOL is None or _POOL._max_workers < threads - 1:
+        _POOL = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="engine")
+    edges = [n_blocks * t // threads for t in range(threads + 1)]
+    futures = [_POOL.submit(kernel, edges[t], edges[t + 1], *args) for t in range(threads - 1)]
+    kernel(edges[-2], edges[-1], *args)
+    for future in futures:
+        future.result()
+
+
 def kernels_for(landscape: Landscape) -> Kernels:
     """Compile (once per landscape object) the step and evaluation kernels."""
     key = id(landscape.func)
@@ -99,7 +133,7 @@ def _renormalise(tx, ty, tvx, tvy, tlog):
     if tn > TINY_NORM and math.isfinite(tn):
         return tx / tn, ty / tn, tvx / tn, tvy / tn, tlog + math.log(tn)
     # J_t annihilated the tangent vector (singular I − ηH): count log(TINY_NORM), restart it
-    return 1.0, 0.0, 0.0, 0.0, tlog + math.log(TINY_NORM)
+    return 1.0, 0.0, 0.0, 0.0, tlog + LOG_TINY_NORM
 
 
 @njit(nogil=True)
@@ -125,9 +159,9 @@ def _wrap(v, lo, hi):
 
 def _build(func) -> Kernels:
     @njit(nogil=True, inline="always")
-    def full(x, y, p, bounds, boundary, stiffness):
+    def full(x, y, p, bounds, wall, stiffness):
         f, fx, fy, fxx, fxy, fyy = func(x, y, p)
-        if boundary == 2:  # wall: stiffness·d³ outside the bounds (C², steep, smooth)
+        if wall:  # stiffness·d³ outside the bounds (C², steep, smooth)
             d = x - bounds[1]
             if d > 0:
                 f += stiffness * d * d * d
@@ -154,164 +188,222 @@ def _build(func) -> Kernels:
     def evaluate(points, p, bounds, boundary, stiffness, out):
         """``out[i] = (f, fx, fy, fxx, fxy, fyy)`` at ``points[i]``; out shape ``(N, 6)``."""
         for i in range(points.shape[0]):
-            r = full(points[i, 0], points[i, 1], p, bounds, boundary, stiffness)
+            r = full(points[i, 0], points[i, 1], p, bounds, boundary == 2, stiffness)
             for k in range(6):
                 out[i, k] = r[k]
 
-    @njit(nogil=True, fastmath={"contract"})
-    def advance_range(start, stop, pos, vel, alive, rng, tangent, acc, out, n_steps, p, lr,
-                      temperature, beta, minibatch, curvature, batch, data, noise_scale, bounds,
-                      boundary, stiffness, diagnostics, zx, zf, escapes, cores, core_geom,
-                      last_core, events, event_count, block, step0):
-        # Particle loop outside, step loop inside: the particle's whole state lives in
-        # registers for the chunk.  Each particle reads only its own stream, so chunking, block
-        # size and thread count do not change any number.
-        n_data = data.shape[0]
-        sigma = math.sqrt(2.0 * lr * temperature)
-        use_noise = temperature > 0.0
-        use_momentum = beta != 0.0
-        picks = np.empty(max(batch, 1), dtype=np.int64)
-        grid_ny, grid_nx = cores.shape
-        capacity = events.shape[1]
-        for i in range(start, stop):
-            if not alive[i]:
-                continue
-            core = last_core[i]
-            x, y = pos[i, 0], pos[i, 1]
-            vx, vy = vel[i, 0], vel[i, 1]
-            tx, ty, tvx, tvy = tangent[i, 0], tangent[i, 1], tangent[i, 2], tangent[i, 3]
-            s0, s1, s2, s3 = rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3]
-            lyap = 0.0
-            lyap_prod = 1.0
-            tlog = 0.0
-            loss_sum = 0.0
-            grad_sum = 0.0
-            done = 0
-            for k in range(n_steps):
-                f, fx, fy, fxx, fxy, fyy = full(x, y, p, bounds, boundary, stiffness)
-                gx, gy, hxx, hxy, hyy = fx, fy, fxx, fxy, fyy
-                if minibatch:
-                    s0, s1, s2, s3 = sample_without_replacement(picks, n_data, batch,
-                                                                s0, s1, s2, s3)
-                    if curvature:
-                        gx = gy = hxx = hxy = hyy = 0.0
-                        for q in range(batch):
-                            r = full(x + noise_scale * data[picks[q], 0],
-                                     y + noise_scale * data[picks[q], 1],
-                                     p, bounds, boundary, stiffness)
-                            gx += r[1]
-                            gy += r[2]
-                            hxx += r[3]
-                            hxy += r[4]
-                            hyy += r[5]
-                        gx /= batch
-                        gy /= batch
-                        hxx /= batch
-                        hxy /= batch
-                        hyy /= batch
-                    else:
-                        ax = 0.0
-                        ay = 0.0
-                        for q in range(batch):
-                            ax += data[picks[q], 0]
-                            ay += data[picks[q], 1]
-                        gx += noise_scale * ax / batch
-                        gy += noise_scale * ay / batch
-                if diagnostics:
-                    loss_sum += f
-                    grad_sum += math.sqrt(fx * fx + fy * fy)
-                    # running Lyapunov term ‖I − ηH‖₂ of the symmetric 2×2 H in closed form;
-                    # logs are costly, so norms are multiplied, the log taken near under/overflow
-                    mid = 1.0 - 0.5 * lr * (hxx + hyy)
-                    half = 0.5 * lr * (hyy - hxx)
-                    off = lr * hxy
-                    norm = abs(mid) + math.sqrt(half * half + off * off)
-                    if norm > TINY_NORM:
-                        prod = lyap_prod * norm
-                        if 1e-250 < prod < 1e250:
-                            lyap_prod = prod
-                        else:  # logs of the factors: the product itself may have overflowed
-                            lyap += math.log(lyap_prod) + math.log(norm)
-                            lyap_prod = 1.0
-                    else:
-                        lyap += math.log(TINY_NORM)
-                    # tangent map J_t (I − ηH, or its momentum block form), unnormalised until
-                    # it nears under/overflow: the same exponent without a per-step log
-                    hx = hxx * tx + hxy * ty
-                    hy = hxy * tx + hyy * ty
-                    if use_momentum:
-                        tvx = beta * tvx - lr * hx
-                        tvy = beta * tvy - lr * hy
-                        tx += tvx
-                        ty += tvy
-                    else:
-                        tx -= lr * hx
-                        ty -= lr * hy
-                    tn = abs(tx) + abs(ty) + abs(tvx) + abs(tvy)
-                    if tn > 1e200 or tn < 1e-200:
-                        tx, ty, tvx, tvy, tlog = _renormalise(tx, ty, tvx, tvy, tlog)
-                nx = 0.0
-                ny = 0.0
-                if use_noise:
-                    z, s0, s1, s2, s3 = next_normal(s0, s1, s2, s3, zx, zf)
-                    nx = sigma * z
-                    z, s0, s1, s2, s3 = next_normal(s0, s1, s2, s3, zx, zf)
-                    ny = sigma * z
-                if use_momentum:
-                    vx = beta * vx - lr * gx + nx
-                    vy = beta * vy - lr * gy + ny
-                    new_x = x + vx
-                    new_y = y + vy
-                else:
-                    new_x = x - lr * gx + nx
-                    new_y = y - lr * gy + ny
-                if boundary == 1:  # reflect (mirror; velocity component flipped)
-                    if new_x > bounds[1] or new_x < bounds[0]:
-                        new_x, vx = _reflect(new_x, vx, bounds[0], bounds[1])
-                    if new_y > bounds[3] or new_y < bounds[2]:
-                        new_y, vy = _reflect(new_y, vy, bounds[2], bounds[3])
-                elif boundary == 3:  # periodic
-                    new_x = _wrap(new_x, bounds[0], bounds[1])
-                    new_y = _wrap(new_y, bounds[2], bounds[3])
-                done += 1
-                if not (math.isfinite(new_x + new_y) and math.isfinite(vx + vy)):
-                    alive[i] = 0  # frozen at its last finite position
-                    break
-                x, y = new_x, new_y
-                if escapes:
-                    # core-set bookkeeping: an event is an entry into a core set other than the
-                    # last one visited, so ridge recrossings are not counted
-                    ix = min(max(int((x - core_geom[0]) * core_geom[2] + 0.5), 0), grid_nx - 1)
-                    iy = min(max(int((y - core_geom[1]) * core_geom[3] + 0.5), 0), grid_ny - 1)
-                    here = cores[iy, ix]
-                    if here >= 0 and here != core:
-                        if core >= 0:
-                            slot = event_count[block]
-                            if slot < capacity:
-                                events[block, slot, 0] = step0 + k + 1
-                                events[block, slot, 1] = i
-                                events[block, slot, 2] = core
-                                events[block, slot, 3] = here
-                            event_count[block] = slot + 1
-                        core = here
-            lyap += math.log(lyap_prod)
-            if diagnostics:
-                tx, ty, tvx, tvy, tlog = _renormalise(tx, ty, tvx, tvy, tlog)
-            pos[i, 0], pos[i, 1] = x, y
-            vel[i, 0], vel[i, 1] = vx, vy
-            tangent[i, 0], tangent[i, 1], tangent[i, 2], tangent[i, 3] = tx, ty, tvx, tvy
-            rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
-            last_core[i] = core
-            acc[i, 0] += lyap
-            acc[i, 1] += tlog
-            acc[i, 2] += loss_sum
-            acc[i, 3] += grad_sum
-            acc[i, 4] += done
-            r = full(x, y, p, bounds, boundary, stiffness)
-            out[i, 0] = r[0]
-            out[i, 1] = math.sqrt(r[1] * r[1] + r[2] * r[2])
+    def make_range(lean: bool, with_diagnostics: bool):
+        """The particle loop.  ``lean`` compiles a copy without minibatches, escape tracking
+        or walls, and with diagnostics fixed on or off: untaken branches alone made the plain
+        step ~1.6× slower (register pressure in the step loop)."""
 
-    @njit(nogil=True, parallel=True)
+        @njit(nogil=True)
+        def particles_range(start, stop, pos, vel, alive, rng, tangent, acc, out, n_steps, p, lr,
+                            temperature, beta, minibatch, curvature, batch, data, noise_scale,
+                            bounds, boundary, wall, stiffness, diagnostics, zx, zf, escapes, cores,
+                            core_geom, last_core, events, event_count, block, step0):
+            if lean:  # compile-time constants: these branches vanish from this copy
+                minibatch = curvature = escapes = wall = False
+                diagnostics = with_diagnostics
+            # Particle loop outside, step loop inside: the particle's whole state lives in
+            # registers for the chunk.  Each particle reads only its own stream, so chunking, block
+            # size and thread count do not change any number.
+            n_data = data.shape[0]
+            sigma = math.sqrt(2.0 * lr * temperature)
+            use_noise = temperature > 0.0
+            use_momentum = beta != 0.0
+            picks = np.empty(max(batch, 1), dtype=np.int64)
+            grid_ny, grid_nx = cores.shape
+            capacity = events.shape[1]
+            for i in range(start, stop):
+                if not alive[i]:
+                    continue
+                core = last_core[i]
+                x, y = pos[i, 0], pos[i, 1]
+                vx, vy = vel[i, 0], vel[i, 1]
+                tx, ty, tvx, tvy = tangent[i, 0], tangent[i, 1], tangent[i, 2], tangent[i, 3]
+                s0, s1, s2, s3 = rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3]
+                lyap = 0.0
+                lyap_prod = 1.0
+                tlog = 0.0
+                loss_sum = 0.0
+                grad_sum = 0.0
+                done = 0
+                for k in range(n_steps):
+                    f, fx, fy, fxx, fxy, fyy = full(x, y, p, bounds, wall, stiffness)
+                    gx, gy, hxx, hxy, hyy = fx, fy, fxx, fxy, fyy
+                    if minibatch:
+                        s0, s1, s2, s3 = sample_without_replacement(picks, n_data, batch,
+                                                                    s0, s1, s2, s3)
+                        if curvature:
+                            gx = gy = hxx = hxy = hyy = 0.0
+                            for q in range(batch):
+                                r = full(x + noise_scale * data[picks[q], 0],
+                                         y + noise_scale * data[picks[q], 1],
+                                         p, bounds, wall, stiffness)
+                                gx += r[1]
+                                gy += r[2]
+                                hxx += r[3]
+                                hxy += r[4]
+                                hyy += r[5]
+                            gx /= batch
+                            gy /= batch
+                            hxx /= batch
+                            hxy /= batch
+                            hyy /= batch
+                        else:
+                            ax = 0.0
+                            ay = 0.0
+                            for q in range(batch):
+                                ax += data[picks[q], 0]
+                                ay += data[picks[q], 1]
+                            gx += noise_scale * ax / batch
+                            gy += noise_scale * ay / batch
+                    if diagnostics:
+                        loss_sum += f
+                        grad_sum += math.sqrt(fx * fx + fy * fy)
+                        # running Lyapunov term ‖I − ηH‖₂ of the symmetric 2×2 H in closed
+                        # form; logs are costly, so norms are multiplied, the log taken near
+                        # under/overflow
+                        mid = 1.0 - 0.5 * lr * (hxx + hyy)
+                        half = 0.5 * lr * (hyy - hxx)
+                        off = lr * hxy
+                        norm = abs(mid) + math.sqrt(half * half + off * off)
+                        if norm > TINY_NORM:
+                            prod = lyap_prod * norm
+                            if 1e-250 < prod < 1e250:
+                                lyap_prod = prod
+                            else:  # logs of the factors: the product itself may have overflowed
+                                lyap += math.log(lyap_prod) + math.log(norm)
+                                lyap_prod = 1.0
+                        else:
+                            lyap += LOG_TINY_NORM
+                        # tangent map J_t (I − ηH, or its momentum block form), unnormalised
+                        # until it nears under/overflow: the same exponent without a per-step log
+                        hx = hxx * tx + hxy * ty
+                        hy = hxy * tx + hyy * ty
+                        if use_momentum:
+                            tvx = beta * tvx - lr * hx
+                            tvy = beta * tvy - lr * hy
+                            tx += tvx
+                            ty += tvy
+                        else:
+                            tx -= lr * hx
+                            ty -= lr * hy
+                        tn = abs(tx) + abs(ty) + abs(tvx) + abs(tvy)
+                        if not 1e-200 <= tn <= 1e200:  # rescale by 2^±600: exact, no call
+                            if 1e200 < tn < math.inf:
+                                tx, ty = tx * RESCALE, ty * RESCALE
+                                tvx, tvy = tvx * RESCALE, tvy * RESCALE
+                                tlog += LOG_RESCALE
+                            elif 0.0 < tn < 1e-200:
+                                tx, ty = tx / RESCALE, ty / RESCALE
+                                tvx, tvy = tvx / RESCALE, tvy / RESCALE
+                                tlog -= LOG_RESCALE
+                            else:  # annihilated or non-finite: count log(TINY_NORM), restart
+                                tx, ty, tvx, tvy = 1.0, 0.0, 0.0, 0.0
+                                tlog += LOG_TINY_NORM
+                    nx = 0.0
+                    ny = 0.0
+                    if use_noise:  # a pair draw, slow paths out of line (engine.rng.finish_pair)
+                        b1, s0, s1, s2, s3 = next_u64(s0, s1, s2, s3)
+                        b2, s0, s1, s2, s3 = next_u64(s0, s1, s2, s3)
+                        z1, ok1 = normal_candidate(b1)
+                        z2, ok2 = normal_candidate(b2)
+                        if not (ok1 and ok2):
+                            z1, z2, s0, s1, s2, s3 = finish_pair(b1, b2, z1, z2, s0, s1, s2,
+                                                                 s3, zx, zf)
+                        nx = sigma * z1
+                        ny = sigma * z2
+                    if use_momentum:
+                        vx = beta * vx - lr * gx + nx
+                        vy = beta * vy - lr * gy + ny
+                        new_x = x + vx
+                        new_y = y + vy
+                    else:
+                        new_x = x - lr * gx + nx
+                        new_y = y - lr * gy + ny
+                    if boundary == 1:  # reflect (mirror; velocity component flipped)
+                        if new_x > bounds[1] or new_x < bounds[0]:
+                            new_x, vx = _reflect(new_x, vx, bounds[0], bounds[1])
+                        if new_y > bounds[3] or new_y < bounds[2]:
+                            new_y, vy = _reflect(new_y, vy, bounds[2], bounds[3])
+                    elif boundary == 3:  # periodic
+                        new_x = _wrap(new_x, bounds[0], bounds[1])
+                        new_y = _wrap(new_y, bounds[2], bounds[3])
+                    done += 1
+                    if not (math.isfinite(new_x + new_y) and math.isfinite(vx + vy)):
+                        alive[i] = 0  # frozen at its last finite position
+                        break
+                    x, y = new_x, new_y
+                    if escapes:
+                        # core-set bookkeeping: an event is an entry into a core set other than the
+                        # last one visited, so ridge recrossings are not counted
+                        ix = min(max(int((x - core_geom[0]) * core_geom[2] + 0.5), 0), grid_nx - 1)
+                        iy = min(max(int((y - core_geom[1]) * core_geom[3] + 0.5), 0), grid_ny - 1)
+                        here = cores[iy, ix]
+                        if here >= 0 and here != core:
+                            if core >= 0:
+                                slot = event_count[block]
+                                if slot < capacity:
+                                    events[block, slot, 0] = step0 + k + 1
+                                    events[block, slot, 1] = i
+                                    events[block, slot, 2] = core
+                                    events[block, slot, 3] = here
+                                event_count[block] = slot + 1
+                            core = here
+                lyap += math.log(lyap_prod)
+                if diagnostics:
+                    tx, ty, tvx, tvy, tlog = _renormalise(tx, ty, tvx, tvy, tlog)
+                pos[i, 0], pos[i, 1] = x, y
+                vel[i, 0], vel[i, 1] = vx, vy
+                tangent[i, 0], tangent[i, 1], tangent[i, 2], tangent[i, 3] = tx, ty, tvx, tvy
+                rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
+                last_core[i] = core
+                acc[i, 0] += lyap
+                acc[i, 1] += tlog
+                acc[i, 2] += loss_sum
+                acc[i, 3] += grad_sum
+                acc[i, 4] += done
+                r = full(x, y, p, bounds, wall, stiffness)
+                out[i, 0] = r[0]
+                out[i, 1] = math.sqrt(r[1] * r[1] + r[2] * r[2])
+
+        return particles_range
+
+    general_range = make_range(False, True)
+    plain_range = make_range(True, False)
+    diagnostics_range = make_range(True, True)
+
+    @njit(nogil=True)
+    def advance_blocks(first, last, pos, vel, alive, rng, tangent, acc, out, n_steps, p, lr,
+                       temperature, beta, minibatch, curvature, batch, data, noise_scale, bounds,
+                       boundary, stiffness, diagnostics, zx, zf, escapes, cores, core_geom,
+                       last_core, events, event_count, step0):
+        n = pos.shape[0]
+        lean = not (minibatch or escapes or boundary == 2)
+        for block in range(first, last):
+            start = block * BLOCK
+            stop = min(n, start + BLOCK)
+            if lean and diagnostics:
+                diagnostics_range(start, stop, pos, vel, alive, rng, tangent, acc, out, n_steps,
+                                  p, lr, temperature, beta, minibatch, curvature, batch, data,
+                                  noise_scale, bounds, boundary, boundary == 2, stiffness,
+                                  diagnostics, zx, zf, escapes, cores, core_geom, last_core,
+                                  events, event_count, block, step0)
+            elif lean:
+                plain_range(start, stop, pos, vel, alive, rng, tangent, acc, out, n_steps, p,
+                            lr, temperature, beta, minibatch, curvature, batch, data,
+                            noise_scale, bounds, boundary, boundary == 2, stiffness,
+                            diagnostics, zx, zf, escapes, cores, core_geom, last_core, events,
+                            event_count, block, step0)
+            else:
+                general_range(start, stop, pos, vel, alive, rng, tangent, acc, out, n_steps, p,
+                              lr, temperature, beta, minibatch, curvature, batch, data,
+                              noise_scale, bounds, boundary, boundary == 2, stiffness,
+                              diagnostics, zx, zf, escapes, cores, core_geom, last_core, events,
+                              event_count, block, step0)
+
     def advance(pos, vel, alive, rng, tangent, acc, out, n_steps, p, lr, temperature, beta,
                 minibatch, curvature, batch, data, noise_scale, bounds, boundary, stiffness,
                 diagnostics, zx, zf, escapes, cores, core_geom, last_core, events,
@@ -322,14 +414,12 @@ def _build(func) -> Kernels:
         (step, particle, from, to); ``event_count[block]`` counts them (rows beyond the
         capacity are counted but dropped, and the caller enlarges the buffer).
         """
-        n = pos.shape[0]
-        n_blocks = (n + BLOCK - 1) // BLOCK
-        for block in prange(n_blocks):
-            advance_range(block * BLOCK, min(n, (block + 1) * BLOCK), pos, vel, alive, rng,
-                          tangent, acc, out, n_steps, p, lr, temperature, beta, minibatch,
-                          curvature, batch, data, noise_scale, bounds, boundary, stiffness,
-                          diagnostics, zx, zf, escapes, cores, core_geom, last_core, events,
-                          event_count, block, step0)
+        n_blocks = (pos.shape[0] + BLOCK - 1) // BLOCK
+        run_blocks(advance_blocks, n_blocks, pos.shape[0] * n_steps, (
+            pos, vel, alive, rng, tangent, acc, out, n_steps, p, lr, temperature, beta,
+            minibatch, curvature, batch, data, noise_scale, bounds, boundary, stiffness,
+            diagnostics, zx, zf, escapes, cores, core_geom, last_core, events, event_count,
+            step0))
 
     return Kernels(advance=advance, evaluate=evaluate)
 

@@ -4,8 +4,8 @@ Each particle owns a xoshiro256+ state (four uint64 words, seeded by splitmix64 
 and the particle index).  Because a particle's draws depend only on its own stream, a run is
 bitwise identical whatever the thread count or the chunking of ``advance`` calls, and particles can
 be added mid-run without disturbing the others.  Gaussians come from a 256-layer ziggurat
-(Marsaglia & Tsang 2000): one 64-bit draw, one table lookup and one multiply on the fast path,
-which matters because the Langevin step is bound by Gaussian generation.
+(Marsaglia & Tsang 2000): one 64-bit draw, an integer compare and one multiply on the fast
+path, which matters because the Langevin step is bound by Gaussian generation.
 
 All draw functions take and return the four state words so numba keeps them in registers.
 """
@@ -35,6 +35,10 @@ def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 ZIGGURAT_X, ZIGGURAT_F = _ziggurat_tables()
+# fast path: z = ±m·W[l] for the 53-bit integer m, accepted iff m < K[l] (inner rectangle)
+ZIGGURAT_W = ZIGGURAT_X[:256] * _TWO_POW_M53
+ZIGGURAT_K = np.array([math.ceil(ZIGGURAT_X[i + 1] / ZIGGURAT_X[i] * 2.0 ** 53)
+                       for i in range(256)], dtype=np.int64)
 
 
 def _splitmix64(value: int) -> tuple[int, int]:
@@ -111,19 +115,32 @@ def sample_without_replacement(picks, n, count, s0, s1, s2, s3):
 
 
 @njit(inline="always")
-def next_normal(s0, s1, s2, s3, zx, zf):
-    """Standard normal by the ziggurat; returns ``(z, s0, s1, s2, s3)``.
+def normal_candidate(bits):
+    """The ziggurat's fast path for one 64-bit draw: ``(z, accepted)``.
 
-    Everything is inline and call-free on purpose: a call to a helper for the rare branches made
-    every draw ~8× slower (state tuple spilled through the call).
+    Bits 0–7 pick the layer, bit 8 the sign, bits 11–63 the position in the layer; the draw is
+    accepted (≈ 98.5 %) when it falls in the layer's inner rectangle, tested on the integer.
+    Branch-free, so a loop of these over particles vectorises.
+    """
+    layer = np.int64(bits & uint64(0xFF))
+    magnitude = np.int64(bits >> uint64(11))
+    sign = 1.0 - 2.0 * np.float64((bits >> uint64(8)) & uint64(1))
+    return sign * (np.float64(magnitude) * ZIGGURAT_W[layer]), magnitude < ZIGGURAT_K[layer]
+
+
+@njit(inline="always")
+def normal_finish(bits, s0, s1, s2, s3, zx, zf):
+    """Complete a draw whose fast path rejected ``bits``: the wedge test or the tail, then fresh
+    draws until one is accepted.  Returns ``(z, s0, s1, s2, s3)``.
+
+    Inline and call-free on purpose: a call to a helper for the rare branches made every draw
+    ~8× slower (state tuple spilled through the call).
     """
     while True:
-        bits, s0, s1, s2, s3 = next_u64(s0, s1, s2, s3)
-        word = np.int64(bits >> uint64(1))  # 63 random bits, non-negative
-        layer = word & 0xFF
-        sign = np.float64(1 - 2 * ((word >> 8) & 1))
-        x = np.float64(word >> 10) * _TWO_POW_M53 * zx[layer]
-        if x < zx[layer + 1]:  # ≈98.5 % of draws end here
+        layer = np.int64(bits & uint64(0xFF))
+        sign = 1.0 - 2.0 * np.float64((bits >> uint64(8)) & uint64(1))
+        x = np.float64(np.int64(bits >> uint64(11))) * ZIGGURAT_W[layer]
+        if np.int64(bits >> uint64(11)) < ZIGGURAT_K[layer]:
             return sign * x, s0, s1, s2, s3
         if layer == 0:  # tail beyond r (Marsaglia 1964)
             r = zx[1]
@@ -138,6 +155,35 @@ def next_normal(s0, s1, s2, s3, zx, zf):
         u, s0, s1, s2, s3 = next_uniform(s0, s1, s2, s3)
         if zf[layer] + u * (zf[layer + 1] - zf[layer]) < math.exp(-0.5 * x * x):
             return sign * x, s0, s1, s2, s3
+        bits, s0, s1, s2, s3 = next_u64(s0, s1, s2, s3)
+
+
+@njit(inline="always")
+def next_normal(s0, s1, s2, s3, zx, zf):
+    """Standard normal by the ziggurat; returns ``(z, s0, s1, s2, s3)``."""
+    bits, s0, s1, s2, s3 = next_u64(s0, s1, s2, s3)
+    z, accepted = normal_candidate(bits)
+    if accepted:
+        return z, s0, s1, s2, s3
+    return normal_finish(bits, s0, s1, s2, s3, zx, zf)
+
+
+@njit(nogil=True, cache=True)
+def finish_pair(bits1, bits2, z1, z2, s0, s1, s2, s3, zx, zf):
+    """Complete a pair of fast-path candidates ``(z1, z2)`` from draws ``bits1, bits2``: each
+    rejected one is finished in order, first then second.  Returns ``(z1, z2, s0, s1, s2, s3)``.
+
+    The step kernels draw their 2D noise as a pair — both 64-bit draws, both fast paths, then
+    this for the ≈ 3 % of pairs with a rejection — so a vectorised loop over particles plus a
+    scalar fix-up loop consumes every stream exactly as the scalar kernel does.  Deliberately
+    not inlined (keeps the slow paths' registers out of the step loops); write the pair draw
+    out at the call site too: wrapped in an inlined helper, numba spilled the state every draw.
+    """
+    if not normal_candidate(bits1)[1]:
+        z1, s0, s1, s2, s3 = normal_finish(bits1, s0, s1, s2, s3, zx, zf)
+    if not normal_candidate(bits2)[1]:
+        z2, s0, s1, s2, s3 = normal_finish(bits2, s0, s1, s2, s3, zx, zf)
+    return z1, z2, s0, s1, s2, s3
 
 
 @njit(cache=True)
