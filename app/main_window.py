@@ -655,7 +655,7 @@ class MainWindow(QMainWindow):
                 self._status_at = now
                 self.t_eff_label.setText(f"T_eff = {frame.effective_temperature:.4g}")
                 self.status_rates.setText(
-                    f"step {frame.step:,} · N = {frame.positions.shape[0]:,} · frozen "
+                    f"step {frame.step:,} · N = {bundle.particles:,} · frozen "
                     f"{frame.n_frozen} · {bundle.steps_per_second:,.0f} steps/s · "
                     f"{len(self._fps_times)} fps")
         finally:

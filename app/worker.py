@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
+from engine.diagnostics.binning import histogram2d
 from engine.diagnostics.measure import (EmpiricalMeasure, gibbs_cells, kl_divergence,
                                         total_variation)
 from engine.diagnostics.structure import Structure, analyse
@@ -37,13 +38,18 @@ FRAME_OVERDUE = 1 / 30  # s: show progress at least this often during long batch
 SLOW_INTERVAL = 0.2  # s between refreshes of series and measure (their plots redraw ≤ 5 Hz)
 ESCAPES_INTERVAL = 0.5
 MAX_SERIES_POINTS = 4096
+DENSITY_THRESHOLD = 20_000  # above this N the landscape view shows a binned density image
+DENSITY_BINS = 256  # a multiple of MEASURE_BINS: one binning pass serves both
+TRAIL_PARTICLES = 5
 
 
 @dataclass(frozen=True)
 class FrameBundle:
     """What a view needs for one redraw: the snapshot, ensemble series and run rates."""
 
-    frame: Frame
+    frame: Frame  # positions of the first TRAIL_PARTICLES only when ``density`` is given
+    particles: int  # N
+    density: np.ndarray | None  # (DENSITY_BINS, DENSITY_BINS) counts over bounds, rows = y
     series: dict | None  # ensemble series (history); None when not due this frame
     measure: dict | None  # empirical measure, Gibbs cells, TV/KL series; None when not due
     escapes: dict | None  # escape summary and recent events; None when not due
@@ -154,9 +160,13 @@ class EngineWorker(QObject):
         self.gibbs = gibbs_cells(sim.evaluate, sim.bounds, MEASURE_BINS, temperature)
         self.measure_series = {"steps": [], "tv": [], "kl": []}
 
-    def _update_measure(self, sim: Simulation, summarise: bool) -> dict | None:
-        if sim.step > self.measure.burn_in:
-            self.measure.add(sim.step, sim.positions)  # frozen particles keep their place
+    def _update_measure(self, sim: Simulation, summarise: bool,
+                        density: np.ndarray | None) -> dict | None:
+        if sim.step > self.measure.burn_in:  # frozen particles keep their place
+            if density is not None:
+                self.measure.add_counts(sim.step, density, sim.positions.shape[0])
+            else:
+                self.measure.add(sim.step, sim.positions)
         if not summarise:
             return None
         density = self.measure.density()
@@ -182,10 +192,16 @@ class EngineWorker(QObject):
             from engine.api import escape_summary
             self._escapes_at = now
             escapes = {"summary": escape_summary(sim), "events": sim.events()[-3000:]}
-        return FrameBundle(sim.snapshot(positions_only=True), series,
-                           self._update_measure(sim, slow), escapes, self.structure,
-                           self._steps_per_second, self.playing, sim.bounds.copy(),
-                           self.generation)
+        n = sim.positions.shape[0]
+        # Large clouds travel as one density image binned here, not as N positions: no N-sized
+        # copy, and the same pass feeds the empirical measure (2 cores: GUI work is engine time)
+        density = (histogram2d(sim.positions, sim.bounds, DENSITY_BINS)
+                   if n > DENSITY_THRESHOLD else None)
+        frame = sim.snapshot(positions_only=True,
+                             first=TRAIL_PARTICLES if density is not None else None)
+        return FrameBundle(frame, n, density, series, self._update_measure(sim, slow, density),
+                           escapes, self.structure, self._steps_per_second, self.playing,
+                           sim.bounds.copy(), self.generation)
 
     def _drain(self) -> bool:
         changed = False
@@ -292,8 +308,3 @@ class EngineWorker(QObject):
             return
         self.exported.emit(str(target))
 
-
-def positions_density(positions: np.ndarray, bounds: np.ndarray, bins: int) -> np.ndarray:
-    """2D histogram of positions over the bounds, shape ``(bins, bins)`` (rows = y)."""
-    from engine.diagnostics.binning import histogram2d
-    return histogram2d(positions, bounds, bins)

@@ -27,6 +27,7 @@ def main() -> None:
     from PyQt6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
+    from engine.diagnostics.structure import analyse
     from engine.presets import load
     from engine.simulation import Simulation
     app = QApplication.instance() or QApplication([])
@@ -36,6 +37,8 @@ def main() -> None:
     for n in [int(float(s)) for s in args.sizes.split(",")]:
         preset = base.with_changes(ensemble={"particles": n}, run={"record_every": 50})
         headless = Simulation(preset)
+        # the same engine work as in the window: basins analysed, escape events tracked
+        headless.attach_structure(analyse(preset, resolution=256, sim=headless))
         headless.advance(50)
         t0 = time.perf_counter()
         steps = 0

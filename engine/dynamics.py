@@ -2,9 +2,11 @@
 
 One compiled kernel per landscape covers every method; the method is chosen by runtime flags so
 changing it (or any knob) never recompiles.  Inside it the particle loop exists in three compiled
-copies — general, lean with diagnostics, lean without (no minibatches, escape tracking or walls) —
-that take bitwise the same steps; the lean ones exist only for speed.  Fixed blocks of particles
-run on plain threads (the kernels release the GIL).  The update of particle ``w`` with velocity ``v`` is::
+copies that take bitwise the same steps — general; lean with diagnostics (no minibatches or
+walls); plain (no diagnostics, escape tracking, minibatches or walls) — the lean ones only for
+speed.  Fixed blocks of particles run on plain threads (the kernels release the GIL).
+
+The update of particle ``w`` with velocity ``v`` is::
 
     g   = ∇f(w)                      full gradient   (gd, langevin, momentum)
         = (1/B) Σ_{i∈batch} ∇f_i(w)  minibatch       (sgd), batch drawn without replacement
@@ -193,9 +195,9 @@ def _build(func) -> Kernels:
                 out[i, k] = r[k]
 
     def make_range(lean: bool, with_diagnostics: bool):
-        """The particle loop.  ``lean`` compiles a copy without minibatches, escape tracking
-        or walls, and with diagnostics fixed on or off: untaken branches alone made the plain
-        step ~1.6× slower (register pressure in the step loop)."""
+        """The particle loop.  ``lean`` compiles a copy without minibatches or walls and with
+        diagnostics fixed on or off (off: no escape tracking either): untaken branches alone
+        made the plain step ~1.6× slower (register pressure in the step loop)."""
 
         @njit(nogil=True)
         def particles_range(start, stop, pos, vel, alive, rng, tangent, acc, out, n_steps, p, lr,
@@ -203,8 +205,10 @@ def _build(func) -> Kernels:
                             bounds, boundary, wall, stiffness, diagnostics, zx, zf, escapes, cores,
                             core_geom, last_core, events, event_count, block, step0):
             if lean:  # compile-time constants: these branches vanish from this copy
-                minibatch = curvature = escapes = wall = False
+                minibatch = curvature = wall = False
                 diagnostics = with_diagnostics
+                if not with_diagnostics:
+                    escapes = False
             # Particle loop outside, step loop inside: the particle's whole state lives in
             # registers for the chunk.  Each particle reads only its own stream, so chunking, block
             # size and thread count do not change any number.
@@ -381,17 +385,17 @@ def _build(func) -> Kernels:
                        boundary, stiffness, diagnostics, zx, zf, escapes, cores, core_geom,
                        last_core, events, event_count, step0):
         n = pos.shape[0]
-        lean = not (minibatch or escapes or boundary == 2)
+        lean = not (minibatch or boundary == 2)
         for block in range(first, last):
             start = block * BLOCK
             stop = min(n, start + BLOCK)
             if lean and diagnostics:
-                diagnostics_range(start, stop, pos, vel, alive, rng, tangent, acc, out, n_steps,
-                                  p, lr, temperature, beta, minibatch, curvature, batch, data,
-                                  noise_scale, bounds, boundary, boundary == 2, stiffness,
-                                  diagnostics, zx, zf, escapes, cores, core_geom, last_core,
-                                  events, event_count, block, step0)
-            elif lean:
+                diagnostics_range(start, stop, pos, vel, alive, rng, tangent, acc, out,
+                                  n_steps, p, lr, temperature, beta, minibatch, curvature,
+                                  batch, data, noise_scale, bounds, boundary, boundary == 2,
+                                  stiffness, diagnostics, zx, zf, escapes, cores, core_geom,
+                                  last_core, events, event_count, block, step0)
+            elif lean and not escapes:
                 plain_range(start, stop, pos, vel, alive, rng, tangent, acc, out, n_steps, p,
                             lr, temperature, beta, minibatch, curvature, batch, data,
                             noise_scale, bounds, boundary, boundary == 2, stiffness,

@@ -408,15 +408,21 @@ class Simulation:
         return np.where(count > 0, (self.loss_start - self.out[:, 0]) / np.maximum(count, 1),
                         0.0)
 
-    def snapshot(self, positions_only: bool = False) -> Frame:
+    def snapshot(self, positions_only: bool = False, first: int | None = None) -> Frame:
         """A :class:`Frame` of read-only copies of the current state.
 
         ``positions_only`` copies just positions and ``alive`` (the other per-particle fields
-        are ``None``): what a live view needs at a fraction of the cost for large N.
+        are ``None``): what a live view needs at a fraction of the cost for large N.  With
+        ``first`` it copies only the first ``first`` particles (the trails of a view that shows
+        the cloud as a density image); ``n_frozen`` still counts the whole ensemble.
         """
-        alive = self.alive.astype(bool)
-        common = dict(step=self.step, time=self.time, positions=_readonly(self.positions),
-                      alive=_readonly(alive), n_frozen=int((~alive).sum()),
+        if first is not None and not positions_only:
+            raise ValueError("first applies to positions-only snapshots")
+        count = self.positions.shape[0] if first is None else min(int(first), len(self.alive))
+        alive = self.alive[:count].astype(bool)
+        common = dict(step=self.step, time=self.time,
+                      positions=_readonly(self.positions[:count]), alive=_readonly(alive),
+                      n_frozen=len(self.alive) - int(np.count_nonzero(self.alive)),
                       effective_temperature=self.effective_temperature(), preset=self.preset)
         if positions_only:
             return Frame(velocities=None, loss=None, grad_norm=None, lyapunov=None,

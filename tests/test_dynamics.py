@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from engine.diagnostics.structure import analyse
 from engine.simulation import Simulation
 from tests.conftest import ROOT, make_preset
 
@@ -295,20 +296,28 @@ def test_bitwise_identical_whatever_the_thread_count(tmp_path):
       "bounds": [[-3.141592653589793, 3.141592653589793], [-3.141592653589793, 3.141592653589793]]}),
     ({"kind": "gd", "lr": 0.5}, {"expr": "x**4 + y**2", "boundary": "none"}),  # freezes some
 ])
-def test_plain_step_kernel_equals_the_general_one(dynamics, landscape):
-    # without diagnostics (and minibatches, escape tracking, walls) the engine runs a separate
-    # compiled copy of the step loop; it must take exactly the same steps and draws
+def test_lean_step_kernels_equal_the_general_one(dynamics, landscape):
+    # the engine runs one of three compiled copies of the step loop: general (here: escape
+    # tracking without diagnostics), lean with diagnostics, plain; they must take exactly the
+    # same steps and draws
     ens = {"particles": 700, "seed": 4, "init": {"mean": [0.2, 0.1], "std": 1.0}}
-    runs = [Simulation(make_preset(landscape=landscape, dynamics=dynamics, ensemble=ens),
-                       diagnostics=diagnostics) for diagnostics in (True, False)]
-    for sim in runs:
+    preset = make_preset(landscape=landscape, dynamics=dynamics, ensemble=ens)
+    runs = []
+    for diagnostics, escapes in ((False, True), (True, True), (False, False)):
+        sim = Simulation(preset, diagnostics=diagnostics)
+        if escapes:
+            sim.attach_structure(analyse(preset, resolution=96, sim=sim))
         sim.advance(150)
         sim.advance(37)
-    general, plain = runs
-    for name in ("positions", "velocities", "rng", "alive", "out"):
-        np.testing.assert_array_equal(getattr(general, name), getattr(plain, name), err_msg=name)
-    np.testing.assert_array_equal(general.acc[:, -1], plain.acc[:, -1])  # steps taken
-    assert plain.acc[:, 0].max() == 0.0 < np.abs(general.acc[:, 0]).max()  # Lyapunov sums
+        runs.append(sim)
+    general, lean, plain = runs
+    for other in (lean, plain):
+        for name in ("positions", "velocities", "rng", "alive", "out"):
+            np.testing.assert_array_equal(getattr(general, name), getattr(other, name),
+                                          err_msg=name)
+        np.testing.assert_array_equal(general.acc[:, -1], other.acc[:, -1])  # steps taken
+    assert plain.acc[:, 0].max() == 0.0 < np.abs(lean.acc[:, 0]).max()  # Lyapunov sums
+    np.testing.assert_array_equal(general.events(), lean.events())
 
 
 def test_vanishing_change_is_the_telescoped_one_step_change():

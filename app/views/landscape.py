@@ -7,10 +7,8 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QRectF
 from PyQt6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
-from ..worker import FrameBundle, positions_density
+from ..worker import TRAIL_PARTICLES, FrameBundle
 
-DENSITY_THRESHOLD = 20_000  # above this N the cloud is drawn as a binned density image
-TRAIL_PARTICLES = 5
 TRAIL_LENGTH = 40
 CONTOURS = 12
 CONTOUR_RGB = np.array([255.0, 255.0, 255.0])
@@ -123,13 +121,14 @@ class LandscapeView(QWidget):
             self._generation = bundle.generation
             self._trail = np.zeros((0, min(TRAIL_PARTICLES, len(positions)), 2))
         n = positions.shape[0]
-        if n > DENSITY_THRESHOLD and self._bounds is not None:
-            self.scatter.setData([], [])
-            counts = positions_density(positions, self._bounds, 256)
-            self.density.setImage(counts.T, autoLevels=False,
-                                  levels=(0.0, max(1.0, np.percentile(counts[counts > 0], 99))
-                                          if counts.any() else 1.0))
-            x0, x1, y0, y1 = self._bounds
+        if bundle.density is not None:  # large N: the worker binned the cloud
+            counts = bundle.density
+            if len(self.scatter.data):
+                self.scatter.setData([], [])
+            occupied = counts[counts > 0]
+            top = max(1.0, float(np.percentile(occupied, 99))) if occupied.size else 1.0
+            self.density.setImage(counts.T, autoLevels=False, levels=(0.0, top))
+            x0, x1, y0, y1 = bundle.bounds
             self.density.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
             self.density.setVisible(True)
         else:

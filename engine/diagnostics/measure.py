@@ -29,6 +29,17 @@ class EmpiricalMeasure:
         histogram2d(positions, self.bounds, self.bins, self.counts)
         self.samples += positions.shape[0]
 
+    def add_counts(self, step: int, counts: np.ndarray, samples: int) -> None:
+        """Add an already-binned histogram over the same bounds (``bins × bins``, or a finer
+        grid whose size is a multiple of ``bins``: summed down), pooling ``samples`` points."""
+        if step < self.burn_in:
+            return
+        factor, rest = divmod(counts.shape[0], self.bins)
+        if rest or factor < 1 or counts.shape != (counts.shape[0], counts.shape[0]):
+            raise ValueError(f"a {counts.shape} histogram does not refine {self.bins} bins")
+        self.counts += counts.reshape(self.bins, factor, self.bins, factor).sum(axis=(1, 3))
+        self.samples += int(samples)
+
     def reset(self) -> None:
         self.counts[:] = 0.0
         self.samples = 0
