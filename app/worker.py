@@ -2,8 +2,8 @@
 
 Commands from the GUI go into a queue and are applied between compiled chunks.  The worker
 advances in chunks of about ``CHUNK_SECONDS`` so commands take effect quickly at any N, and emits
-``frame_ready`` only after the GUI has drawn the previous frame: the newest frame wins, nothing
-queues up.
+``frame_ready`` only after the GUI has drawn the previous frame, so nothing queues up; a batch of
+``steps_per_frame`` steps starts once the previous batch's frame is handed over.
 
 Signals
 -------
@@ -97,12 +97,15 @@ class EngineWorker(QObject):
 
     # -- worker thread -----------------------------------------------------------------------
     def run(self) -> None:
-        """Advance in short chunks; emit a frame when a batch of ``steps_per_frame`` steps is
-        done or a frame is overdue (so large ensembles still animate), and only once the GUI
-        has drawn the previous one."""
+        """Advance in short chunks.  A batch of ``steps_per_frame`` steps ends in a frame; the
+        next batch starts as soon as that frame is handed over (the GUI paints frame k while
+        the engine computes batch k + 1), so the speed setting means steps per shown frame at
+        any N.  Long batches also emit progress frames when one is overdue, so large ensembles
+        still animate."""
         self._load(self._pending_preset)
         force_emit = True
         pending = 0
+        frame_owed = False  # a batch finished and its frame is not handed over yet
         rate_steps, rate_since = 0, time.perf_counter()
         while not self._stop.is_set():
             try:
@@ -115,7 +118,7 @@ class EngineWorker(QObject):
             if sim is None:
                 time.sleep(0.01)
                 continue
-            if self.playing and pending == 0:
+            if self.playing and pending == 0 and not frame_owed:
                 pending = self.steps_per_frame
             elif not self.playing and pending and not self._single_steps:
                 pending = 0
@@ -126,19 +129,24 @@ class EngineWorker(QObject):
                 pending -= done
                 rate_steps += done
                 force_emit = True
+                frame_owed = pending == 0
             now = time.perf_counter()
             if now - rate_since > 0.5:
                 self._steps_per_second = rate_steps / (now - rate_since)
                 rate_steps, rate_since = 0, now
             due = pending == 0 or now - self._emitted_at >= FRAME_OVERDUE
-            if (force_emit and due and self._consumed.is_set()
-                    and now - self._emitted_at >= 1 / MAX_FPS):
+            wait = 1 / MAX_FPS - (now - self._emitted_at)
+            if force_emit and due and self._consumed.is_set() and wait <= 0:
                 self._consumed.clear()
                 force_emit = False
+                frame_owed = False
                 self._emitted_at = now
                 self.frame_ready.emit(self._bundle(sim))
-            elif pending == 0:
-                time.sleep(0.002)
+            elif pending == 0:  # waiting for the GUI, the frame-rate cap, or a command
+                if force_emit and not self._consumed.is_set():
+                    self._consumed.wait(0.005)
+                else:
+                    time.sleep(min(max(wait, 0.0005), 0.002) if force_emit else 0.002)
 
     def _advance_chunk(self, sim: Simulation, limit: int) -> int:
         """One compiled chunk of about ``CHUNK_SECONDS``; returns the steps taken."""

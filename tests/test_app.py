@@ -55,6 +55,20 @@ def test_slider_changes_reach_the_running_engine(qtbot, window):
     _wait(qtbot, lambda: window.worker.sim.step > step)  # still running, no restart
 
 
+def test_speed_is_steps_per_shown_frame(qtbot, window):
+    # the engine computes one batch ahead of the painted frame, never more: slow motion stays
+    # slow however fast the engine is
+    window.speed.spin.setValue(3)
+    _wait(qtbot, lambda: window.worker.steps_per_frame == 3)
+    window.set_playing(True)
+    _wait(qtbot, lambda: window.frames_drawn >= 5)
+    frames, step = window.frames_drawn, window.worker.sim.step
+    _wait(qtbot, lambda: window.frames_drawn >= frames + 40)
+    shown = window.frames_drawn - frames
+    advanced = window.worker.sim.step - step
+    assert 3 * (shown - 2) <= advanced <= 3 * (shown + 2)
+
+
 def test_500_rapid_slider_changes_neither_crash_nor_freeze(qtbot, window):
     window.set_playing(True)
     slider = window.sliders["temperature"].slider
