@@ -247,10 +247,14 @@ class Simulation:
         self.escape_start = self.step
 
     def _grid_lookup(self, grid: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Label of the grid cell nearest to each point; points off the grid take the edge
+        cell (as in the step kernel), far-flung finite ones included."""
         gx, gy = self._grid_x, self._grid_y
-        ix = np.clip(np.rint((points[:, 0] - gx[0]) / (gx[1] - gx[0])), 0, gx.size - 1)
-        iy = np.clip(np.rint((points[:, 1] - gy[0]) / (gy[1] - gy[0])), 0, gy.size - 1)
-        return grid[iy.astype(np.int64), ix.astype(np.int64)]
+        x = np.clip(points[:, 0], gx[0], gx[-1])  # before dividing: no overflow at |x| ~ 1e300
+        y = np.clip(points[:, 1], gy[0], gy[-1])
+        ix = np.rint((x - gx[0]) / (gx[1] - gx[0])).astype(np.int64)
+        iy = np.rint((y - gy[0]) / (gy[1] - gy[0])).astype(np.int64)
+        return grid[np.minimum(iy, gy.size - 1), np.minimum(ix, gx.size - 1)]
 
     def basin_of(self, points: np.ndarray) -> np.ndarray:
         """Basin (or user core label) of each point, −1 where none; int64 ``(M,)``."""

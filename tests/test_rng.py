@@ -1,0 +1,72 @@
+"""Per-particle streams and the ziggurat normals, checked against the normal law with
+tolerances from the sample size (fixed seeds; 4 standard errors unless stated)."""
+import math
+
+import numpy as np
+from numba import njit
+
+from engine.rng import (ZIGGURAT_F, ZIGGURAT_X, draw_normals, finish_pair, next_u64,
+                        normal_candidate, particle_states)
+
+R = ZIGGURAT_X[1]  # right edge of the base layer: beyond it the tail sampler takes over
+
+
+def _normal_sf(c: float) -> float:
+    return 0.5 * math.erfc(c / math.sqrt(2.0))
+
+
+def _check_normal(z: np.ndarray) -> None:
+    n = z.size
+    assert abs(z.mean()) < 4 / math.sqrt(n)
+    assert abs(z.var() - 1.0) < 4 * math.sqrt(2.0 / n)
+    assert abs(np.mean(z ** 3)) < 4 * math.sqrt(15.0 / n)  # skewness: Var(z³) = 15
+    for c in (0.5, 1.0, 2.0, 3.0, R, 4.0):  # two-sided tails, incl. the ziggurat's tail branch
+        p = 2 * _normal_sf(c)
+        assert abs(np.mean(np.abs(z) > c) - p) < 4 * math.sqrt(p * (1 - p) / n), c
+    # Kolmogorov–Smirnov distance below its 0.1 % critical value 1.95/√n
+    sample = np.sort(z[:200_000])
+    cdf = 0.5 * np.vectorize(math.erfc)(-sample / math.sqrt(2.0))
+    grid = np.arange(1, sample.size + 1) / sample.size
+    assert max(np.max(grid - cdf), np.max(cdf - (grid - 1 / sample.size))) < 1.95 / math.sqrt(
+        sample.size)
+
+
+def test_ziggurat_normals_follow_the_normal_law():
+    states = particle_states(seed=11, first=0, count=200)
+    _check_normal(draw_normals(states, 5000, ZIGGURAT_X, ZIGGURAT_F).ravel())
+
+
+@njit
+def _pairs(states, count, zx, zf):
+    out = np.empty((states.shape[0], count, 2))
+    for i in range(states.shape[0]):
+        s0, s1, s2, s3 = states[i, 0], states[i, 1], states[i, 2], states[i, 3]
+        for k in range(count):  # the step kernels' pair draw
+            b1, s0, s1, s2, s3 = next_u64(s0, s1, s2, s3)
+            b2, s0, s1, s2, s3 = next_u64(s0, s1, s2, s3)
+            z1, ok1 = normal_candidate(b1)
+            z2, ok2 = normal_candidate(b2)
+            if not (ok1 and ok2):
+                z1, z2, s0, s1, s2, s3 = finish_pair(b1, b2, z1, z2, s0, s1, s2, s3, zx, zf)
+            out[i, k, 0] = z1
+            out[i, k, 1] = z2
+    return out
+
+
+def test_pair_draws_are_independent_normals():
+    pairs = _pairs(particle_states(seed=3, first=0, count=100), 5000, ZIGGURAT_X,
+                   ZIGGURAT_F).reshape(-1, 2)
+    _check_normal(pairs[:, 0])
+    _check_normal(pairs[:, 1])
+    n = len(pairs)
+    assert abs(np.mean(pairs[:, 0] * pairs[:, 1])) < 4 / math.sqrt(n)  # uncorrelated
+    # consecutive steps of one stream are uncorrelated too
+    lagged = pairs.reshape(100, 5000, 2)[:, :, 0]
+    assert abs(np.mean(lagged[:, 1:] * lagged[:, :-1])) < 4 / math.sqrt(lagged[:, 1:].size)
+
+
+def test_streams_depend_on_seed_and_particle_only():
+    a = particle_states(seed=5, first=0, count=10)
+    b = particle_states(seed=5, first=7, count=3)
+    np.testing.assert_array_equal(a[7:10], b)  # particle i's stream does not depend on N
+    assert not np.array_equal(a, particle_states(seed=6, first=0, count=10))
