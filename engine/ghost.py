@@ -507,28 +507,36 @@ def ghost_advance(w, gamma, alive, rng, acc, xs, ys, classes, ghosts, alpha, n_s
                                alpha, n_steps, lr, temperature, batch, bounds, zx, zf)
 
 
+METRIC_COLUMNS = ("f_orig", "f_ghost", "f_ext", "ghost_mass", "accuracy", "grad_norm")
+
+
 @njit(nogil=True, parallel=True, cache=True)
 def full_data_metrics(w, gamma, xs, ys, classes, ghosts, alpha, out):
-    """Per particle over all data: ``out[i] = (f_orig, f_ghost, f_ext, ghost_mass, accuracy)``."""
+    """Per particle over all data, ``out[i]`` = :data:`METRIC_COLUMNS`: ``f_orig, f_ghost,
+    f_ext, ghost_mass, accuracy, ‖∇_w f_orig‖`` (out shape ``(N, 6)``)."""
     n = xs.shape[0]
     for i in prange(w.shape[0]):
         z = np.empty(classes + ghosts)
         grads = np.empty((classes + ghosts, 2))
-        f_ext = f_orig = mass = correct = 0.0
+        f_ext = f_orig = mass = correct = gx = gy = 0.0
         for s in range(n):
-            loss_ext, loss_orig, ghost_mass, _, _ = sample_terms(
+            loss_ext, loss_orig, ghost_mass, log_real, _ = sample_terms(
                 w[i, 0], w[i, 1], gamma[i], xs[s, 0], xs[s, 1], ys[s], alpha, classes, ghosts,
                 z, grads)
             f_ext += loss_ext
             f_orig += loss_orig
             mass += ghost_mass
             best = 0
-            for k in range(1, classes):  # predictions use the c real logits only
+            for k in range(classes):  # predictions and f_orig use the c real logits only
                 if z[k] > z[best]:
                     best = k
+                g = math.exp(z[k] - log_real) - (1.0 if k == ys[s] else 0.0)
+                gx += g * grads[k, 0]
+                gy += g * grads[k, 1]
             correct += 1.0 if best == ys[s] else 0.0
         out[i, 0] = f_orig / n
         out[i, 1] = (f_ext - f_orig) / n
         out[i, 2] = f_ext / n
         out[i, 3] = mass / n
         out[i, 4] = correct / n
+        out[i, 5] = math.sqrt(gx * gx + gy * gy) / n

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ghost import full_data_metrics, ghost_advance
+from .ghost import METRIC_COLUMNS, full_data_metrics, ghost_advance
 from .presets import PresetError
 from .rng import ZIGGURAT_F, ZIGGURAT_X, draw_normals, particle_states
 from .simulation import Simulation
@@ -22,7 +22,7 @@ class GhostSimulation(Simulation):
     def _init_state(self) -> None:
         self.task = self.landscape.extras["task"]
         self.gamma = np.zeros((0, self.preset.dynamics.ghosts, 3))
-        self.metrics = np.zeros((0, 5))
+        self.metrics = np.zeros((0, len(METRIC_COLUMNS)))
         super()._init_state()
 
     def _resize(self, n: int) -> None:
@@ -54,10 +54,12 @@ class GhostSimulation(Simulation):
 
     def _update_metrics(self) -> None:
         d = self.preset.dynamics
-        self.metrics = np.empty((self.positions.shape[0], 5))
+        self.metrics = np.empty((self.positions.shape[0], len(METRIC_COLUMNS)))
         full_data_metrics(self.positions, self.gamma, self.task.x, self.task.y,
                           self.task.classes, d.ghosts, float(self.params[0]), self.metrics)
-        self.out = self._loss_and_grad(self.positions)
+        # f_orig and its gradient norm come from the same pass over the data (the landscape's
+        # own evaluation would also build the Hessian, serially)
+        self.out = np.ascontiguousarray(self.metrics[:, [0, 5]])
 
     def _extend_record(self, per_particle: dict, scalars: dict) -> None:
         self._update_metrics()

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.ghost import full_data_metrics, make_task, sample_terms
+from engine.ghost import classifier_landscape, full_data_metrics, make_task, sample_terms
 from engine.presets import apply_sets, load
 from engine.simulation import Simulation
 from tests.conftest import ROOT
@@ -50,14 +50,19 @@ def test_f_ext_equals_f_orig_plus_f_ghost_over_data():
     rng = np.random.default_rng(0)
     w = rng.uniform(-3, 3, (20, 2))
     gamma = rng.normal(size=(20, 2, 3))
-    out = np.empty((20, 5))
+    out = np.empty((20, 6))
     full_data_metrics(w, gamma, task.x, task.y, 3, 2, ALPHA, out)
     np.testing.assert_allclose(out[:, 2], out[:, 0] + out[:, 1], rtol=1e-12)
     assert np.all(out[:, 1] >= 0) and np.all((out[:, 3] > 0) & (out[:, 3] < 1))
+    # f_orig and ‖∇f_orig‖ agree with the classifier landscape's own (independent) evaluation
+    landscape = classifier_landscape(task, ALPHA)
+    exact = np.array([landscape.func(x, y, np.array([ALPHA])) for x, y in w])
+    np.testing.assert_allclose(out[:, 0], exact[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(out[:, 5], np.hypot(exact[:, 1], exact[:, 2]), rtol=1e-10)
 
 
 def _f_ext(w, gamma, task):
-    out = np.empty((1, 5))
+    out = np.empty((1, 6))
     full_data_metrics(w[None], gamma[None], task.x, task.y, task.classes, gamma.shape[0],
                       ALPHA, out)
     return out[0, 2]
