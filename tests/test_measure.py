@@ -1,6 +1,5 @@
 """Empirical measure vs Gibbs, and basin occupation vs Gibbs/Laplace weights."""
 import numpy as np
-import pytest
 
 from engine.diagnostics.measure import EmpiricalMeasure, gibbs_cells, kl_divergence, \
     total_variation
@@ -66,3 +65,17 @@ def test_occupation_follows_gibbs_and_laplace_weights_at_low_temperature():
         errors.append(np.max(np.abs(s.weights - _basin_mass(s, t))))
     # (at high T the two approximation errors can cancel, so no monotonicity is claimed there)
     assert errors[3] < errors[2] < errors[1] and errors[3] < 0.01, errors
+
+
+def test_adding_a_finer_histogram_equals_adding_the_positions():
+    # the window bins large clouds once at 256² and feeds the 64² measure from that image
+    from engine.diagnostics.binning import histogram2d
+    bounds = np.array([-2.0, 2.0, -1.5, 1.5])
+    points = np.random.default_rng(4).normal(scale=0.9, size=(50_000, 2))
+    points[:10] = [[2.0, 1.5], [-2.0, -1.5], [2.0, 0.0], [0.0, 1.5], [5.0, 0.0],
+                   [1.0, 1.0], [-1.0, -1.0], [0.0, 0.0], [1.99999, 1.49999], [-3.0, 9.0]]
+    direct, coarse = EmpiricalMeasure(bounds, 64), EmpiricalMeasure(bounds, 64)
+    direct.add(10, points)
+    coarse.add_counts(10, histogram2d(points, bounds, 256), len(points))
+    np.testing.assert_array_equal(direct.counts, coarse.counts)
+    assert direct.samples == coarse.samples == len(points)

@@ -2,7 +2,6 @@
 measured mean first-passage times beside Eyring–Kramers (all computed by the engine)."""
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtWidgets import QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 from PyQt6.QtCore import Qt
