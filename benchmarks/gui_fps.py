@@ -9,13 +9,9 @@ costs the engine ≤ 25 % of its throughput.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from gui_session import close_window, default_preset, open_window, pump
 
 
 def main() -> None:
@@ -24,14 +20,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--steps-per-frame", type=int, default=10)
     args = parser.parse_args()
-    from PyQt6.QtWidgets import QApplication
-
-    from app.main_window import MainWindow
     from engine.diagnostics.structure import analyse
-    from engine.presets import load
     from engine.simulation import Simulation
-    app = QApplication.instance() or QApplication([])
-    base = load(Path(__file__).resolve().parents[1] / "presets" / "double_well_kramers.toml")
+    base = default_preset()
     print(f"{'N':>8} {'fps':>6} {'fps (30 ms)':>13} {'GUI engine M/s':>15} "
           f"{'headless M/s':>13} {'GUI cost':>9}")
     for n in [int(float(s)) for s in args.sizes.split(",")]:
@@ -46,25 +37,15 @@ def main() -> None:
             headless.advance(50)
             steps += 50
         headless_rate = steps * n / (time.perf_counter() - t0)
-        window = MainWindow(preset)
-        window.resize(1600, 1000)
-        window.show()
-        while window.frames_drawn < 1:
-            app.processEvents()
-            time.sleep(0.002)  # a bare processEvents spin would starve the worker of the GIL
-        window.set_playing(True)
+        window = open_window(preset)
 
         def measure(steps_per_frame):
             window.speed.set_value(steps_per_frame)
             window.worker.submit("speed", steps_per_frame)
-            for _ in range(20):
-                app.processEvents()
-                time.sleep(0.002)
+            pump(0.05)
             frames0, step0 = window.frames_drawn, window.worker.sim.step
             t0 = time.perf_counter()
-            while time.perf_counter() - t0 < args.seconds:
-                app.processEvents()
-                time.sleep(0.001)
+            pump(args.seconds)
             elapsed = time.perf_counter() - t0
             return ((window.frames_drawn - frames0) / elapsed,
                     (window.worker.sim.step - step0) * n / elapsed)
@@ -74,8 +55,7 @@ def main() -> None:
         throughput_fps, gui_rate = measure(max(1, int(0.03 * headless_rate / n)))
         print(f"{n:>8} {fps:>6.1f} {throughput_fps:>13.1f} {gui_rate / 1e6:>15.1f} "
               f"{headless_rate / 1e6:>13.1f} {1 - gui_rate / headless_rate:>8.0%}", flush=True)
-        window.dispose()
-        app.processEvents()
+        close_window(window)
 
 
 if __name__ == "__main__":

@@ -8,15 +8,10 @@ Issue target: the window reacts to input within 100 ms at any N.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from gui_session import close_window, default_preset, open_window, pump
 
 
 def main() -> None:
@@ -24,44 +19,27 @@ def main() -> None:
     parser.add_argument("--sizes", default="1e4,1e6")
     parser.add_argument("--changes", type=int, default=10)
     args = parser.parse_args()
-    from PyQt6.QtWidgets import QApplication
-
-    from app.main_window import MainWindow
-    from engine.presets import load
-    app = QApplication.instance() or QApplication([])
-    base = load(Path(__file__).resolve().parents[1] / "presets" / "double_well_kramers.toml")
-
-    def spin(seconds: float, until=None) -> None:
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end and not (until and until()):
-            app.processEvents()
-            time.sleep(0.0005)
-
+    base = default_preset()
     print(f"{'N':>8} {'applied median':>15} {'applied max':>12} {'shown median':>13} "
           f"{'shown max':>10}   (ms)")
     for n in [int(float(s)) for s in args.sizes.split(",")]:
-        window = MainWindow(base.with_changes(ensemble={"particles": n}))
-        window.resize(1600, 1000)
-        window.show()
-        spin(120, lambda: window.frames_drawn >= 1)
-        window.set_playing(True)
-        spin(3)
+        window = open_window(base.with_changes(ensemble={"particles": n}))
+        pump(3)
         times = []
         for k in range(args.changes):
             value = round(0.2 + 0.01 * (k + 1), 4)
             t0 = time.perf_counter()
             window.sliders["temperature"].spin.setValue(value)
-            spin(10, lambda: abs(window.worker.sim.preset.dynamics.temperature - value) < 1e-12)
+            pump(10, lambda: abs(window.worker.sim.preset.dynamics.temperature - value) < 1e-12)
             applied = time.perf_counter() - t0
             frames = window.frames_drawn
-            spin(10, lambda: window.frames_drawn > frames)
+            pump(10, lambda: window.frames_drawn > frames)
             times.append((applied, time.perf_counter() - t0))
-            spin(0.3)
+            pump(0.3)
         ms = 1000 * np.array(times)
         print(f"{n:>8} {np.median(ms[:, 0]):>15.0f} {ms[:, 0].max():>12.0f} "
               f"{np.median(ms[:, 1]):>13.0f} {ms[:, 1].max():>10.0f}", flush=True)
-        window.dispose()
-        app.processEvents()
+        close_window(window)
 
 
 if __name__ == "__main__":
