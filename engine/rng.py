@@ -39,6 +39,10 @@ ZIGGURAT_X, ZIGGURAT_F = _ziggurat_tables()
 ZIGGURAT_W = ZIGGURAT_X[:256] * _TWO_POW_M53
 ZIGGURAT_K = np.array([math.ceil(ZIGGURAT_X[i + 1] / ZIGGURAT_X[i] * 2.0 ** 53)
                        for i in range(256)], dtype=np.int64)
+# the same tables indexed by the draw's top 9 bits (layer·2 + sign): the sign comes with the
+# table lookup instead of a bit-to-float conversion and a multiply (≈ 5 % of a Langevin step)
+ZIGGURAT_SIGNED_W = np.repeat(ZIGGURAT_W, 2) * np.tile([1.0, -1.0], 256)
+ZIGGURAT_SIGNED_K = np.repeat(ZIGGURAT_K, 2)
 
 
 def _splitmix64(value: int) -> tuple[int, int]:
@@ -131,8 +135,10 @@ def normal_candidate(bits):
     digits).  The draw is accepted (≈ 98.5 %) when it falls in the layer's inner rectangle,
     tested on the integer.  Branch-free, so a loop of these over particles vectorises.
     """
-    layer, sign, magnitude = _ziggurat_fields(bits)
-    return sign * (np.float64(magnitude) * ZIGGURAT_W[layer]), magnitude < ZIGGURAT_K[layer]
+    index = np.int64(bits >> uint64(55))
+    magnitude = np.int64((bits >> uint64(2)) & uint64(0x1FFFFFFFFFFFFF))
+    return (np.float64(magnitude) * ZIGGURAT_SIGNED_W[index],
+            magnitude < ZIGGURAT_SIGNED_K[index])
 
 
 @njit(inline="always")
