@@ -26,7 +26,8 @@ reports ``T_eff = η tr Cov(g) / (2 d) + T`` (divided by ``1 − β`` with momen
 
 Fused per step and particle: the running Lyapunov sum ``log ‖I − η H_t‖₂`` with ``H_t`` the Hessian
 of the step actually taken (minibatch Hessian for SGD), the tangent vector of the random map
-(``δw ← J_t δw``; a 4-vector ``(δw, δv)`` with momentum) renormalised every step, and the running
+(``δw ← J_t δw``; a 4-vector ``(δw, δv)`` with momentum; never normalised, rescaled by ``2^±600``
+near under/overflow, its log-norm read off when asked for), and the running
 sums of loss and gradient norm for time averages.  A singular ``I − ηH`` (norm 0, only when
 ``H = I/η``) contributes ``log(TINY_NORM)`` instead of ``−∞``.
 
@@ -55,9 +56,29 @@ RESCALE = 2.0 ** -600  # tangent rescaling factor near under/overflow, exact in 
 LOG_RESCALE = 600.0 * math.log(2.0)
 BLOCK = 256  # particles per parallel work item (scratch allocation is per block)
 
-# accumulator columns
-ACC_LYAP, ACC_TANGENT, ACC_LOSS, ACC_GRAD, ACC_COUNT = range(5)
-N_ACC = 5
+# accumulator columns.  The running Lyapunov sum is ``acc[:, ACC_LYAP] + log(acc[:, ACC_LYAP_PRODUCT])``
+# (sum of flushed logs plus the log of the running product of norms) and the tangent exponent's
+# ``acc[:, ACC_TANGENT] + log ‖tangent‖``: both carried across calls, so no per-call logs and the
+# same numbers whatever the chunking.
+ACC_LYAP, ACC_TANGENT, ACC_LOSS, ACC_GRAD, ACC_COUNT, ACC_LYAP_PRODUCT = range(6)
+N_ACC = 6
+
+
+def new_accumulators(count: int) -> np.ndarray:
+    """Fresh accumulator rows: sums 0, running product 1."""
+    acc = np.zeros((count, N_ACC))
+    acc[:, ACC_LYAP_PRODUCT] = 1.0
+    return acc
+
+
+def lyapunov_sums(acc: np.ndarray, tangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per particle ``Σ_t log ‖I − ηH_t‖₂`` and ``log ‖J_{t−1}…J_0 δw_0‖`` so far."""
+    largest = np.abs(tangent).max(axis=1) if tangent.size else np.zeros(len(tangent))
+    with np.errstate(divide="ignore", invalid="ignore"):  # components reach 1e±200: scale
+        scaled = tangent / largest[:, None]
+        log_norm = np.log(largest) + 0.5 * np.log((scaled * scaled).sum(axis=1))
+        return (acc[:, ACC_LYAP] + np.log(acc[:, ACC_LYAP_PRODUCT]),
+                acc[:, ACC_TANGENT] + log_norm)
 
 
 @dataclass(frozen=True)
@@ -129,16 +150,6 @@ def kernels_for(landscape: Landscape) -> Kernels:
 
 
 @njit(nogil=True)
-def _renormalise(tx, ty, tvx, tvy, tlog):
-    """Scale the tangent vector to unit length, adding the log of its norm to ``tlog``."""
-    tn = math.sqrt(tx * tx + ty * ty + tvx * tvx + tvy * tvy)
-    if tn > TINY_NORM and math.isfinite(tn):
-        return tx / tn, ty / tn, tvx / tn, tvy / tn, tlog + math.log(tn)
-    # J_t annihilated the tangent vector (singular I − ηH): count log(TINY_NORM), restart it
-    return 1.0, 0.0, 0.0, 0.0, tlog + LOG_TINY_NORM
-
-
-@njit(nogil=True)
 def _reflect(v, velocity, lo, hi):
     """Mirror ``v`` into ``[lo, hi]`` (several folds if needed); flip the velocity per fold."""
     for _ in range(8):
@@ -200,7 +211,7 @@ def _build(func) -> Kernels:
         made the plain step ~1.6× slower (register pressure in the step loop)."""
 
         @njit(nogil=True)
-        def particles_range(start, stop, pos, vel, alive, rng, tangent, acc, out, n_steps, p, lr,
+        def particles_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p, lr,
                             temperature, beta, minibatch, curvature, batch, data, noise_scale,
                             bounds, boundary, wall, stiffness, diagnostics, zx, zf, escapes, cores,
                             core_geom, last_core, events, event_count, block, step0):
@@ -228,7 +239,7 @@ def _build(func) -> Kernels:
                 tx, ty, tvx, tvy = tangent[i, 0], tangent[i, 1], tangent[i, 2], tangent[i, 3]
                 s0, s1, s2, s3 = rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3]
                 lyap = 0.0
-                lyap_prod = 1.0
+                lyap_prod = acc[i, ACC_LYAP_PRODUCT]
                 tlog = 0.0
                 loss_sum = 0.0
                 grad_sum = 0.0
@@ -356,22 +367,17 @@ def _build(func) -> Kernels:
                                     events[block, slot, 3] = here
                                 event_count[block] = slot + 1
                             core = here
-                lyap += math.log(lyap_prod)
-                if diagnostics:
-                    tx, ty, tvx, tvy, tlog = _renormalise(tx, ty, tvx, tvy, tlog)
                 pos[i, 0], pos[i, 1] = x, y
                 vel[i, 0], vel[i, 1] = vx, vy
                 tangent[i, 0], tangent[i, 1], tangent[i, 2], tangent[i, 3] = tx, ty, tvx, tvy
                 rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
                 last_core[i] = core
-                acc[i, 0] += lyap
-                acc[i, 1] += tlog
-                acc[i, 2] += loss_sum
-                acc[i, 3] += grad_sum
-                acc[i, 4] += done
-                r = full(x, y, p, bounds, wall, stiffness)
-                out[i, 0] = r[0]
-                out[i, 1] = math.sqrt(r[1] * r[1] + r[2] * r[2])
+                acc[i, ACC_LYAP] += lyap
+                acc[i, ACC_LYAP_PRODUCT] = lyap_prod
+                acc[i, ACC_TANGENT] += tlog
+                acc[i, ACC_LOSS] += loss_sum
+                acc[i, ACC_GRAD] += grad_sum
+                acc[i, ACC_COUNT] += done
 
         return particles_range
 
@@ -380,7 +386,7 @@ def _build(func) -> Kernels:
     diagnostics_range = make_range(True, True)
 
     @njit(nogil=True)
-    def advance_blocks(first, last, pos, vel, alive, rng, tangent, acc, out, n_steps, p, lr,
+    def advance_blocks(first, last, pos, vel, alive, rng, tangent, acc, n_steps, p, lr,
                        temperature, beta, minibatch, curvature, batch, data, noise_scale, bounds,
                        boundary, stiffness, diagnostics, zx, zf, escapes, cores, core_geom,
                        last_core, events, event_count, step0):
@@ -390,25 +396,25 @@ def _build(func) -> Kernels:
             start = block * BLOCK
             stop = min(n, start + BLOCK)
             if lean and diagnostics:
-                diagnostics_range(start, stop, pos, vel, alive, rng, tangent, acc, out,
+                diagnostics_range(start, stop, pos, vel, alive, rng, tangent, acc,
                                   n_steps, p, lr, temperature, beta, minibatch, curvature,
                                   batch, data, noise_scale, bounds, boundary, boundary == 2,
                                   stiffness, diagnostics, zx, zf, escapes, cores, core_geom,
                                   last_core, events, event_count, block, step0)
             elif lean and not escapes:
-                plain_range(start, stop, pos, vel, alive, rng, tangent, acc, out, n_steps, p,
+                plain_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p,
                             lr, temperature, beta, minibatch, curvature, batch, data,
                             noise_scale, bounds, boundary, boundary == 2, stiffness,
                             diagnostics, zx, zf, escapes, cores, core_geom, last_core, events,
                             event_count, block, step0)
             else:
-                general_range(start, stop, pos, vel, alive, rng, tangent, acc, out, n_steps, p,
+                general_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p,
                               lr, temperature, beta, minibatch, curvature, batch, data,
                               noise_scale, bounds, boundary, boundary == 2, stiffness,
                               diagnostics, zx, zf, escapes, cores, core_geom, last_core, events,
                               event_count, block, step0)
 
-    def advance(pos, vel, alive, rng, tangent, acc, out, n_steps, p, lr, temperature, beta,
+    def advance(pos, vel, alive, rng, tangent, acc, n_steps, p, lr, temperature, beta,
                 minibatch, curvature, batch, data, noise_scale, bounds, boundary, stiffness,
                 diagnostics, zx, zf, escapes, cores, core_geom, last_core, events,
                 event_count, step0):
@@ -420,7 +426,7 @@ def _build(func) -> Kernels:
         """
         n_blocks = (pos.shape[0] + BLOCK - 1) // BLOCK
         run_blocks(advance_blocks, n_blocks, pos.shape[0] * n_steps, (
-            pos, vel, alive, rng, tangent, acc, out, n_steps, p, lr, temperature, beta,
+            pos, vel, alive, rng, tangent, acc, n_steps, p, lr, temperature, beta,
             minibatch, curvature, batch, data, noise_scale, bounds, boundary, stiffness,
             diagnostics, zx, zf, escapes, cores, core_geom, last_core, events, event_count,
             step0))

@@ -61,8 +61,12 @@ class GhostSimulation(Simulation):
         # own evaluation would also build the Hessian, serially)
         self.out = np.ascontiguousarray(self.metrics[:, [0, 5]])
 
-    def _extend_record(self, per_particle: dict, scalars: dict) -> None:
+    def _current_out(self) -> np.ndarray:
         self._update_metrics()
+        return self.out
+
+    def _extend_record(self, per_particle: dict, scalars: dict) -> None:
+        self.out  # the metrics of the current positions (one full-data pass per step)
         per_particle["loss"] = self.out[:, 0].copy()
         per_particle["ghost_mass"] = self.metrics[:, 3].copy()
         per_particle["f_ghost"] = self.metrics[:, 1].copy()

@@ -185,9 +185,10 @@ class Simulation:
     def _resize(self, n: int) -> None:
         old = self.positions.shape[0]
         if n < old:
-            for name in ("positions", "velocities", "alive", "rng", "tangent", "acc", "out",
+            for name in ("positions", "velocities", "alive", "rng", "tangent", "acc",
                          "last_core", "loss_start"):
                 setattr(self, name, np.ascontiguousarray(getattr(self, name)[:n]))
+            self.out = None
             return
         count = n - old
         seed = self.preset.ensemble.seed
@@ -199,10 +200,9 @@ class Simulation:
         self.alive = np.concatenate([self.alive, np.ones(count, dtype=np.uint8)])
         self.rng = np.concatenate([self.rng, particle_states(seed, old, count, PURPOSE_STEPS)])
         self.tangent = np.concatenate([self.tangent, tangent])
-        self.acc = np.concatenate([self.acc, np.zeros((count, dyn.N_ACC))])
-        new_out = self._loss_and_grad(new_pos)
-        self.out = np.concatenate([self.out, new_out])
-        self.loss_start = np.concatenate([self.loss_start, new_out[:, 0]])
+        self.acc = np.concatenate([self.acc, dyn.new_accumulators(count)])
+        self.out = None
+        self.loss_start = np.concatenate([self.loss_start, self._loss_and_grad(new_pos)[:, 0]])
         self.last_core = np.concatenate([self.last_core, self._starting_states(new_pos)])
 
     # -- basins and escapes --------------------------------------------------------------------
@@ -302,7 +302,7 @@ class Simulation:
         self.preset = new
         if "landscape_params" in changes:
             self.params = self.landscape.param_vector(new.landscape.params)
-            self.out[:] = self._loss_and_grad(self.positions)
+            self.out = None
         if new.ensemble.particles != old.ensemble.particles:
             self._resize(new.ensemble.particles)
             if self._cores.shape != (1, 1):  # escape statistics restart with the new ensemble
@@ -317,6 +317,7 @@ class Simulation:
             to_record = self.history.stride - self.step % self.history.stride
             chunk = min(remaining, to_record)
             self._step_chunk(chunk)
+            self.out = None
             self.step += chunk
             self.time += chunk * self.preset.dynamics.lr
             remaining -= chunk
@@ -337,7 +338,7 @@ class Simulation:
         event_count = np.zeros(n_blocks, dtype=np.int64)
         self.kernels.advance(
             self.positions, self.velocities, self.alive, self.rng, self.tangent, self.acc,
-            self.out, chunk, self.params, cfg.lr, cfg.temperature, cfg.momentum,
+            chunk, self.params, cfg.lr, cfg.temperature, cfg.momentum,
             cfg.minibatch, cfg.curvature_noise, cfg.batch_size, self.data, d.noise_scale,
             self.bounds, self.boundary_code, self.preset.landscape.wall_stiffness,
             self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, tracking, self._cores,
@@ -357,7 +358,7 @@ class Simulation:
         empty2 = np.empty((0, 2))
         self.kernels.advance(
             empty2, empty2.copy(), np.empty(0, dtype=np.uint8), np.empty((0, 4), dtype=np.uint64),
-            np.empty((0, 4)), np.empty((0, dyn.N_ACC)), empty2.copy(), 0, self.params, d.lr,
+            np.empty((0, 4)), np.empty((0, dyn.N_ACC)), 0, self.params, d.lr,
             d.temperature, d.momentum, False, False, d.batch_size, self.data, d.noise_scale,
             self.bounds, self.boundary_code, self.preset.landscape.wall_stiffness,
             self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, False, self._cores, self._core_geom,
@@ -372,6 +373,21 @@ class Simulation:
         self.kernels.evaluate(points, self.params, self.bounds, self.boundary_code,
                               self.preset.landscape.wall_stiffness, out)
         return out
+
+    @property
+    def out(self) -> np.ndarray:
+        """(N, 2): loss and gradient norm of every particle at its current position, evaluated
+        when first asked for after a step (a live view that shows positions never pays it)."""
+        if self._out is None:
+            self._out = self._current_out()
+        return self._out
+
+    @out.setter
+    def out(self, value: np.ndarray | None) -> None:
+        self._out = value
+
+    def _current_out(self) -> np.ndarray:
+        return self._loss_and_grad(self.positions)
 
     def _loss_and_grad(self, points: np.ndarray) -> np.ndarray:
         v = self.evaluate(points)
@@ -402,7 +418,8 @@ class Simulation:
     def running_lyapunov(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-particle running estimate γ̂ and tangent-vector exponent (0 before any step)."""
         count = np.maximum(self.acc[:, dyn.ACC_COUNT], 1.0)
-        return self.acc[:, dyn.ACC_LYAP] / count, self.acc[:, dyn.ACC_TANGENT] / count
+        lyap, tangent = dyn.lyapunov_sums(self.acc, self.tangent)
+        return lyap / count, tangent / count
 
     def vanishing_change(self) -> np.ndarray:
         """Per particle ``(1/n) Σ_{t<n} [f(θ_t) − f(θ_{t+1})] = (f(θ_0) − f(θ_n))/n`` (002 §3):
