@@ -228,6 +228,7 @@ def _build(func) -> Kernels:
             use_noise = temperature > 0.0
             use_momentum = beta != 0.0
             picks = np.empty(max(batch, 1), dtype=np.int64)
+            picked = np.zeros((n_data + 63) // 64 + 1, dtype=np.uint64)
             grid_ny, grid_nx = cores.shape
             capacity = events.shape[1]
             for i in range(start, stop):
@@ -248,7 +249,8 @@ def _build(func) -> Kernels:
                     f, fx, fy, fxx, fxy, fyy = full(x, y, p, bounds, wall, stiffness)
                     gx, gy, hxx, hxy, hyy = fx, fy, fxx, fxy, fyy
                     if minibatch:
-                        s0, s1, s2, s3 = sample_without_replacement(picks, n_data, batch,
+                        s0, s1, s2, s3 = sample_without_replacement(picks, picked, n_data,
+                                                                    batch,
                                                                     s0, s1, s2, s3)
                         if curvature:
                             gx = gy = hxx = hxy = hyy = 0.0

@@ -346,6 +346,7 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
                  n_steps, lr, temperature, batch, bounds, diagnostics, zx, zf):
     n_data = xs.shape[0]
     picks = np.empty(max(batch, 1), dtype=np.int64)
+    picked = np.zeros((n_data + 63) // 64 + 1, dtype=np.uint64)
     z = np.empty(classes + ghosts)
     ez = np.empty(classes + ghosts)
     curv = np.empty(classes + ghosts)
@@ -370,7 +371,8 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
         loss_sum = 0.0
         grad_sum = 0.0
         for _ in range(n_steps):
-            s0, s1, s2, s3 = sample_without_replacement(picks, n_data, batch, s0, s1, s2, s3)
+            s0, s1, s2, s3 = sample_without_replacement(picks, picked, n_data, batch, s0, s1,
+                                                        s2, s3)
             gw0 = gw1 = hxx = hxy = hyy = 0.0
             for j in range(ghosts):
                 grad_gamma[j, 0] = grad_gamma[j, 1] = grad_gamma[j, 2] = 0.0

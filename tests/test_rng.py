@@ -6,7 +6,8 @@ import numpy as np
 from numba import njit
 
 from engine.rng import (ZIGGURAT_F, ZIGGURAT_X, draw_normals, finish_pair, next_u64,
-                        normal_candidate, particle_states)
+                        next_uniform, normal_candidate, particle_states,
+                        sample_without_replacement)
 
 R = ZIGGURAT_X[1]  # right edge of the base layer: beyond it the tail sampler takes over
 
@@ -70,3 +71,49 @@ def test_streams_depend_on_seed_and_particle_only():
     b = particle_states(seed=5, first=7, count=3)
     np.testing.assert_array_equal(a[7:10], b)  # particle i's stream does not depend on N
     assert not np.array_equal(a, particle_states(seed=6, first=0, count=10))
+
+
+@njit
+def _batches(state, n, batch, rounds, picked):
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    out = np.empty((rounds, batch), dtype=np.int64)
+    picks = np.empty(batch, dtype=np.int64)
+    for r in range(rounds):
+        s0, s1, s2, s3 = sample_without_replacement(picks, picked, n, batch, s0, s1, s2, s3)
+        out[r] = picks
+    return out
+
+
+@njit
+def _floyd_by_scan(state, n, batch, rounds):
+    # the textbook form: test membership by scanning the picks so far
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    out = np.empty((rounds, batch), dtype=np.int64)
+    for r in range(rounds):
+        taken = 0
+        for j in range(n - batch, n):
+            u, s0, s1, s2, s3 = next_uniform(s0, s1, s2, s3)
+            t = min(int(u * (j + 1)), j)
+            for q in range(taken):
+                if out[r, q] == t:
+                    t = j
+                    break
+            out[r, taken] = t
+            taken += 1
+    return out
+
+
+def test_minibatches_are_distinct_uniform_and_floyds():
+    n, batch, rounds = 200, 37, 20_000
+    state = particle_states(11, 0, 1)[0]
+    picked = np.zeros(n // 64 + 2, dtype=np.uint64)
+    batches = _batches(state, n, batch, rounds, picked)
+    np.testing.assert_array_equal(batches, _floyd_by_scan(state, n, batch, rounds))
+    assert not picked.any()  # the scratch bitset is left clean for the next batch
+    assert batches.min() >= 0 and batches.max() < n
+    assert all(len(set(row)) == batch for row in batches[:2000])
+    # each index is in a batch with probability B/n: counts over rounds are binomial; the
+    # largest of 200 deviations stays below 4.5 standard errors with probability ≈ 99.9 %
+    counts = np.bincount(batches.ravel(), minlength=n)
+    p = batch / n
+    assert np.abs(counts - rounds * p).max() < 4.5 * math.sqrt(rounds * p * (1 - p))
