@@ -170,6 +170,24 @@ def _wrap(v, lo, hi):
     return lo + (v - lo) - width * math.floor((v - lo) / width)
 
 
+@njit(nogil=True, cache=True)
+def _fold_into_bounds(x, y, vx, vy, bounds, boundary):
+    """Map a point that left the box back in: mirror (``boundary`` 1, the velocity component
+    flipped per fold) or wrap (3).  Out of line on purpose: the step loops only test whether a
+    point is outside, which keeps the rare branch's registers out of the hot loop."""
+    if boundary == 1:
+        if x > bounds[1] or x < bounds[0]:
+            x, vx = _reflect(x, vx, bounds[0], bounds[1])
+        if y > bounds[3] or y < bounds[2]:
+            y, vy = _reflect(y, vy, bounds[2], bounds[3])
+    else:  # the torus is the half-open box [x0, x1) × [y0, y1)
+        if x >= bounds[1] or x < bounds[0]:
+            x = _wrap(x, bounds[0], bounds[1])
+        if y >= bounds[3] or y < bounds[2]:
+            y = _wrap(y, bounds[2], bounds[3])
+    return x, y, vx, vy
+
+
 def _build(func) -> Kernels:
     @njit(nogil=True, inline="always")
     def full(x, y, p, bounds, wall, stiffness):
@@ -340,14 +358,10 @@ def _build(func) -> Kernels:
                     else:
                         new_x = x - lr * gx + nx
                         new_y = y - lr * gy + ny
-                    if boundary == 1:  # reflect (mirror; velocity component flipped)
-                        if new_x > bounds[1] or new_x < bounds[0]:
-                            new_x, vx = _reflect(new_x, vx, bounds[0], bounds[1])
-                        if new_y > bounds[3] or new_y < bounds[2]:
-                            new_y, vy = _reflect(new_y, vy, bounds[2], bounds[3])
-                    elif boundary == 3:  # periodic
-                        new_x = _wrap(new_x, bounds[0], bounds[1])
-                        new_y = _wrap(new_y, bounds[2], bounds[3])
+                    if (boundary == 1 or boundary == 3) and not (
+                            bounds[0] <= new_x < bounds[1] and bounds[2] <= new_y < bounds[3]):
+                        new_x, new_y, vx, vy = _fold_into_bounds(new_x, new_y, vx, vy, bounds,
+                                                                 boundary)
                     done += 1
                     if not (math.isfinite(new_x + new_y) and math.isfinite(vx + vy)):
                         alive[i] = 0  # frozen at its last finite position
