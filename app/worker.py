@@ -269,7 +269,7 @@ class EngineWorker(QObject):
     def _load(self, preset: Preset) -> None:
         try:
             sim = Simulation(preset)
-            sim.compile()  # here, not on the first Play
+            sim.compile(escapes=True)  # here, not on the first Play; basins come next
         except (PresetError, ValueError) as exc:
             self.failed.emit("load", str(exc))
             return

@@ -1,10 +1,11 @@
 """Step kernels for ensembles on 2D landscapes (DESIGN §4), with the diagnostics fused in.
 
-One compiled kernel per landscape covers every method; the method is chosen by runtime flags so
-changing it (or any knob) never recompiles.  Inside it the particle loop exists in three compiled
-copies that take bitwise the same steps — general; lean with diagnostics (no minibatches or
-walls); plain (no diagnostics, escape tracking, minibatches or walls) — the lean ones only for
-speed.  Fixed blocks of particles run on plain threads (the kernels release the GIL).
+The step kernel of a landscape covers every method; the method is chosen by runtime flags so
+changing a knob never recompiles.  The particle loop exists in three compiled copies that take
+bitwise the same steps — general; lean with diagnostics (no minibatches or walls); plain (no
+diagnostics, escape tracking, minibatches or walls) — the lean ones only for speed; each copy is
+compiled the first time a run needs it.  Fixed blocks of particles run on plain threads (the
+kernels release the GIL).
 
 The update of particle ``w`` with velocity ``v`` is::
 
@@ -36,6 +37,7 @@ Particles whose state becomes non-finite are frozen at their last finite positio
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -397,38 +399,38 @@ def _build(func) -> Kernels:
 
         return particles_range
 
-    general_range = make_range(False, True)
-    plain_range = make_range(True, False)
-    diagnostics_range = make_range(True, True)
+    def make_blocks(lean: bool, with_diagnostics: bool):
+        particles_range = make_range(lean, with_diagnostics)
 
-    @njit(nogil=True)
-    def advance_blocks(first, last, pos, vel, alive, rng, tangent, acc, n_steps, p, lr,
-                       temperature, beta, minibatch, curvature, batch, data, noise_scale, bounds,
-                       boundary, stiffness, diagnostics, zx, zf, escapes, cores, core_geom,
-                       last_core, events, event_count, step0):
-        n = pos.shape[0]
+        @njit(nogil=True)
+        def advance_blocks(first, last, pos, vel, alive, rng, tangent, acc, n_steps, p, lr,
+                           temperature, beta, minibatch, curvature, batch, data, noise_scale,
+                           bounds, boundary, stiffness, diagnostics, zx, zf, escapes, cores,
+                           core_geom, last_core, events, event_count, step0):
+            n = pos.shape[0]
+            for block in range(first, last):
+                start = block * BLOCK
+                particles_range(start, min(n, start + BLOCK), pos, vel, alive, rng, tangent,
+                                acc, n_steps, p, lr, temperature, beta, minibatch, curvature,
+                                batch, data, noise_scale, bounds, boundary, boundary == 2,
+                                stiffness, diagnostics, zx, zf, escapes, cores, core_geom,
+                                last_core, events, event_count, block, step0)
+
+        return advance_blocks
+
+    # The copies are compiled when first used, not all at once: a window running Langevin with
+    # diagnostics compiles one copy (≈ 6 s here) instead of three (≈ 13 s).
+    copies: dict[tuple[bool, bool], Callable] = {}
+    copies_lock = threading.Lock()
+
+    def copy_for(minibatch: bool, boundary: int, diagnostics: bool, escapes: bool) -> Callable:
         lean = not (minibatch or boundary == 2)
-        for block in range(first, last):
-            start = block * BLOCK
-            stop = min(n, start + BLOCK)
-            if lean and diagnostics:
-                diagnostics_range(start, stop, pos, vel, alive, rng, tangent, acc,
-                                  n_steps, p, lr, temperature, beta, minibatch, curvature,
-                                  batch, data, noise_scale, bounds, boundary, boundary == 2,
-                                  stiffness, diagnostics, zx, zf, escapes, cores, core_geom,
-                                  last_core, events, event_count, block, step0)
-            elif lean and not escapes:
-                plain_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p,
-                            lr, temperature, beta, minibatch, curvature, batch, data,
-                            noise_scale, bounds, boundary, boundary == 2, stiffness,
-                            diagnostics, zx, zf, escapes, cores, core_geom, last_core, events,
-                            event_count, block, step0)
-            else:
-                general_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p,
-                              lr, temperature, beta, minibatch, curvature, batch, data,
-                              noise_scale, bounds, boundary, boundary == 2, stiffness,
-                              diagnostics, zx, zf, escapes, cores, core_geom, last_core, events,
-                              event_count, block, step0)
+        key = (True, True) if lean and diagnostics else (
+            (True, False) if lean and not escapes else (False, True))
+        with copies_lock:
+            if key not in copies:
+                copies[key] = make_blocks(*key)
+            return copies[key]
 
     def advance(pos, vel, alive, rng, tangent, acc, n_steps, p, lr, temperature, beta,
                 minibatch, curvature, batch, data, noise_scale, bounds, boundary, stiffness,
@@ -441,11 +443,12 @@ def _build(func) -> Kernels:
         capacity are counted but dropped, and the caller enlarges the buffer).
         """
         n_blocks = (pos.shape[0] + BLOCK - 1) // BLOCK
-        run_blocks(advance_blocks, n_blocks, pos.shape[0] * n_steps, (
-            pos, vel, alive, rng, tangent, acc, n_steps, p, lr, temperature, beta,
-            minibatch, curvature, batch, data, noise_scale, bounds, boundary, stiffness,
-            diagnostics, zx, zf, escapes, cores, core_geom, last_core, events, event_count,
-            step0))
+        run_blocks(copy_for(minibatch, boundary, diagnostics, escapes), n_blocks,
+                   pos.shape[0] * n_steps, (
+                       pos, vel, alive, rng, tangent, acc, n_steps, p, lr, temperature, beta,
+                       minibatch, curvature, batch, data, noise_scale, bounds, boundary,
+                       stiffness, diagnostics, zx, zf, escapes, cores, core_geom, last_core,
+                       events, event_count, step0))
 
     return Kernels(advance=advance, evaluate=evaluate)
 

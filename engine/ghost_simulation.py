@@ -87,5 +87,5 @@ class GhostSimulation(Simulation):
     def effective_temperature(self) -> float:
         return self.preset.dynamics.temperature
 
-    def compile(self) -> None:
+    def compile(self, escapes: bool | None = None) -> None:
         self.advance(0)

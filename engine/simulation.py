@@ -352,16 +352,23 @@ class Simulation:
                 self.events_dropped += dropped
                 self._event_capacity *= 4  # larger buffers from the next chunk on
 
-    def compile(self) -> None:
-        """Compile the step kernel now (on empty arrays), so the first ``advance`` is fast."""
+    def compile(self, escapes: bool | None = None) -> None:
+        """Compile the step kernel now (on empty arrays), so the first ``advance`` is fast.
+
+        Compiles the copy of the particle loop that the current settings use; ``escapes``
+        (default: whether escape tracking is on now) says whether escape tracking will be.
+        """
         d = self.preset.dynamics
+        cfg = dyn.step_config(d.kind, d.lr, d.temperature, d.momentum, d.batch_size, d.noise)
+        tracking = self._cores.shape != (1, 1) if escapes is None else escapes
         empty2 = np.empty((0, 2))
         self.kernels.advance(
             empty2, empty2.copy(), np.empty(0, dtype=np.uint8), np.empty((0, 4), dtype=np.uint64),
             np.empty((0, 4)), np.empty((0, dyn.N_ACC)), 0, self.params, d.lr,
-            d.temperature, d.momentum, False, False, d.batch_size, self.data, d.noise_scale,
-            self.bounds, self.boundary_code, self.preset.landscape.wall_stiffness,
-            self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, False, self._cores, self._core_geom,
+            d.temperature, d.momentum, cfg.minibatch, cfg.curvature_noise, d.batch_size,
+            self.data, d.noise_scale, self.bounds, self.boundary_code,
+            self.preset.landscape.wall_stiffness, self.diagnostics, ZIGGURAT_X, ZIGGURAT_F,
+            tracking, self._cores, self._core_geom,
             np.empty(0, dtype=np.int32), np.empty((0, 0, 4), dtype=np.int64),
             np.zeros(0, dtype=np.int64), self.step)
 
