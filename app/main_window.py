@@ -109,7 +109,8 @@ class MainWindow(QMainWindow):
         self.error_banner = QLabel("")
         self.error_banner.setStyleSheet("color: #ff8a80; font-weight: bold;")
         self.error_banner.setWordWrap(True)
-        self.statusBar().addPermanentWidget(self.error_banner, 1)
+        # a normal (not permanent) widget: temporary messages (saved, compiling…) show over it
+        self.statusBar().addWidget(self.error_banner, 1)
         self.status_rates = QLabel("")
         self.statusBar().addPermanentWidget(self.status_rates)
         self._build_menus()
@@ -123,6 +124,8 @@ class MainWindow(QMainWindow):
         self.worker.loaded.connect(self._on_loaded)
         self.worker.failed.connect(self._on_failed)
         self.worker.exported.connect(lambda p: self.statusBar().showMessage(f"wrote {p}", 5000))
+        self.worker.busy.connect(self._on_busy)
+        self._busy_shown = False
         self.thread.start()
 
         self.cnn_worker = CnnWorker()
@@ -625,12 +628,20 @@ class MainWindow(QMainWindow):
             self.param_layout.addWidget(slider)
             self.param_sliders[name] = slider
 
+    def _on_busy(self, message: str) -> None:
+        self._busy_shown = True
+        self.statusBar().showMessage(message)
+
     def _on_failed(self, what: str, message: str) -> None:
+        self._busy_shown = False
         self.last_error = f"{what} failed: {message}"
         self.error_banner.setText(self.last_error)
         self.statusBar().showMessage(self.last_error, 10000)
 
     def show_frame(self, bundle: FrameBundle) -> None:
+        if self._busy_shown:  # the pause announced by the worker is over
+            self._busy_shown = False
+            self.statusBar().clearMessage()
         try:
             if (bundle.generation != self._generation
                     or bundle.structure is not self._structure):

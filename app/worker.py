@@ -10,6 +10,7 @@ Signals
 frame_ready(object)   a :class:`FrameBundle`
 loaded(object)        the new Preset after a (re)load succeeded
 failed(str, str)      (what, message) — a load, change or export failed; the session is intact
+busy(str)             why the engine pauses now (compiling a kernel on its first use)
 exported(str)         path written
 """
 from __future__ import annotations
@@ -65,6 +66,7 @@ class EngineWorker(QObject):
     loaded = pyqtSignal(object)
     failed = pyqtSignal(str, str)
     exported = pyqtSignal(str)
+    busy = pyqtSignal(str)  # a long pause is coming (compiling); cleared by the next frame
 
     def __init__(self, preset: Preset):
         super().__init__()
@@ -125,6 +127,9 @@ class EngineWorker(QObject):
             pending += self._single_steps
             self._single_steps = 0
             if pending > 0:
+                if not sim.kernel_ready():
+                    self.busy.emit("compiling the step kernel for these settings "
+                                   "(first use, a few seconds)…")
                 done = self._advance_chunk(sim, pending)
                 pending -= done
                 rate_steps += done
@@ -267,6 +272,8 @@ class EngineWorker(QObject):
         self._escapes_at = 0.0
 
     def _load(self, preset: Preset) -> None:
+        self.busy.emit(f"loading {preset.name!r}: a landscape's first use compiles its step "
+                       "kernel (a few seconds)…")
         try:
             sim = Simulation(preset)
             sim.compile(escapes=True)  # here, not on the first Play; basins come next

@@ -110,6 +110,8 @@ class Kernels:
 
     advance: Callable
     evaluate: Callable
+    # ready(minibatch, boundary, diagnostics, escapes): is the copy those settings use compiled?
+    ready: Callable[[bool, int, bool, bool], bool]
 
 
 _CACHE: dict[int, tuple[Landscape, Kernels]] = {}
@@ -423,10 +425,18 @@ def _build(func) -> Kernels:
     copies: dict[tuple[bool, bool], Callable] = {}
     copies_lock = threading.Lock()
 
-    def copy_for(minibatch: bool, boundary: int, diagnostics: bool, escapes: bool) -> Callable:
+    def copy_key(minibatch: bool, boundary: int, diagnostics: bool,
+                 escapes: bool) -> tuple[bool, bool]:
         lean = not (minibatch or boundary == 2)
-        key = (True, True) if lean and diagnostics else (
+        return (True, True) if lean and diagnostics else (
             (True, False) if lean and not escapes else (False, True))
+
+    def ready(minibatch: bool, boundary: int, diagnostics: bool, escapes: bool) -> bool:
+        kernel = copies.get(copy_key(minibatch, boundary, diagnostics, escapes))
+        return kernel is not None and bool(kernel.signatures)
+
+    def copy_for(minibatch: bool, boundary: int, diagnostics: bool, escapes: bool) -> Callable:
+        key = copy_key(minibatch, boundary, diagnostics, escapes)
         with copies_lock:
             if key not in copies:
                 copies[key] = make_blocks(*key)
@@ -450,5 +460,5 @@ def _build(func) -> Kernels:
                        stiffness, diagnostics, zx, zf, escapes, cores, core_geom, last_core,
                        events, event_count, step0))
 
-    return Kernels(advance=advance, evaluate=evaluate)
+    return Kernels(advance=advance, evaluate=evaluate, ready=ready)
 

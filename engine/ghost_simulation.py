@@ -87,5 +87,8 @@ class GhostSimulation(Simulation):
     def effective_temperature(self) -> float:
         return self.preset.dynamics.temperature
 
+    def kernel_ready(self) -> bool:
+        return True  # the ghost kernels are compiled once for all classifiers (cached on disk)
+
     def compile(self, escapes: bool | None = None) -> None:
         self.advance(0)

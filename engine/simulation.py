@@ -352,6 +352,14 @@ class Simulation:
                 self.events_dropped += dropped
                 self._event_capacity *= 4  # larger buffers from the next chunk on
 
+    def kernel_ready(self) -> bool:
+        """Whether the next ``advance`` runs compiled code at once (False: it compiles the copy
+        of the step loop the current settings need first, a few seconds)."""
+        d = self.preset.dynamics
+        cfg = dyn.step_config(d.kind, d.lr, d.temperature, d.momentum, d.batch_size, d.noise)
+        return self.kernels.ready(cfg.minibatch, self.boundary_code, self.diagnostics,
+                                  self._cores.shape != (1, 1))
+
     def compile(self, escapes: bool | None = None) -> None:
         """Compile the step kernel now (on empty arrays), so the first ``advance`` is fast.
 

@@ -202,3 +202,17 @@ def test_cnn_training_can_be_cancelled_and_keeps_what_it_trained(qtbot, window):
     assert "Cancelled" in window.cnn_view.report.toPlainText()
     assert not window.open_preset(ROOT / "presets" / "missing.toml")
     assert "file not found" in window.last_error
+
+
+def test_a_kernel_compile_is_announced_and_the_notice_cleared_by_the_next_frame(qtbot, window):
+    window.set_playing(True)
+    messages = []
+    window.worker.busy.connect(messages.append)
+    # an expression no other test uses: its step kernel is compiled now
+    window.expr_edit.setText("x**4 - 2*x**2 + 0.75*y**2 + 0.0137*x*y")
+    window.apply_expression()
+    _wait(qtbot, lambda: bool(messages))
+    assert "compil" in messages[0]
+    _wait(qtbot, lambda: window.preset.landscape.expr is not None and window.frames_drawn > 0
+          and not window._busy_shown)
+    assert window.statusBar().currentMessage() == ""

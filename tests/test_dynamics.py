@@ -341,3 +341,18 @@ def test_vanishing_change_is_the_telescoped_one_step_change():
     # bounded by (max f − min f)/n = 200/n, while single steps change f by tens
     assert np.all(np.abs(sim.vanishing_change()) <= 200 / 400 + 1e-12)
     assert np.median(np.abs(np.diff(losses[-50:], axis=0))) > 1.0
+
+
+def test_each_copy_of_the_step_loop_is_compiled_on_first_use():
+    # a landscape no other test uses, so nothing is compiled for it yet
+    sim = _sim(landscape={"expr": "x**2 + 0.5*y**2 + 0.0211*x*y", "boundary": "none"},
+               dynamics={"kind": "langevin", "lr": 0.01, "temperature": 0.1})
+    assert not sim.kernel_ready()
+    sim.advance(3)
+    assert sim.kernel_ready()
+    sim.update_params(kind="sgd")  # minibatches need the general copy: not compiled yet
+    assert not sim.kernel_ready()
+    sim.advance(3)
+    assert sim.kernel_ready()
+    sim.update_params(kind="langevin")  # back to the copy compiled first
+    assert sim.kernel_ready()
