@@ -73,14 +73,28 @@ def new_accumulators(count: int) -> np.ndarray:
     return acc
 
 
+@njit(nogil=True, cache=True)
+def _lyapunov_sums(acc, tangent, lyap, tangent_log):
+    for i in range(acc.shape[0]):
+        lyap[i] = acc[i, ACC_LYAP] + math.log(acc[i, ACC_LYAP_PRODUCT])
+        # components range over 1e±200: scale by the largest before squaring
+        largest = max(abs(tangent[i, 0]), abs(tangent[i, 1]), abs(tangent[i, 2]),
+                      abs(tangent[i, 3]))
+        if largest > 0.0 and largest < math.inf:
+            sq = 0.0
+            for k in range(4):
+                c = tangent[i, k] / largest
+                sq += c * c
+            tangent_log[i] = acc[i, ACC_TANGENT] + math.log(largest) + 0.5 * math.log(sq)
+        else:
+            tangent_log[i] = -math.inf if largest == 0.0 else math.nan
+
+
 def lyapunov_sums(acc: np.ndarray, tangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per particle ``Σ_t log ‖I − ηH_t‖₂`` and ``log ‖J_{t−1}…J_0 δw_0‖`` so far."""
-    largest = np.abs(tangent).max(axis=1) if tangent.size else np.zeros(len(tangent))
-    with np.errstate(divide="ignore", invalid="ignore"):  # components reach 1e±200: scale
-        scaled = tangent / largest[:, None]
-        log_norm = np.log(largest) + 0.5 * np.log((scaled * scaled).sum(axis=1))
-        return (acc[:, ACC_LYAP] + np.log(acc[:, ACC_LYAP_PRODUCT]),
-                acc[:, ACC_TANGENT] + log_norm)
+    lyap, tangent_log = np.empty(len(acc)), np.empty(len(acc))
+    _lyapunov_sums(acc, tangent, lyap, tangent_log)
+    return lyap, tangent_log
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,7 @@ class Kernels:
     evaluate: Callable
     # ready(minibatch, boundary, diagnostics, escapes): is the copy those settings use compiled?
     ready: Callable[[bool, int, bool, bool], bool]
+    loss_and_grad_norm: Callable
 
 
 _CACHE: dict[int, tuple[Landscape, Kernels]] = {}
@@ -226,6 +241,20 @@ def _build(func) -> Kernels:
             r = full(points[i, 0], points[i, 1], p, bounds, boundary == 2, stiffness)
             for k in range(6):
                 out[i, k] = r[k]
+
+    @njit(nogil=True)
+    def loss_blocks(first, last, points, p, bounds, boundary, stiffness, out):
+        """``out[i] = (f, ‖∇f‖)`` for the points of blocks ``first … last − 1``."""
+        for i in range(first * BLOCK, min(points.shape[0], last * BLOCK)):
+            r = full(points[i, 0], points[i, 1], p, bounds, boundary == 2, stiffness)
+            out[i, 0] = r[0]
+            out[i, 1] = math.sqrt(r[1] * r[1] + r[2] * r[2])
+
+    def loss_and_grad_norm(points, p, bounds, boundary, stiffness, out):
+        """(N, 2) loss and gradient norm at ``points`` into ``out``, on all threads."""
+        n_blocks = (points.shape[0] + BLOCK - 1) // BLOCK
+        run_blocks(loss_blocks, n_blocks, 100 * points.shape[0],
+                   (points, p, bounds, boundary, stiffness, out))
 
     def make_range(lean: bool, with_diagnostics: bool):
         """The particle loop.  ``lean`` compiles a copy without minibatches or walls and with
@@ -460,5 +489,6 @@ def _build(func) -> Kernels:
                        stiffness, diagnostics, zx, zf, escapes, cores, core_geom, last_core,
                        events, event_count, step0))
 
-    return Kernels(advance=advance, evaluate=evaluate, ready=ready)
+    return Kernels(advance=advance, evaluate=evaluate, ready=ready,
+                   loss_and_grad_norm=loss_and_grad_norm)
 

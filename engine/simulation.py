@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
+from numba import njit
 
 from . import dynamics as dyn
 from .history import History
@@ -98,6 +99,19 @@ class Frame:
     n_frozen: int
     effective_temperature: float
     preset: Preset
+
+
+@njit(cache=True, nogil=True)
+def _nearest_cell_labels(points, grid, x0, x1, dx, y0, y1, dy, out):
+    """``out[i] = grid[iy, ix]`` of the grid node nearest to ``points[i]`` (clipped first, so
+    far-flung points take the edge node and nothing overflows)."""
+    ny, nx = grid.shape
+    for i in range(points.shape[0]):
+        x = min(max(points[i, 0], x0), x1)
+        y = min(max(points[i, 1], y0), y1)
+        ix = min(int(np.rint((x - x0) / dx)), nx - 1)
+        iy = min(int(np.rint((y - y0) / dy)), ny - 1)
+        out[i] = grid[iy, ix]
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -250,11 +264,11 @@ class Simulation:
         """Label of the grid cell nearest to each point; points off the grid take the edge
         cell (as in the step kernel), far-flung finite ones included."""
         gx, gy = self._grid_x, self._grid_y
-        x = np.clip(points[:, 0], gx[0], gx[-1])  # before dividing: no overflow at |x| ~ 1e300
-        y = np.clip(points[:, 1], gy[0], gy[-1])
-        ix = np.rint((x - gx[0]) / (gx[1] - gx[0])).astype(np.int64)
-        iy = np.rint((y - gy[0]) / (gy[1] - gy[0])).astype(np.int64)
-        return grid[np.minimum(iy, gy.size - 1), np.minimum(ix, gx.size - 1)]
+        out = np.empty(len(points), dtype=grid.dtype)
+        _nearest_cell_labels(np.ascontiguousarray(points, dtype=np.float64), grid,
+                             float(gx[0]), float(gx[-1]), float(gx[1] - gx[0]),
+                             float(gy[0]), float(gy[-1]), float(gy[1] - gy[0]), out)
+        return out
 
     def basin_of(self, points: np.ndarray) -> np.ndarray:
         """Basin (or user core label) of each point, −1 where none; int64 ``(M,)``."""
@@ -405,8 +419,11 @@ class Simulation:
         return self._loss_and_grad(self.positions)
 
     def _loss_and_grad(self, points: np.ndarray) -> np.ndarray:
-        v = self.evaluate(points)
-        return np.column_stack([v[:, 0], np.hypot(v[:, 1], v[:, 2])])
+        points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 2)
+        out = np.empty((points.shape[0], 2))
+        self.kernels.loss_and_grad_norm(points, self.params, self.bounds, self.boundary_code,
+                                        self.preset.landscape.wall_stiffness, out)
+        return out
 
     def effective_temperature(self) -> float:
         """``T_eff = η tr Cov(g) / (2d) + T``, divided by ``1 − β`` with momentum (DESIGN §4)."""
@@ -481,29 +498,32 @@ class Simulation:
         lyap, tangent = self.running_lyapunov()
         alive = self.alive.astype(bool)
         any_alive = bool(alive.any())
-        loss = self.out[alive, 0] if any_alive else np.array([np.nan])
-        grad = self.out[alive, 1] if any_alive else np.array([np.nan])
-        count = np.maximum(self.acc[alive, dyn.ACC_COUNT], 1.0) if any_alive else np.ones(1)
-        gam = lyap[alive & np.isfinite(lyap)]
+        # usually every particle is alive: select with a slice (views), not a mask (copies)
+        sel = slice(None) if alive.all() else alive
+        loss = self.out[sel, 0] if any_alive else np.array([np.nan])
+        grad = self.out[sel, 1] if any_alive else np.array([np.nan])
+        count = np.maximum(self.acc[sel, dyn.ACC_COUNT], 1.0) if any_alive else np.ones(1)
+        finite = np.isfinite(lyap)
+        gam = lyap if isinstance(sel, slice) and finite.all() else lyap[alive & finite]
         gam = gam if gam.size else np.array([np.nan])
         d = self.preset.dynamics
         scalars = {
             "time": self.time,
             "loss_mean": float(np.mean(loss)),
-            "time_avg_loss": float(np.mean(self.acc[alive, dyn.ACC_LOSS] / count))
+            "time_avg_loss": float(np.mean(self.acc[sel, dyn.ACC_LOSS] / count))
             if self.step else float(np.mean(loss)),
             "grad_norm_mean": float(np.mean(grad)),
             # 002 §3: E_{μ_n}[f(θ) − f(F(θ))] = (f(θ_0) − f(θ_n))/n per particle → 0
-            "vanishing_change": float(np.mean(self.vanishing_change()[alive]))
+            "vanishing_change": float(np.mean(self.vanishing_change()[sel]))
             if any_alive else math.nan,
-            "time_avg_grad_norm": float(np.mean(self.acc[alive, dyn.ACC_GRAD] / count))
+            "time_avg_grad_norm": float(np.mean(self.acc[sel, dyn.ACC_GRAD] / count))
             if self.step else float(np.mean(grad)),
             "lyapunov_mean": float(np.mean(gam)),
             "lyapunov_q10": float(np.nanquantile(gam, 0.1)) if gam.size > 1 else math.nan,
             "lyapunov_q90": float(np.nanquantile(gam, 0.9)) if gam.size > 1 else math.nan,
             "lyapunov_negative_fraction": float(np.mean(gam < 0)),
-            "tangent_lyapunov_mean": float(np.mean(tangent[alive]))
-            if any_alive and np.isfinite(tangent[alive]).all() else math.nan,
+            "tangent_lyapunov_mean": float(np.mean(tangent[sel]))
+            if any_alive and np.isfinite(tangent[sel]).all() else math.nan,
             "effective_temperature": self.effective_temperature(),
             "n_frozen": float((~alive).sum()),
             "lr": d.lr, "temperature": d.temperature, "batch_size": d.batch_size,
