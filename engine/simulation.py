@@ -344,7 +344,7 @@ class Simulation:
     def _step_chunk(self, chunk: int) -> None:
         """One compiled call of ``chunk`` steps for every particle (events collected)."""
         d = self.preset.dynamics
-        cfg = dyn.step_config(d.kind, d.lr, d.temperature, d.momentum, d.batch_size, d.noise)
+        cfg = self._step_config()
         n_blocks = (self.positions.shape[0] + dyn.BLOCK - 1) // dyn.BLOCK
         tracking = self._cores.shape != (1, 1)
         capacity = self._event_capacity if tracking else 0
@@ -366,11 +366,14 @@ class Simulation:
                 self.events_dropped += dropped
                 self._event_capacity *= 4  # larger buffers from the next chunk on
 
+    def _step_config(self) -> dyn.StepConfig:
+        d = self.preset.dynamics
+        return dyn.step_config(d.kind, d.lr, d.temperature, d.momentum, d.batch_size, d.noise)
+
     def kernel_ready(self) -> bool:
         """Whether the next ``advance`` runs compiled code at once (False: it compiles the copy
         of the step loop the current settings need first, a few seconds)."""
-        d = self.preset.dynamics
-        cfg = dyn.step_config(d.kind, d.lr, d.temperature, d.momentum, d.batch_size, d.noise)
+        cfg = self._step_config()
         return self.kernels.ready(cfg.minibatch, self.boundary_code, self.diagnostics,
                                   self._cores.shape != (1, 1))
 
@@ -381,7 +384,7 @@ class Simulation:
         (default: whether escape tracking is on now) says whether escape tracking will be.
         """
         d = self.preset.dynamics
-        cfg = dyn.step_config(d.kind, d.lr, d.temperature, d.momentum, d.batch_size, d.noise)
+        cfg = self._step_config()
         tracking = self._cores.shape != (1, 1) if escapes is None else escapes
         empty2 = np.empty((0, 2))
         self.kernels.advance(
