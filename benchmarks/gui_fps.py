@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from gui_session import close_window, default_preset, open_window, pump
+from gui_session import close_window, default_preset, open_window, particle_counts, pump
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     base = default_preset()
     print(f"{'N':>8} {'fps':>6} {'fps (30 ms)':>13} {'GUI engine M/s':>15} "
           f"{'headless M/s':>13} {'GUI cost':>9}")
-    for n in [int(float(s)) for s in args.sizes.split(",")]:
+    for n in particle_counts(args.sizes):
         preset = base.with_changes(ensemble={"particles": n}, run={"record_every": 50})
         headless = Simulation(preset)
         # the same engine work as in the window: basins analysed, escape events tracked

@@ -11,7 +11,7 @@ import argparse
 import time
 
 import numpy as np
-from gui_session import close_window, default_preset, open_window, pump
+from gui_session import close_window, default_preset, open_window, particle_counts, pump
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
     base = default_preset()
     print(f"{'N':>8} {'applied median':>15} {'applied max':>12} {'shown median':>13} "
           f"{'shown max':>10}   (ms)")
-    for n in [int(float(s)) for s in args.sizes.split(",")]:
+    for n in particle_counts(args.sizes):
         window = open_window(base.with_changes(ensemble={"particles": n}))
         pump(3)
         times = []

@@ -24,6 +24,11 @@ def default_preset() -> Preset:
     return load(ROOT / "presets" / "double_well_kramers.toml")
 
 
+def particle_counts(text: str) -> list[int]:
+    """``"1e4,1e6"`` → ``[10000, 1000000]`` (the benchmarks' ``--sizes``)."""
+    return [int(float(s)) for s in text.split(",")]
+
+
 def pump(seconds: float, until: Callable[[], bool] | None = None) -> None:
     """Process events for ``seconds`` or until ``until()``; a bare processEvents spin would
     starve the worker of the GIL, so it sleeps between rounds."""

@@ -58,9 +58,9 @@ RESCALE = 2.0 ** -600  # tangent rescaling factor near under/overflow, exact in 
 LOG_RESCALE = 600.0 * math.log(2.0)
 BLOCK = 256  # particles per parallel work item (scratch allocation is per block)
 
-# accumulator columns.  The running Lyapunov sum is ``acc[:, ACC_LYAP] + log(acc[:, ACC_LYAP_PRODUCT])``
-# (sum of flushed logs plus the log of the running product of norms) and the tangent exponent's
-# ``acc[:, ACC_TANGENT] + log ‖tangent‖``: both carried across calls, so no per-call logs and the
+# accumulator columns.  The running Lyapunov sum is the flushed logs ``acc[:, ACC_LYAP]`` plus
+# ``log acc[:, ACC_LYAP_PRODUCT]`` (the running product of norms); the tangent exponent's is
+# ``acc[:, ACC_TANGENT] + log ‖tangent‖``.  Both carry across calls: no per-call logs, and the
 # same numbers whatever the chunking.
 ACC_LYAP, ACC_TANGENT, ACC_LOSS, ACC_GRAD, ACC_COUNT, ACC_LYAP_PRODUCT = range(6)
 N_ACC = 6
