@@ -39,6 +39,7 @@ from numba import njit, prange
 
 from .landscapes.base import Landscape
 from .rng import next_normal, sample_without_replacement
+from .vector_math import vexp, vsincos
 
 GAMMA_MAX = 50.0
 # alpha is a runtime parameter; the others define the dataset and apply when it is (re)built
@@ -344,15 +345,30 @@ def _extended_step_norm(jac, dim, scale, hxx, hxy, hyy, h_wg, h_gg, ghosts):
 @njit(nogil=True, inline="always", fastmath={"contract", "arcp", "nsz"})
 def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts, alpha,
                  n_steps, lr, temperature, batch, bounds, diagnostics, zx, zf):
+    # Each step works on the whole minibatch in passes over its samples (the inner loops over
+    # q): the sine/cosine and the c + e exponentials per sample are elementwise loops that LLVM
+    # vectorises with engine.vector_math; reductions stay in sample order, so the result does
+    # not depend on the SIMD width.
     n_data = xs.shape[0]
-    picks = np.empty(max(batch, 1), dtype=np.int64)
+    width = max(batch, 1)
+    logits = classes + ghosts
+    picks = np.empty(width, dtype=np.int64)
     picked = np.zeros((n_data + 63) // 64 + 1, dtype=np.uint64)
-    z = np.empty(classes + ghosts)
-    ez = np.empty(classes + ghosts)
-    curv = np.empty(classes + ghosts)
-    grads = np.empty((classes + ghosts, 2))
+    bx0 = np.empty(width)
+    bx1 = np.empty(width)
+    by = np.empty(width, dtype=np.int64)
+    cos_b = np.empty(width)
+    sin_b = np.empty(width)
+    top = np.empty(width)
+    total = np.empty(width)
+    drive = np.empty(width)
+    z = np.empty((logits, width))       # logits z_k of each sample
+    dz = np.empty((logits, width))      # dz_k/d(w·x): ∇_w z_k = dz_k x
+    ez = np.empty((logits, width))      # e^{z_k − max z}
     grad_gamma = np.empty((max(ghosts, 1), 3))
-    # extended-Hessian blocks (diagnostics with ghosts): w–γ, γ–γ, and the assembled I − ηH
+    # per-sample columns for the extended-Hessian blocks (diagnostics with ghosts)
+    ez_col = np.empty(logits)
+    grads_col = np.empty((logits, 2))
     dim = 2 + 3 * ghosts
     h_wg = np.zeros((2, max(ghosts, 1), 3))
     h_gg = np.zeros((max(ghosts, 1), 3, max(ghosts, 1), 3))
@@ -373,68 +389,113 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
         for _ in range(n_steps):
             s0, s1, s2, s3 = sample_without_replacement(picks, picked, n_data, batch, s0, s1,
                                                         s2, s3)
-            gw0 = gw1 = hxx = hxy = hyy = 0.0
-            for j in range(ghosts):
-                grad_gamma[j, 0] = grad_gamma[j, 1] = grad_gamma[j, 2] = 0.0
-            margin = 0.0
-            total_prod = 1.0
-            if full_hessian:
-                h_wg[:] = 0.0
-                h_gg[:] = 0.0
             for q in range(batch):
                 idx = picks[q]
-                x0, x1, label = xs[idx, 0], xs[idx, 1], ys[idx]
-                top, real, ghost, cos_t, sin_t = sample_logits(
-                    w0, w1, g_i, x0, x1, alpha, classes, ghosts, z, ez, grads, curv)
-                total = real + ghost
+                bx0[q] = xs[idx, 0]
+                bx1[q] = xs[idx, 1]
+                by[q] = ys[idx]
+            for q in range(batch):
+                cos_t, sin_t = vsincos(w0 * bx0[q] + w1 * bx1[q])
+                cos_b[q] = cos_t
+                sin_b[q] = sin_t
+                top[q] = -1e300
+                total[q] = 0.0
+                drive[q] = 0.0
+            for k in range(classes):
+                ck = PHASE_COS[classes, k]
+                sk = PHASE_SIN[classes, k]
+                for q in range(batch):
+                    zk = alpha * (cos_b[q] * ck + sin_b[q] * sk)      # α cos(θ − 2πk/c)
+                    z[k, q] = zk
+                    dz[k, q] = -alpha * (sin_b[q] * ck - cos_b[q] * sk)
+                    top[q] = max(top[q], zk)
+            for j in range(ghosts):
+                a0, a1, a2 = g_i[j, 0], g_i[j, 1], g_i[j, 2]
+                for q in range(batch):
+                    zk = a0 * cos_b[q] + a1 * sin_b[q] + a2
+                    z[classes + j, q] = zk
+                    dz[classes + j, q] = -a0 * sin_b[q] + a1 * cos_b[q]
+                    top[q] = max(top[q], zk)
+            for k in range(logits):   # softmax over real and ghost logits (all depend on w)
+                for q in range(batch):
+                    e = vexp(z[k, q] - top[q])
+                    ez[k, q] = e
+                    total[q] += e
+                    drive[q] += e * dz[k, q]
+            gw0 = gw1 = 0.0
+            margin = 0.0
+            total_prod = 1.0
+            for q in range(batch):
+                label = by[q]
+                # ∂L/∂(w·x) = Σ_k p_k dz_k − dz_y: ghosts never carry the label
+                g = drive[q] / total[q] - dz[label, q]
+                gw0 += g * bx0[q]
+                gw1 += g * bx1[q]
                 # L = top + log(total) − z_y: one log per step for the whole batch (total ≤ c+e)
-                margin += top - z[label]
-                total_prod *= total
-                inv_total = 1.0 / total
-                mx = 0.0
-                my = 0.0
-                for k in range(classes + ghosts):  # real and ghost logits all depend on w
-                    pk = ez[k] * inv_total  # softmax over real and ghost logits
-                    g = pk - (1.0 if k == label else 0.0)  # ghosts never carry the label
-                    gw0 += g * grads[k, 0]
-                    gw1 += g * grads[k, 1]
-                    if diagnostics:
-                        hxx += g * curv[k] * x0 * x0 + pk * grads[k, 0] * grads[k, 0]
-                        hxy += g * curv[k] * x0 * x1 + pk * grads[k, 0] * grads[k, 1]
-                        hyy += g * curv[k] * x1 * x1 + pk * grads[k, 1] * grads[k, 1]
-                        mx += pk * grads[k, 0]
-                        my += pk * grads[k, 1]
-                hxx -= mx * mx
-                hxy -= mx * my
-                hyy -= my * my
-                if full_hessian:
-                    _accumulate_ghost_hessian(ez, inv_total, grads, classes, ghosts, cos_t,
-                                              sin_t, x0, x1, mx, my, p_ghost, h_wg, h_gg)
-                for j in range(ghosts):
-                    pg = ez[classes + j] * inv_total  # eq. 5.4: ∂L/∂z_{c+j} = ŷ_{c+j}
-                    grad_gamma[j, 0] += pg * cos_t
-                    grad_gamma[j, 1] += pg * sin_t
-                    grad_gamma[j, 2] += pg
+                margin += top[q] - z[label, q]
+                total_prod *= total[q]
+            for j in range(ghosts):
+                g0 = g1 = g2 = 0.0
+                for q in range(batch):
+                    pg = ez[classes + j, q] / total[q]  # eq. 5.4: ∂L/∂z_{c+j} = ŷ_{c+j}
+                    g0 += pg * cos_b[q]
+                    g1 += pg * sin_b[q]
+                    g2 += pg
+                grad_gamma[j, 0] = g0
+                grad_gamma[j, 1] = g1
+                grad_gamma[j, 2] = g2
             inv = 1.0 / batch
             loss_sum += (margin + math.log(total_prod)) * inv
             grad_sum += math.sqrt(gw0 * gw0 + gw1 * gw1) * inv
-            if full_hessian:
-                norm = _extended_step_norm(jac, dim, lr * inv, hxx, hxy, hyy, h_wg, h_gg,
-                                           ghosts)
-            else:
-                mid = 1.0 - 0.5 * lr * inv * (hxx + hyy)
-                half = 0.5 * lr * inv * (hyy - hxx)
-                off = lr * inv * hxy
-                norm = abs(mid) + math.sqrt(half * half + off * off)
-            if norm > 1e-300:
-                prod = lyap_prod * norm
-                if 1e-250 < prod < 1e250:
-                    lyap_prod = prod
+            if diagnostics:
+                hxx = hxy = hyy = 0.0
+                if full_hessian:
+                    h_wg[:] = 0.0
+                    h_gg[:] = 0.0
+                for q in range(batch):
+                    x0, x1, label = bx0[q], bx1[q], by[q]
+                    inv_total = 1.0 / total[q]
+                    mx = 0.0
+                    my = 0.0
+                    for k in range(logits):
+                        pk = ez[k, q] * inv_total
+                        g = pk - (1.0 if k == label else 0.0)
+                        # ∇²_w z_k = curv·x xᵀ: −z_k for real logits, −(γ₀cos + γ₁sin) for ghosts
+                        curv = -z[k, q] if k < classes else -(z[k, q] - g_i[k - classes, 2])
+                        d0 = dz[k, q] * x0
+                        d1 = dz[k, q] * x1
+                        hxx += g * curv * x0 * x0 + pk * d0 * d0
+                        hxy += g * curv * x0 * x1 + pk * d0 * d1
+                        hyy += g * curv * x1 * x1 + pk * d1 * d1
+                        mx += pk * d0
+                        my += pk * d1
+                        ez_col[k] = ez[k, q]
+                        grads_col[k, 0] = d0
+                        grads_col[k, 1] = d1
+                    hxx -= mx * mx
+                    hxy -= mx * my
+                    hyy -= my * my
+                    if full_hessian:
+                        _accumulate_ghost_hessian(ez_col, inv_total, grads_col, classes, ghosts,
+                                                  cos_b[q], sin_b[q], x0, x1, mx, my, p_ghost,
+                                                  h_wg, h_gg)
+                if full_hessian:
+                    norm = _extended_step_norm(jac, dim, lr * inv, hxx, hxy, hyy, h_wg, h_gg,
+                                               ghosts)
                 else:
-                    lyap += math.log(lyap_prod) + math.log(norm)
-                    lyap_prod = 1.0
-            else:
-                lyap += math.log(1e-300)
+                    mid = 1.0 - 0.5 * lr * inv * (hxx + hyy)
+                    half = 0.5 * lr * inv * (hyy - hxx)
+                    off = lr * inv * hxy
+                    norm = abs(mid) + math.sqrt(half * half + off * off)
+                if norm > 1e-300:
+                    prod = lyap_prod * norm
+                    if 1e-250 < prod < 1e250:
+                        lyap_prod = prod
+                    else:
+                        lyap += math.log(lyap_prod) + math.log(norm)
+                        lyap_prod = 1.0
+                else:
+                    lyap += math.log(1e-300)
             n0 = 0.0
             n1 = 0.0
             if temperature > 0.0:
