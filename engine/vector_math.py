@@ -13,7 +13,6 @@ fast-math flags: reassociation would undo the two-part reduction.
 """
 from __future__ import annotations
 
-
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic

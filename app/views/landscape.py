@@ -8,6 +8,7 @@ from PyQt6.QtCore import QRectF
 from PyQt6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from ..worker import TRAIL_PARTICLES, FrameBundle
+from .point_cloud import PointCloudItem
 
 TRAIL_LENGTH = 40
 CONTOURS = 12
@@ -59,8 +60,7 @@ class LandscapeView(QWidget):
                                              (255, 40, 0, 255)])
         self.density.setColorMap(cmap)
         self.plot.addItem(self.density)
-        self.scatter = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(255, 90, 30, 200),
-                                          pxMode=True)
+        self.scatter = PointCloudItem(size=3, colour=(255, 90, 30, 200))
         self.scatter.setZValue(6)
         self.plot.addItem(self.scatter)
         # all trails in one curve (NaN-separated): one setData and one stroke per frame
@@ -123,8 +123,8 @@ class LandscapeView(QWidget):
         n = positions.shape[0]
         if bundle.density is not None:  # large N: the worker binned the cloud
             counts = bundle.density
-            if len(self.scatter.data):
-                self.scatter.setData([], [])
+            if len(self.scatter):
+                self.scatter.setData(np.zeros((0, 2)))
             occupied = counts[counts > 0]
             top = max(1.0, float(np.percentile(occupied, 99))) if occupied.size else 1.0
             self.density.setImage(counts.T, autoLevels=False, levels=(0.0, top))
@@ -133,17 +133,7 @@ class LandscapeView(QWidget):
             self.density.setVisible(True)
         else:
             self.density.setVisible(False)
-            data = self.scatter.data
-            if len(data) == n:
-                # same particles: overwrite the item's coordinates in place (≈8× cheaper than
-                # setData, which rebuilds every point record)
-                data["x"] = positions[:, 0]
-                data["y"] = positions[:, 1]
-                self.scatter.prepareGeometryChange()
-                self.scatter.bounds = [None, None]
-                self.scatter.invalidate()
-            else:
-                self.scatter.setData(pos=positions)
+            self.scatter.setData(positions)   # the frame's own read-only snapshot
         k = min(TRAIL_PARTICLES, n)
         self._trail = np.concatenate([self._trail[-TRAIL_LENGTH + 1:], positions[None, :k]])
         if k:

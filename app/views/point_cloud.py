@@ -1,0 +1,142 @@
+"""A particle cloud drawn as one image: every point is splatted into a device-resolution ARGB
+buffer by a numba kernel and the buffer is painted with a single ``drawImage``.
+
+pyqtgraph's ``ScatterPlotItem`` maps, culls and draws each point through Python and Qt
+(``drawPixmapFragments``): ≈ 8 ms a frame for 10⁴ points here, a third of the window's frame
+time.  This item splats 10⁴ points in ≈ 0.1 ms, with the GIL released, and paints only the
+rectangle the points cover.  Points are squares of ``size`` device pixels in one colour; a
+later point overwrites an earlier one (no alpha stacking).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from numba import njit
+from PyQt6.QtCore import QPointF, QRect, QRectF
+from PyQt6.QtGui import QImage, QPaintEngine
+
+
+@njit(nogil=True, cache=True)
+def data_bounds(positions: np.ndarray) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1) over the finite points; NaN when there are none."""
+    x0 = y0 = np.inf
+    x1 = y1 = -np.inf
+    for i in range(positions.shape[0]):
+        x, y = positions[i, 0], positions[i, 1]
+        if np.isfinite(x) and np.isfinite(y):
+            x0, x1 = min(x0, x), max(x1, x)
+            y0, y1 = min(y0, y), max(y1, y)
+    if x0 > x1:
+        return np.nan, np.nan, np.nan, np.nan
+    return x0, x1, y0, y1
+
+
+@njit(nogil=True, cache=True)
+def splat(positions: np.ndarray, m11: float, m21: float, m12: float, m22: float, dx: float,
+          dy: float, size: int, colour: np.uint32, image: np.ndarray,
+          dirty: np.ndarray) -> None:
+    """Clear the previous ``dirty`` rectangle of ``image`` (rows × cols uint32), draw every
+    point as a ``size``² square at its device position (Qt's affine map: x' = m11·x + m21·y +
+    dx, y' = m12·x + m22·y + dy), and store the new covered rectangle in ``dirty``
+    (row0, row1, col0, col1; empty when row0 ≥ row1)."""
+    rows, cols = image.shape
+    for r in range(max(dirty[0], 0), min(dirty[1], rows)):
+        for c in range(max(dirty[2], 0), min(dirty[3], cols)):
+            image[r, c] = 0
+    r0, r1, c0, c1 = rows, 0, cols, 0
+    half = (size - 1) // 2
+    for i in range(positions.shape[0]):
+        x, y = positions[i, 0], positions[i, 1]
+        px = m11 * x + m21 * y + dx
+        py = m12 * x + m22 * y + dy
+        if not (-size < px < cols + size and -size < py < rows + size):
+            continue   # off the viewport (NaN fails the test too)
+        left = int(np.floor(px)) - half
+        top = int(np.floor(py)) - half
+        a0, a1 = max(top, 0), min(top + size, rows)
+        b0, b1 = max(left, 0), min(left + size, cols)
+        if a0 >= a1 or b0 >= b1:
+            continue
+        for r in range(a0, a1):
+            for c in range(b0, b1):
+                image[r, c] = colour
+        r0, r1, c0, c1 = min(r0, a0), max(r1, a1), min(c0, b0), max(c1, b1)
+    dirty[0], dirty[1], dirty[2], dirty[3] = r0, r1, c0, c1
+
+
+def premultiplied_argb(red: int, green: int, blue: int, alpha: int) -> np.uint32:
+    """One pixel of QImage.Format_ARGB32_Premultiplied (colour channels scaled by alpha)."""
+    scale = alpha / 255.0
+    return np.uint32((alpha << 24) | (round(red * scale) << 16) | (round(green * scale) << 8)
+                     | round(blue * scale))
+
+
+class PointCloudItem(pg.GraphicsObject):
+    """Squares of ``size`` device pixels at ``positions`` (N, 2) in data coordinates."""
+
+    def __init__(self, size: int = 3, colour: tuple[int, int, int, int] = (255, 90, 30, 200)):
+        super().__init__()
+        self.size = int(size)
+        self.colour = premultiplied_argb(*colour)
+        self.positions = np.zeros((0, 2))
+        self._rect = QRectF()
+        self._image = np.zeros((0, 0), dtype=np.uint32)
+        self._qimage: QImage | None = None
+        self._dirty = np.zeros(4, dtype=np.int64)
+
+    def setData(self, positions: np.ndarray) -> None:   # noqa: N802 - pyqtgraph's spelling
+        """Show ``positions`` (kept by reference, not copied: pass an array nobody mutates)."""
+        self.positions = np.asarray(positions, dtype=np.float64)
+        x0, x1, y0, y1 = data_bounds(self.positions)
+        rect = QRectF() if np.isnan(x0) else QRectF(x0, y0, x1 - x0, y1 - y0)
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = rect
+        self.update()
+
+    def __len__(self) -> int:
+        return self.positions.shape[0]
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        if self._rect.isNull() and not len(self):
+            return QRectF()
+        # pad by the squares' size in data units, so edge points are repainted whole
+        px = self.pixelVectors()
+        if px[0] is None:
+            return QRectF(self._rect)
+        pad_x = abs(px[0].x()) * self.size + abs(px[1].x()) * self.size
+        pad_y = abs(px[0].y()) * self.size + abs(px[1].y()) * self.size
+        return self._rect.adjusted(-pad_x, -pad_y, pad_x, pad_y)
+
+    def dataBounds(self, axis: int, frac: float = 1.0, orthoRange=None):  # noqa: N802
+        """For the view box's auto-range: the finite data's extent along ``axis``."""
+        if self._rect.isNull() and not len(self):
+            return None, None
+        if axis == 0:
+            return self._rect.left(), self._rect.right()
+        return self._rect.top(), self._rect.bottom()
+
+    def paint(self, painter, option, widget=None) -> None:
+        if not len(self):
+            return
+        device = painter.device()
+        cols, rows = device.width(), device.height()
+        if self._image.shape != (rows, cols):
+            self._image = np.zeros((rows, cols), dtype=np.uint32)
+            self._qimage = pg.functions.ndarray_to_qimage(
+                self._image, QImage.Format.Format_ARGB32_Premultiplied)
+            self._dirty[:] = 0
+        t = painter.deviceTransform()
+        splat(self.positions, t.m11(), t.m21(), t.m12(), t.m22(), t.dx(), t.dy(), self.size,
+              self.colour, self._image, self._dirty)
+        r0, r1, c0, c1 = (int(v) for v in self._dirty)
+        if r0 >= r1 or c0 >= c1:
+            return
+        covered = QRect(c0, r0, c1 - c0, r1 - r0)
+        painter.save()
+        painter.resetTransform()   # device pixels, where the points were splatted
+        if painter.paintEngine().type() == QPaintEngine.Type.Raster:
+            painter.drawImage(QPointF(c0, r0), self._qimage, QRectF(covered))
+        else:   # the SVG engine ignores a source rectangle: hand it the covered part alone
+            painter.drawImage(QPointF(c0, r0), self._qimage.copy(covered))
+        painter.restore()

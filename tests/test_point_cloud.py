@@ -1,0 +1,93 @@
+"""The landscape view's particle cloud item: the splat kernel's pixels and dirty rectangle, and
+that a painted point lands where the plot maps its data coordinates."""
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QPointF
+
+from app.views.point_cloud import PointCloudItem, data_bounds, premultiplied_argb, splat
+
+ORANGE = premultiplied_argb(255, 90, 30, 200)
+
+
+def test_splat_draws_squares_at_mapped_pixels_and_clears_the_previous_frame():
+    image = np.zeros((20, 30), dtype=np.uint32)
+    dirty = np.zeros(4, dtype=np.int64)
+    # device x = 10·x + 5, device y = −10·y + 15 (y up in data, down on screen)
+    points = np.array([[0.0, 0.0], [1.0, 1.0], [np.nan, 0.0], [100.0, 0.0]])
+    splat(points, 10.0, 0.0, 0.0, -10.0, 5.0, 15.0, 3, ORANGE, image, dirty)
+    drawn = np.argwhere(image == ORANGE)
+    expected = {(r, c) for cr, cc in ((15, 5), (5, 15)) for r in range(cr - 1, cr + 2)
+                for c in range(cc - 1, cc + 2)}
+    assert {tuple(p) for p in drawn} == expected        # NaN and off-screen points skipped
+    assert np.count_nonzero(image) == 18
+    assert list(dirty) == [4, 17, 4, 17]                # rows 4…16, cols 4…16
+    # the next frame clears what the last one drew
+    splat(points[:1], 10.0, 0.0, 0.0, -10.0, 5.0, 15.0, 3, ORANGE, image, dirty)
+    assert np.count_nonzero(image) == 9
+    assert list(dirty) == [14, 17, 4, 7]
+
+
+def test_splat_clips_squares_at_the_image_edge():
+    image = np.zeros((10, 10), dtype=np.uint32)
+    dirty = np.zeros(4, dtype=np.int64)
+    splat(np.array([[0.0, 0.0]]), 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 3, ORANGE, image, dirty)
+    assert np.count_nonzero(image) == 4 and list(dirty) == [0, 2, 0, 2]
+
+
+def test_data_bounds_ignore_non_finite_points():
+    assert data_bounds(np.array([[1.0, -2.0], [np.inf, 5.0], [-3.0, 4.0]])) == (-3.0, 1.0,
+                                                                               -2.0, 4.0)
+    assert np.isnan(data_bounds(np.array([[np.nan, 0.0]]))[0])
+
+
+def test_a_painted_point_appears_where_the_plot_maps_it(qtbot):
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    plot.resize(400, 300)
+    cloud = PointCloudItem(size=5)
+    plot.addItem(cloud)
+    plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+    plot.disableAutoRange()
+    plot.show()
+    cloud.setData(np.array([[0.25, 0.75]]))
+    qtbot.wait(50)
+    image = plot.grab().toImage()
+    scene_point = plot.plotItem.vb.mapViewToScene(QPointF(0.25, 0.75))
+    centre = plot.mapFromScene(scene_point)
+    colour = image.pixelColor(centre.x(), centre.y())
+    # (255, 90, 30) at alpha 200 over pyqtgraph's black background: (200, 71, 24)
+    assert (colour.red(), colour.green(), colour.blue()) == (200, 71, 24)
+    far = image.pixelColor(centre.x() + 40, centre.y() + 40)
+    assert (far.red(), far.green(), far.blue()) == (0, 0, 0)
+    assert len(cloud) == 1
+
+
+def test_an_svg_export_puts_the_points_where_the_screen_does(qtbot, tmp_path):
+    # the SVG engine ignores drawImage's source rectangle; an earlier version squeezed the whole
+    # buffer into the covered rectangle and shifted the cloud
+    from PyQt6.QtGui import QImage, QPainter
+    from PyQt6.QtSvg import QSvgRenderer
+
+    from app.main_window import _render_svg
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    plot.resize(400, 300)
+    cloud = PointCloudItem(size=5)
+    plot.addItem(cloud)
+    plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+    plot.disableAutoRange()
+    plot.show()
+    cloud.setData(np.array([[0.25, 0.75], [0.8, 0.2]]))
+    qtbot.wait(50)
+    _render_svg(plot, str(tmp_path / "cloud.svg"))
+    renderer = QSvgRenderer(str(tmp_path / "cloud.svg"))
+    image = QImage(renderer.defaultSize(), QImage.Format.Format_ARGB32)
+    image.fill(0)
+    painter = QPainter(image)
+    renderer.render(painter)
+    painter.end()
+    scale = image.width() / plot.width()
+    for x, y in ((0.25, 0.75), (0.8, 0.2)):
+        at = plot.mapFromScene(plot.plotItem.vb.mapViewToScene(QPointF(x, y)))
+        colour = image.pixelColor(round(at.x() * scale), round(at.y() * scale))
+        assert colour.red() > 150 and colour.blue() < 60, (x, y, colour.getRgb())
