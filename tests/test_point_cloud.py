@@ -2,11 +2,26 @@
 that a painted point lands where the plot maps its data coordinates."""
 import numpy as np
 import pyqtgraph as pg
+import pytest
 from PyQt6.QtCore import QPointF
 
 from app.views.point_cloud import PointCloudItem, data_bounds, premultiplied_argb, splat
 
 ORANGE = premultiplied_argb(255, 90, 30, 200)
+
+
+@pytest.fixture
+def unit_square_plot(qtbot):
+    """A shown 400×300 plot of [0, 1]² holding a PointCloudItem of 5-pixel squares."""
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    plot.resize(400, 300)
+    cloud = PointCloudItem(size=5)
+    plot.addItem(cloud)
+    plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+    plot.disableAutoRange()
+    plot.show()
+    return plot, cloud
 
 
 def test_splat_draws_squares_at_mapped_pixels_and_clears_the_previous_frame():
@@ -40,15 +55,8 @@ def test_data_bounds_ignore_non_finite_points():
     assert np.isnan(data_bounds(np.array([[np.nan, 0.0]]))[0])
 
 
-def test_a_painted_point_appears_where_the_plot_maps_it(qtbot):
-    plot = pg.PlotWidget()
-    qtbot.addWidget(plot)
-    plot.resize(400, 300)
-    cloud = PointCloudItem(size=5)
-    plot.addItem(cloud)
-    plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
-    plot.disableAutoRange()
-    plot.show()
+def test_a_painted_point_appears_where_the_plot_maps_it(qtbot, unit_square_plot):
+    plot, cloud = unit_square_plot
     cloud.setData(np.array([[0.25, 0.75]]))
     qtbot.wait(50)
     image = plot.grab().toImage()
@@ -62,21 +70,14 @@ def test_a_painted_point_appears_where_the_plot_maps_it(qtbot):
     assert len(cloud) == 1
 
 
-def test_an_svg_export_puts_the_points_where_the_screen_does(qtbot, tmp_path):
+def test_an_svg_export_puts_the_points_where_the_screen_does(qtbot, tmp_path, unit_square_plot):
     # the SVG engine ignores drawImage's source rectangle; an earlier version squeezed the whole
     # buffer into the covered rectangle and shifted the cloud
     from PyQt6.QtGui import QImage, QPainter
     from PyQt6.QtSvg import QSvgRenderer
 
     from app.main_window import _render_svg
-    plot = pg.PlotWidget()
-    qtbot.addWidget(plot)
-    plot.resize(400, 300)
-    cloud = PointCloudItem(size=5)
-    plot.addItem(cloud)
-    plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
-    plot.disableAutoRange()
-    plot.show()
+    plot, cloud = unit_square_plot
     cloud.setData(np.array([[0.25, 0.75], [0.8, 0.2]]))
     qtbot.wait(50)
     _render_svg(plot, str(tmp_path / "cloud.svg"))
