@@ -92,3 +92,28 @@ def test_an_svg_export_puts_the_points_where_the_screen_does(qtbot, tmp_path, un
         at = plot.mapFromScene(plot.plotItem.vb.mapViewToScene(QPointF(x, y)))
         colour = image.pixelColor(round(at.x() * scale), round(at.y() * scale))
         assert colour.red() > 150 and colour.blue() < 60, (x, y, colour.getRgb())
+
+
+def test_a_grab_of_the_enclosing_window_puts_the_points_where_the_screen_does(qtbot):
+    # grabbing a parent redirects the plot's painting with an offset; an earlier version
+    # applied that offset twice and drew the cloud shifted by the plot's place in the window
+    from PyQt6.QtWidgets import QHBoxLayout, QWidget
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    layout = QHBoxLayout(parent)
+    layout.setContentsMargins(150, 40, 0, 0)
+    plot = pg.PlotWidget()
+    layout.addWidget(plot)
+    cloud = PointCloudItem(size=5)
+    plot.addItem(cloud)
+    plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+    plot.disableAutoRange()
+    parent.resize(550, 340)
+    parent.show()
+    cloud.setData(np.array([[0.25, 0.75]]))
+    qtbot.wait(50)
+    image = parent.grab().toImage()
+    at = plot.mapTo(parent, plot.mapFromScene(plot.plotItem.vb.mapViewToScene(QPointF(0.25,
+                                                                                     0.75))))
+    colour = image.pixelColor(at.x(), at.y())
+    assert (colour.red(), colour.green(), colour.blue()) == (200, 71, 24)

@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from numba import njit
 from PyQt6.QtCore import QPointF, QRect, QRectF
-from PyQt6.QtGui import QImage, QPaintEngine
+from PyQt6.QtGui import QImage, QPaintEngine, QTransform
 
 
 @njit(nogil=True, cache=True)
@@ -117,26 +117,32 @@ class PointCloudItem(pg.GraphicsObject):
         return self._rect.top(), self._rect.bottom()
 
     def paint(self, painter, option, widget=None) -> None:
-        if not len(self):
+        # Splat in the painter's logical coordinates (its window) through the world transform,
+        # and draw with only the world transform reset: the window → device mapping and any
+        # redirection offset (a parent widget's grab, an SVG) then apply to the image exactly as
+        # to every other item.  (painter.deviceTransform() already holds the redirection offset,
+        # and resetTransform() would drop the window mapping.)
+        window = painter.window()
+        if not len(self) or window.isEmpty():
             return
-        device = painter.device()
-        cols, rows = device.width(), device.height()
+        cols, rows = window.width(), window.height()
         if self._image.shape != (rows, cols):
             self._image = np.zeros((rows, cols), dtype=np.uint32)
             self._qimage = pg.functions.ndarray_to_qimage(
                 self._image, QImage.Format.Format_ARGB32_Premultiplied)
             self._dirty[:] = 0
-        t = painter.deviceTransform()
-        splat(self.positions, t.m11(), t.m21(), t.m12(), t.m22(), t.dx(), t.dy(), self.size,
-              self.colour, self._image, self._dirty)
+        t = painter.worldTransform()
+        splat(self.positions, t.m11(), t.m21(), t.m12(), t.m22(), t.dx() - window.x(),
+              t.dy() - window.y(), self.size, self.colour, self._image, self._dirty)
         r0, r1, c0, c1 = (int(v) for v in self._dirty)
         if r0 >= r1 or c0 >= c1:
             return
         covered = QRect(c0, r0, c1 - c0, r1 - r0)
+        at = QPointF(window.x() + c0, window.y() + r0)
         painter.save()
-        painter.resetTransform()   # device pixels, where the points were splatted
+        painter.setWorldTransform(QTransform())
         if painter.paintEngine().type() == QPaintEngine.Type.Raster:
-            painter.drawImage(QPointF(c0, r0), self._qimage, QRectF(covered))
+            painter.drawImage(at, self._qimage, QRectF(covered))
         else:   # the SVG engine ignores a source rectangle: hand it the covered part alone
-            painter.drawImage(QPointF(c0, r0), self._qimage.copy(covered))
+            painter.drawImage(at, self._qimage.copy(covered))
         painter.restore()
