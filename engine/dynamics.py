@@ -74,8 +74,8 @@ def new_accumulators(count: int) -> np.ndarray:
 
 
 @njit(nogil=True, cache=True)
-def _lyapunov_sums(acc, tangent, lyap, tangent_log):
-    for i in range(acc.shape[0]):
+def _lyapunov_sums(first, last, acc, tangent, lyap, tangent_log):
+    for i in range(first * BLOCK, min(last * BLOCK, acc.shape[0])):
         lyap[i] = acc[i, ACC_LYAP] + math.log(acc[i, ACC_LYAP_PRODUCT])
         # components range over 1e±200: scale by the largest before squaring
         largest = max(abs(tangent[i, 0]), abs(tangent[i, 1]), abs(tangent[i, 2]),
@@ -93,7 +93,9 @@ def _lyapunov_sums(acc, tangent, lyap, tangent_log):
 def lyapunov_sums(acc: np.ndarray, tangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per particle ``Σ_t log ‖I − ηH_t‖₂`` and ``log ‖J_{t−1}…J_0 δw_0‖`` so far."""
     lyap, tangent_log = np.empty(len(acc)), np.empty(len(acc))
-    _lyapunov_sums(acc, tangent, lyap, tangent_log)
+    # two logs per particle: ≈ 30 ms of every record at 1e6 particles on one thread
+    run_blocks(_lyapunov_sums, -(-len(acc) // BLOCK), 30 * len(acc),
+               (acc, tangent, lyap, tangent_log))
     return lyap, tangent_log
 
 

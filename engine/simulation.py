@@ -510,6 +510,9 @@ class Simulation:
         gam = lyap if isinstance(sel, slice) and finite.all() else lyap[alive & finite]
         gam = gam if gam.size else np.array([np.nan])
         d = self.preset.dynamics
+        # one partition for both quantiles (each separate call partitions all N again)
+        q10, q90 = (np.quantile(gam, [0.1, 0.9]).tolist() if gam.size > 1
+                    else (math.nan, math.nan))
         scalars = {
             "time": self.time,
             "loss_mean": float(np.mean(loss)),
@@ -522,8 +525,8 @@ class Simulation:
             "time_avg_grad_norm": float(np.mean(self.acc[sel, dyn.ACC_GRAD] / count))
             if self.step else float(np.mean(grad)),
             "lyapunov_mean": float(np.mean(gam)),
-            "lyapunov_q10": float(np.nanquantile(gam, 0.1)) if gam.size > 1 else math.nan,
-            "lyapunov_q90": float(np.nanquantile(gam, 0.9)) if gam.size > 1 else math.nan,
+            "lyapunov_q10": q10,
+            "lyapunov_q90": q90,
             "lyapunov_negative_fraction": float(np.mean(gam < 0)),
             "tangent_lyapunov_mean": float(np.mean(tangent[sel]))
             if any_alive and np.isfinite(tangent[sel]).all() else math.nan,
