@@ -20,6 +20,8 @@ def main() -> None:
     parser.add_argument("--cnn-epochs", type=int, default=150,
                         help="epochs trained before the shot of a CNN-lab preset")
     parser.add_argument("--only", default="", help="substring of the preset file names to shoot")
+    parser.add_argument("--min-steps", type=int, default=1000,
+                        help="steps run before the shot (a first run compiles its kernel first)")
     args = parser.parse_args()
     from PyQt6.QtWidgets import QApplication
 
@@ -39,12 +41,24 @@ def main() -> None:
         window.show()
         window.set_playing(True)
         deadline = time.monotonic() + args.seconds
-        while time.monotonic() < deadline or window.frames_drawn < 3:
+        give_up = deadline + 120.0
+
+        def running_long_enough() -> bool:
+            sim = window.worker.sim
+            return (time.monotonic() >= deadline and window.frames_drawn >= 3
+                    and sim is not None and sim.step >= args.min_steps)
+
+        while not running_long_enough() and time.monotonic() < give_up:
+            app.processEvents()
+            time.sleep(0.01)
+        settle = time.monotonic() + 0.5   # let the window show the latest frames
+        while time.monotonic() < settle:
             app.processEvents()
             time.sleep(0.01)
         target = Path(args.out) / f"screenshot_{path.stem}.png"
         window.save_screenshot(target)
-        print(target, window.frames_drawn, "frames", window.last_error or "")
+        print(target, window.frames_drawn, "frames,", window.worker.sim.step, "steps",
+              window.last_error or "")
         window.dispose()
         app.processEvents()
 
