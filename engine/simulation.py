@@ -114,6 +114,42 @@ def _nearest_cell_labels(points, grid, x0, x1, dx, y0, y1, dy, out):
         out[i] = grid[iy, ix]
 
 
+# columns of the per-block partial sums of a record (see _record_sums)
+(SUM_ALIVE, SUM_LOSS, SUM_TIME_AVG_LOSS, SUM_GRAD, SUM_TIME_AVG_GRAD, SUM_VANISHING,
+ SUM_TANGENT, SUM_TANGENT_BAD, SUM_GAMMA_COUNT, SUM_GAMMA, SUM_GAMMA_NEGATIVE) = range(11)
+
+
+@njit(cache=True, nogil=True)
+def _record_sums(first, last, alive, out, acc, loss_start, lyap, tangent, partial):
+    """Per block of dyn.BLOCK particles, ``partial[block]`` = the record's sums over its living
+    particles (one pass instead of a dozen N-sized NumPy temporaries: ≈ 50 ms at 1e6)."""
+    n = alive.shape[0]
+    for block in range(first, last):
+        sums = partial[block]
+        sums[:] = 0.0
+        for i in range(block * dyn.BLOCK, min(n, (block + 1) * dyn.BLOCK)):
+            if not alive[i]:
+                continue
+            steps = acc[i, dyn.ACC_COUNT]
+            per_step = max(steps, 1.0)
+            sums[SUM_ALIVE] += 1.0
+            sums[SUM_LOSS] += out[i, 0]
+            sums[SUM_GRAD] += out[i, 1]
+            sums[SUM_TIME_AVG_LOSS] += acc[i, dyn.ACC_LOSS] / per_step
+            sums[SUM_TIME_AVG_GRAD] += acc[i, dyn.ACC_GRAD] / per_step
+            if steps > 0:
+                sums[SUM_VANISHING] += (loss_start[i] - out[i, 0]) / per_step
+            if math.isfinite(tangent[i]):
+                sums[SUM_TANGENT] += tangent[i]
+            else:
+                sums[SUM_TANGENT_BAD] += 1.0
+            if math.isfinite(lyap[i]):
+                sums[SUM_GAMMA_COUNT] += 1.0
+                sums[SUM_GAMMA] += lyap[i]
+                if lyap[i] < 0.0:
+                    sums[SUM_GAMMA_NEGATIVE] += 1.0
+
+
 def _readonly(array: np.ndarray) -> np.ndarray:
     array = np.array(array, copy=True)
     array.flags.writeable = False
@@ -452,9 +488,7 @@ class Simulation:
     # -- outputs ---------------------------------------------------------------------------------
     def running_lyapunov(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-particle running estimate γ̂ and tangent-vector exponent (0 before any step)."""
-        count = np.maximum(self.acc[:, dyn.ACC_COUNT], 1.0)
-        lyap, tangent = dyn.lyapunov_sums(self.acc, self.tangent)
-        return lyap / count, tangent / count
+        return dyn.lyapunov_sums(self.acc, self.tangent, per_step=True)
 
     def vanishing_change(self) -> np.ndarray:
         """Per particle ``(1/n) Σ_{t<n} [f(θ_t) − f(θ_{t+1})] = (f(θ_0) − f(θ_n))/n`` (002 §3):
@@ -500,38 +534,40 @@ class Simulation:
     def _record(self) -> None:
         lyap, tangent = self.running_lyapunov()
         alive = self.alive.astype(bool)
-        any_alive = bool(alive.any())
-        # usually every particle is alive: select with a slice (views), not a mask (copies)
-        sel = slice(None) if alive.all() else alive
-        loss = self.out[sel, 0] if any_alive else np.array([np.nan])
-        grad = self.out[sel, 1] if any_alive else np.array([np.nan])
-        count = np.maximum(self.acc[sel, dyn.ACC_COUNT], 1.0) if any_alive else np.ones(1)
-        finite = np.isfinite(lyap)
-        gam = lyap if isinstance(sel, slice) and finite.all() else lyap[alive & finite]
-        gam = gam if gam.size else np.array([np.nan])
-        d = self.preset.dynamics
-        # one partition for both quantiles (each separate call partitions all N again)
+        n = len(alive)
+        n_blocks = -(-n // dyn.BLOCK)
+        partial = np.empty((n_blocks, 11))
+        dyn.run_blocks(_record_sums, n_blocks, 10 * n,
+                       (alive, self.out, self.acc, self.loss_start, lyap, tangent, partial))
+        sums = partial.sum(axis=0)
+        living = sums[SUM_ALIVE]
+
+        def mean(column: int) -> float:
+            return float(sums[column] / living) if living else math.nan
+
+        # γ̂ over living particles with a finite estimate: a view when that is all of them
+        finite_gamma = int(sums[SUM_GAMMA_COUNT])
+        gam = lyap if finite_gamma == n else lyap[alive & np.isfinite(lyap)]
         q10, q90 = (np.quantile(gam, [0.1, 0.9]).tolist() if gam.size > 1
                     else (math.nan, math.nan))
+        d = self.preset.dynamics
         scalars = {
             "time": self.time,
-            "loss_mean": float(np.mean(loss)),
-            "time_avg_loss": float(np.mean(self.acc[sel, dyn.ACC_LOSS] / count))
-            if self.step else float(np.mean(loss)),
-            "grad_norm_mean": float(np.mean(grad)),
+            "loss_mean": mean(SUM_LOSS),
+            "time_avg_loss": mean(SUM_TIME_AVG_LOSS if self.step else SUM_LOSS),
+            "grad_norm_mean": mean(SUM_GRAD),
             # 002 §3: E_{μ_n}[f(θ) − f(F(θ))] = (f(θ_0) − f(θ_n))/n per particle → 0
-            "vanishing_change": float(np.mean(self.vanishing_change()[sel]))
-            if any_alive else math.nan,
-            "time_avg_grad_norm": float(np.mean(self.acc[sel, dyn.ACC_GRAD] / count))
-            if self.step else float(np.mean(grad)),
-            "lyapunov_mean": float(np.mean(gam)),
+            "vanishing_change": mean(SUM_VANISHING),
+            "time_avg_grad_norm": mean(SUM_TIME_AVG_GRAD if self.step else SUM_GRAD),
+            "lyapunov_mean": float(sums[SUM_GAMMA] / finite_gamma) if finite_gamma else math.nan,
             "lyapunov_q10": q10,
             "lyapunov_q90": q90,
-            "lyapunov_negative_fraction": float(np.mean(gam < 0)),
-            "tangent_lyapunov_mean": float(np.mean(tangent[sel]))
-            if any_alive and np.isfinite(tangent[sel]).all() else math.nan,
+            "lyapunov_negative_fraction": float(sums[SUM_GAMMA_NEGATIVE] / finite_gamma)
+            if finite_gamma else 0.0,
+            "tangent_lyapunov_mean": mean(SUM_TANGENT) if not sums[SUM_TANGENT_BAD]
+            else math.nan,
             "effective_temperature": self.effective_temperature(),
-            "n_frozen": float((~alive).sum()),
+            "n_frozen": float(n - living),
             "lr": d.lr, "temperature": d.temperature, "batch_size": d.batch_size,
             "momentum": d.momentum,
         }

@@ -356,3 +356,39 @@ def test_each_copy_of_the_step_loop_is_compiled_on_first_use():
     assert sim.kernel_ready()
     sim.update_params(kind="langevin")  # back to the copy compiled first
     assert sim.kernel_ready()
+
+
+def test_recorded_ensemble_scalars_are_the_means_over_living_particles():
+    # the record's fused one-pass sums against plain NumPy on a state with frozen particles and
+    # a non-finite Lyapunov estimate (both must be left out, and only those)
+    sim = _sim(landscape={"builtin": "double_well"}, dynamics={"kind": "langevin", "lr": 0.01,
+                                                               "temperature": 0.3},
+               ensemble={"particles": 700, "seed": 4})
+    sim.advance(30)
+    sim.alive[[3, 250, 699]] = 0
+    sim.acc[10, ACC_LYAP_PRODUCT] = np.nan
+    sim._record()
+    recorded = {k: v[-1] for k, v in sim.history.scalar_series().items()}
+    alive = sim.alive.astype(bool)
+    count = np.maximum(sim.acc[:, ACC_COUNT], 1.0)
+    lyap, tangent = sim.running_lyapunov()
+    gam = lyap[alive & np.isfinite(lyap)]
+    expected = {
+        "loss_mean": sim.out[alive, 0].mean(),
+        "grad_norm_mean": sim.out[alive, 1].mean(),
+        "time_avg_loss": (sim.acc[alive, ACC_LOSS] / count[alive]).mean(),
+        "vanishing_change": sim.vanishing_change()[alive].mean(),
+        "lyapunov_mean": gam.mean(),
+        "lyapunov_q10": np.quantile(gam, 0.1),
+        "lyapunov_q90": np.quantile(gam, 0.9),
+        "lyapunov_negative_fraction": np.mean(gam < 0),
+        "tangent_lyapunov_mean": tangent[alive].mean(),
+        "n_frozen": 3.0,
+    }
+    assert gam.size == 696
+    for key, value in expected.items():
+        assert recorded[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
+    # one non-finite tangent exponent among the living makes the ensemble mean undefined
+    sim.tangent[20] = np.nan
+    sim._record()
+    assert np.isnan(sim.history.scalar_series()["tangent_lyapunov_mean"][-1])
