@@ -1,5 +1,5 @@
-"""A particle cloud drawn as one image: every point is splatted into a device-resolution ARGB
-buffer by a numba kernel and the buffer is painted with a single ``drawImage``.
+"""A particle cloud drawn as one image: every point is splatted into an ARGB buffer at the
+painter's pixel resolution by a numba kernel, and the buffer is painted with one ``drawImage``.
 
 pyqtgraph's ``ScatterPlotItem`` maps, culls and draws each point through Python and Qt
 (``drawPixmapFragments``): ≈ 8 ms a frame for 10⁴ points here, a third of the window's frame
