@@ -113,6 +113,20 @@ def test_zero_ghosts_is_plain_sgd_and_vanishing_ghosts_change_nothing():
     np.testing.assert_allclose(ghost_gd.positions, gd.positions, rtol=1e-10, atol=1e-12)
 
 
+def test_the_lyapunov_diagnostics_do_not_change_the_trajectory():
+    # the diagnostics only read the step's per-sample arrays: with or without them, and with
+    # Langevin noise on every coordinate, the run is the same bit for bit
+    sets = ("dynamics.ghosts=2", "dynamics.ghost_init=0.5", "dynamics.temperature=0.01")
+    with_diag = Simulation(_preset(*sets), diagnostics=True)
+    without = Simulation(_preset(*sets), diagnostics=False)
+    with_diag.advance(60)
+    without.advance(60)
+    np.testing.assert_array_equal(with_diag.positions, without.positions)
+    np.testing.assert_array_equal(with_diag.gamma, without.gamma)
+    assert np.isfinite(with_diag.running_lyapunov()[0]).all()
+    assert np.abs(with_diag.running_lyapunov()[0]).max() > 0.0
+
+
 def test_same_seed_identical_runs():
     a = Simulation(_preset("dynamics.ghosts=2", "dynamics.ghost_init=0.5"))
     b = Simulation(_preset("dynamics.ghosts=2", "dynamics.ghost_init=0.5"))
