@@ -250,37 +250,70 @@ def classifier_for(params: dict[str, float], n: int, seed: int) -> Landscape:
 def classifier_landscape(task: ClassifierTask, alpha: float = 3.0) -> Landscape:
     """``f_orig(w)`` of the task with exact gradient and Hessian, as a :class:`Landscape`."""
     xs, ys, classes = task.x, task.y, task.classes
+    x0s, x1s = np.ascontiguousarray(xs[:, 0]), np.ascontiguousarray(xs[:, 1])
+    # the label's phase per sample: z_y and dz_y without a gather over classes
+    label_cos = np.ascontiguousarray(PHASE_COS[classes, ys])
+    label_sin = np.ascontiguousarray(PHASE_SIN[classes, ys])
 
-    @njit(nogil=True)
+    @njit(nogil=True, fastmath={"contract", "arcp", "nsz"})
     def func(w0, w1, p):
+        # Passes over all samples (vectorised sin/cos and exp, as in the ghost kernel).  With
+        # θ = w·x, z_k = α cos(θ − 2πk/c), dz_k = dz_k/dθ and p_k the softmax, per sample:
+        # L = log Σ e^{z_k} − z_y, ∇L = (Σ p_k dz_k − dz_y) x and
+        # ∇²L = [Σ_k (p_k − δ_ky)(−z_k) + Σ_k p_k dz_k² − (Σ_k p_k dz_k)²] x xᵀ.
         a = p[0]
-        n = xs.shape[0]
-        z = np.empty(classes)
-        grads = np.empty((classes, 2))
+        n = x0s.shape[0]
+        cos_s = np.empty(n)
+        sin_s = np.empty(n)
+        top = np.empty(n)
+        total = np.empty(n)
+        first = np.zeros(n)      # Σ e_k dz_k
+        second = np.zeros(n)     # Σ e_k dz_k²
+        level = np.zeros(n)      # Σ e_k z_k
+        z = np.empty((classes, n))
+        dz = np.empty((classes, n))
+        for s in range(n):
+            c, sn = vsincos(w0 * x0s[s] + w1 * x1s[s])
+            cos_s[s] = c
+            sin_s[s] = sn
+            top[s] = -1e300
+            total[s] = 0.0
+        for k in range(classes):
+            ck = PHASE_COS[classes, k]
+            sk = PHASE_SIN[classes, k]
+            for s in range(n):
+                zk = a * (cos_s[s] * ck + sin_s[s] * sk)
+                z[k, s] = zk
+                dz[k, s] = -a * (sin_s[s] * ck - cos_s[s] * sk)
+                top[s] = max(top[s], zk)
+        for k in range(classes):
+            for s in range(n):
+                e = vexp(z[k, s] - top[s])
+                total[s] += e
+                first[s] += e * dz[k, s]
+                second[s] += e * dz[k, s] * dz[k, s]
+                level[s] += e * z[k, s]
         f = fx = fy = hxx = hxy = hyy = 0.0
-        empty_gamma = np.empty((0, 3))
-        for i in range(n):
-            x0, x1, label = xs[i, 0], xs[i, 1], ys[i]
-            loss, _, _, log_real, _ = sample_terms(w0, w1, empty_gamma, x0, x1, label, a,
-                                                   classes, 0, z, grads)
-            f += loss
-            mx = 0.0
-            my = 0.0
-            for k in range(classes):
-                pk = math.exp(z[k] - log_real)
-                g = pk - (1.0 if k == label else 0.0)
-                fx += g * grads[k, 0]
-                fy += g * grads[k, 1]
-                # g_k ∇²z_k + p_k ∇z_k ∇z_kᵀ, minus (Σ p ∇z)(Σ p ∇z)ᵀ below
-                curv = -z[k]  # ∇²z_k = −α cos θ x xᵀ = −z_k x xᵀ
-                hxx += g * curv * x0 * x0 + pk * grads[k, 0] * grads[k, 0]
-                hxy += g * curv * x0 * x1 + pk * grads[k, 0] * grads[k, 1]
-                hyy += g * curv * x1 * x1 + pk * grads[k, 1] * grads[k, 1]
-                mx += pk * grads[k, 0]
-                my += pk * grads[k, 1]
-            hxx -= mx * mx
-            hxy -= mx * my
-            hyy -= my * my
+        product = 1.0
+        for s in range(n):
+            z_y = a * (cos_s[s] * label_cos[s] + sin_s[s] * label_sin[s])
+            dz_y = -a * (sin_s[s] * label_cos[s] - cos_s[s] * label_sin[s])
+            inv = 1.0 / total[s]
+            m = first[s] * inv
+            drive = m - dz_y
+            curvature = (z_y - level[s] * inv) + second[s] * inv - m * m
+            f += top[s] - z_y
+            product *= total[s]           # 1 ≤ total ≤ c: one log per 64 samples
+            if s % 64 == 63:
+                f += math.log(product)
+                product = 1.0
+            x0, x1 = x0s[s], x1s[s]
+            fx += drive * x0
+            fy += drive * x1
+            hxx += curvature * x0 * x0
+            hxy += curvature * x0 * x1
+            hyy += curvature * x1 * x1
+        f += math.log(product)
         return f / n, fx / n, fy / n, hxx / n, hxy / n, hyy / n
 
     landscape = Landscape(

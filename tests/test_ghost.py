@@ -61,6 +61,31 @@ def test_f_ext_equals_f_orig_plus_f_ghost_over_data():
     np.testing.assert_allclose(out[:, 5], np.hypot(exact[:, 1], exact[:, 2]), rtol=1e-10)
 
 
+@pytest.mark.parametrize("n, classes", [(40, 3), (200, 5)])
+def test_classifier_landscape_value_gradient_and_hessian_are_exact(n, classes):
+    # value against a direct NumPy cross-entropy; derivatives against central differences
+    # (n = 200 crosses the kernel's 64-sample log chunks)
+    task = make_task(n, classes, (3.0, 1.0), 0.1, 7)
+    landscape = classifier_landscape(task, ALPHA)
+    p = np.array([ALPHA])
+    h = 1e-5
+    for w in np.random.default_rng(1).uniform(-4, 4, (6, 2)):
+        theta = task.x @ w
+        z = ALPHA * np.cos(theta[:, None] - 2 * np.pi * np.arange(classes) / classes)
+        direct = np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(n), task.y])
+        f, fx, fy, hxx, hxy, hyy = landscape.func(w[0], w[1], p)
+        assert f == pytest.approx(direct, rel=1e-12)
+        grad = [(landscape.func(*(w + h * e), p)[0] - landscape.func(*(w - h * e), p)[0])
+                / (2 * h) for e in np.eye(2)]
+        np.testing.assert_allclose([fx, fy], grad, rtol=1e-6, atol=1e-8)
+        hess_x = [(landscape.func(*(w + h * e), p)[1] - landscape.func(*(w - h * e), p)[1])
+                  / (2 * h) for e in np.eye(2)]
+        hess_y = (landscape.func(*(w + h * np.eye(2)[1]), p)[2]
+                  - landscape.func(*(w - h * np.eye(2)[1]), p)[2]) / (2 * h)
+        np.testing.assert_allclose([hxx, hxy, hyy], [hess_x[0], hess_x[1], hess_y],
+                                   rtol=1e-5, atol=1e-7)
+
+
 def _f_ext(w, gamma, task):
     out = np.empty((1, 6))
     full_data_metrics(w[None], gamma[None], task.x, task.y, task.classes, gamma.shape[0],
