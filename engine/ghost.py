@@ -229,6 +229,26 @@ def symmetric_spectral_norm(a, n):
     return top
 
 
+@njit(nogil=True, inline="always", fastmath={"contract", "arcp", "nsz"})
+def _real_logits(w0, w1, x0, x1, count, alpha, classes, cos_out, sin_out, z, dz, top):
+    """For samples ``q < count``: cos and sin of θ = w·x, the real logits
+    ``z[k, q] = α cos(θ − 2πk/c)``, their θ-derivatives ``dz[k, q]`` and ``top[q] = max_k z``.
+    Elementwise passes over the samples, which LLVM vectorises (engine.vector_math)."""
+    for q in range(count):
+        cos_t, sin_t = vsincos(w0 * x0[q] + w1 * x1[q])
+        cos_out[q] = cos_t
+        sin_out[q] = sin_t
+        top[q] = -1e300
+    for k in range(classes):
+        ck = PHASE_COS[classes, k]
+        sk = PHASE_SIN[classes, k]
+        for q in range(count):
+            zk = alpha * (cos_out[q] * ck + sin_out[q] * sk)
+            z[k, q] = zk
+            dz[k, q] = -alpha * (sin_out[q] * ck - cos_out[q] * sk)
+            top[q] = max(top[q], zk)
+
+
 _TASKS: dict[tuple, Landscape] = {}
 
 
@@ -266,26 +286,13 @@ def classifier_landscape(task: ClassifierTask, alpha: float = 3.0) -> Landscape:
         cos_s = np.empty(n)
         sin_s = np.empty(n)
         top = np.empty(n)
-        total = np.empty(n)
+        total = np.zeros(n)
         first = np.zeros(n)      # Σ e_k dz_k
         second = np.zeros(n)     # Σ e_k dz_k²
         level = np.zeros(n)      # Σ e_k z_k
         z = np.empty((classes, n))
         dz = np.empty((classes, n))
-        for s in range(n):
-            c, sn = vsincos(w0 * x0s[s] + w1 * x1s[s])
-            cos_s[s] = c
-            sin_s[s] = sn
-            top[s] = -1e300
-            total[s] = 0.0
-        for k in range(classes):
-            ck = PHASE_COS[classes, k]
-            sk = PHASE_SIN[classes, k]
-            for s in range(n):
-                zk = a * (cos_s[s] * ck + sin_s[s] * sk)
-                z[k, s] = zk
-                dz[k, s] = -a * (sin_s[s] * ck - cos_s[s] * sk)
-                top[s] = max(top[s], zk)
+        _real_logits(w0, w1, x0s, x1s, n, a, classes, cos_s, sin_s, z, dz, top)
         for k in range(classes):
             for s in range(n):
                 e = vexp(z[k, s] - top[s])
@@ -427,21 +434,10 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
                 bx0[q] = xs[idx, 0]
                 bx1[q] = xs[idx, 1]
                 by[q] = ys[idx]
+            _real_logits(w0, w1, bx0, bx1, batch, alpha, classes, cos_b, sin_b, z, dz, top)
             for q in range(batch):
-                cos_t, sin_t = vsincos(w0 * bx0[q] + w1 * bx1[q])
-                cos_b[q] = cos_t
-                sin_b[q] = sin_t
-                top[q] = -1e300
                 total[q] = 0.0
                 drive[q] = 0.0
-            for k in range(classes):
-                ck = PHASE_COS[classes, k]
-                sk = PHASE_SIN[classes, k]
-                for q in range(batch):
-                    zk = alpha * (cos_b[q] * ck + sin_b[q] * sk)      # α cos(θ − 2πk/c)
-                    z[k, q] = zk
-                    dz[k, q] = -alpha * (sin_b[q] * ck - cos_b[q] * sk)
-                    top[q] = max(top[q], zk)
             for j in range(ghosts):
                 a0, a1, a2 = g_i[j, 0], g_i[j, 1], g_i[j, 2]
                 for q in range(batch):
