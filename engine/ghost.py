@@ -78,60 +78,6 @@ def make_task(n: int, classes: int, teacher: tuple[float, float], label_noise: f
     return ClassifierTask(np.ascontiguousarray(x), y, classes, tuple(teacher), label_noise, seed)
 
 
-@njit(nogil=True, cache=True, inline="always")
-def sample_logits(w0, w1, gamma, x0, x1, alpha, classes, ghosts, z, ez, grads, curv):
-    """One sample: logits ``z[:c+e]``, ``ez = exp(z − max z)``, ``∇_w z_k`` in ``grads`` and
-    the scalar ``curv[k]`` with ``∇²_w z_k = curv[k]·x xᵀ`` for every real and ghost logit.
-
-    Returns ``(top, Σ_real ez, Σ_ghost ez, cos w·x, sin w·x)``.  One sin/cos pair per sample
-    (angle addition gives the c phases).
-    """
-    theta = w0 * x0 + w1 * x1
-    c0 = math.cos(theta)
-    s0 = math.sin(theta)
-    top = -1e300
-    for k in range(classes):
-        ck = PHASE_COS[classes, k]
-        sk = PHASE_SIN[classes, k]
-        z[k] = alpha * (c0 * ck + s0 * sk)  # α cos(θ − 2πk/c)
-        d = -alpha * (s0 * ck - c0 * sk)  # −α sin(θ − 2πk/c)
-        grads[k, 0] = d * x0
-        grads[k, 1] = d * x1
-        curv[k] = -z[k]
-        top = max(top, z[k])
-    for j in range(ghosts):
-        k = classes + j
-        z[k] = gamma[j, 0] * c0 + gamma[j, 1] * s0 + gamma[j, 2]
-        d = -gamma[j, 0] * s0 + gamma[j, 1] * c0
-        grads[k, 0] = d * x0
-        grads[k, 1] = d * x1
-        curv[k] = -(gamma[j, 0] * c0 + gamma[j, 1] * s0)
-        top = max(top, z[k])
-    real = 0.0
-    for k in range(classes):
-        ez[k] = math.exp(z[k] - top)
-        real += ez[k]
-    ghost = 0.0
-    for j in range(ghosts):
-        ez[classes + j] = math.exp(z[classes + j] - top)
-        ghost += ez[classes + j]
-    return top, real, ghost, c0, s0
-
-
-@njit(nogil=True, cache=True)
-def sample_terms(w0, w1, gamma, x0, x1, label, alpha, classes, ghosts, z, grads):
-    """One sample: ``(L_ext, L_orig, ghost_mass, log Σ_real e^z, log Σ_all e^z)`` (eq. 5.2);
-    fills ``z`` and ``grads`` (shape ≥ (c + e, 2)) like :func:`sample_logits`."""
-    ez = np.empty(classes + ghosts)
-    curv = np.empty(classes + ghosts)
-    top, real, ghost, _, _ = sample_logits(w0, w1, gamma, x0, x1, alpha, classes, ghosts, z,
-                                           ez, grads, curv)
-    log_real = top + math.log(real)
-    log_total = top + math.log(real + ghost)
-    return (log_total - z[label], log_real - z[label], ghost / (real + ghost), log_real,
-            log_total)
-
-
 @njit(nogil=True, cache=True)
 def symmetric_spectral_norm(a, n):
     """Largest |eigenvalue| of the symmetric ``a[:n, :n]`` (``a`` is overwritten).
@@ -602,30 +548,55 @@ def ghost_advance(w, gamma, alive, rng, acc, xs, ys, classes, ghosts, alpha, n_s
 METRIC_COLUMNS = ("f_orig", "f_ghost", "f_ext", "ghost_mass", "accuracy", "grad_norm")
 
 
-@njit(nogil=True, parallel=True, cache=True)
+@njit(nogil=True, parallel=True, cache=True, fastmath={"contract", "arcp", "nsz"})
 def full_data_metrics(w, gamma, xs, ys, classes, ghosts, alpha, out):
     """Per particle over all data, ``out[i]`` = :data:`METRIC_COLUMNS`: ``f_orig, f_ghost,
-    f_ext, ghost_mass, accuracy, ‖∇_w f_orig‖`` (out shape ``(N, 6)``)."""
+    f_ext, ghost_mass, accuracy, ‖∇_w f_orig‖`` (out shape ``(N, 6)``).  Per particle, passes
+    over the samples as in the step kernel (vectorised sin/cos and exp)."""
     n = xs.shape[0]
+    x0s = np.ascontiguousarray(xs[:, 0])
+    x1s = np.ascontiguousarray(xs[:, 1])
     for i in prange(w.shape[0]):
-        z = np.empty(classes + ghosts)
-        grads = np.empty((classes + ghosts, 2))
+        cos_s = np.empty(n)
+        sin_s = np.empty(n)
+        top = np.empty(n)
+        real = np.zeros(n)
+        ghost = np.zeros(n)
+        first = np.zeros(n)      # Σ_real e_k dz_k
+        z = np.empty((classes + ghosts, n))
+        dz = np.empty((classes, n))
+        _real_logits(w[i, 0], w[i, 1], x0s, x1s, n, alpha, classes, cos_s, sin_s, z, dz, top)
+        for j in range(ghosts):
+            a0, a1, a2 = gamma[i, j, 0], gamma[i, j, 1], gamma[i, j, 2]
+            for s in range(n):
+                zg = a0 * cos_s[s] + a1 * sin_s[s] + a2
+                z[classes + j, s] = zg
+                top[s] = max(top[s], zg)
+        for k in range(classes):
+            for s in range(n):
+                e = vexp(z[k, s] - top[s])
+                real[s] += e
+                first[s] += e * dz[k, s]
+        for j in range(ghosts):
+            for s in range(n):
+                ghost[s] += vexp(z[classes + j, s] - top[s])
         f_ext = f_orig = mass = correct = gx = gy = 0.0
         for s in range(n):
-            loss_ext, loss_orig, ghost_mass, log_real, _ = sample_terms(
-                w[i, 0], w[i, 1], gamma[i], xs[s, 0], xs[s, 1], ys[s], alpha, classes, ghosts,
-                z, grads)
-            f_ext += loss_ext
-            f_orig += loss_orig
-            mass += ghost_mass
+            label = ys[s]
+            margin = top[s] - z[label, s]
+            total = real[s] + ghost[s]
+            f_orig += margin + math.log(real[s])
+            f_ext += margin + math.log(total)
+            mass += ghost[s] / total
+            # ∇_w f_orig: softmax over the c real logits only
+            g = first[s] / real[s] - dz[label, s]
+            gx += g * x0s[s]
+            gy += g * x1s[s]
             best = 0
-            for k in range(classes):  # predictions and f_orig use the c real logits only
-                if z[k] > z[best]:
+            for k in range(1, classes):  # predictions use the real logits (first maximum)
+                if z[k, s] > z[best, s]:
                     best = k
-                g = math.exp(z[k] - log_real) - (1.0 if k == ys[s] else 0.0)
-                gx += g * grads[k, 0]
-                gy += g * grads[k, 1]
-            correct += 1.0 if best == ys[s] else 0.0
+            correct += 1.0 if best == label else 0.0
         out[i, 0] = f_orig / n
         out[i, 1] = (f_ext - f_orig) / n
         out[i, 2] = f_ext / n

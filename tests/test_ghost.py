@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.ghost import classifier_landscape, full_data_metrics, make_task, sample_terms
+from engine.ghost import classifier_landscape, full_data_metrics, make_task
 from engine.presets import apply_sets, load
 from engine.simulation import Simulation
 from tests.conftest import ROOT
@@ -33,16 +33,18 @@ def test_ghost_loss_is_eq_5_2_and_f_ghost_is_the_label_free_difference(label):
     w = np.array([0.7, -1.3])
     gamma = np.array([[0.5, -0.2, 0.3], [-1.0, 0.4, 1.1]])
     x = np.array([0.35, -0.8])
-    z = np.empty(5)
-    grads = np.empty((5, 2))
-    l_ext, l_orig, mass, _, _ = sample_terms(w[0], w[1], gamma, x[0], x[1], label, ALPHA, 3, 2,
-                                             z, grads)
+    out = np.empty((1, 6))   # the engine's per-particle metrics on a one-sample dataset
+    full_data_metrics(w[None], gamma[None], x[None], np.array([label]), 3, 2, ALPHA, out)
+    l_orig, f_ghost, l_ext, mass = out[0, :4]
     d_ext, d_orig, d_mass = _direct_eq_5_2(w, gamma, x, label, 3)
     assert l_ext == pytest.approx(d_ext, rel=1e-13)
     assert l_orig == pytest.approx(d_orig, rel=1e-13)
     assert mass == pytest.approx(d_mass, rel=1e-13)
-    f_ghost = math.log(1 + np.exp(z[3:]).sum() / np.exp(z[:3]).sum())
-    assert l_ext - l_orig == pytest.approx(f_ghost, rel=1e-12) and f_ghost >= 0
+    theta = w @ x
+    z_real = ALPHA * np.cos(theta - 2 * np.pi * np.arange(3) / 3)
+    z_ghost = gamma @ np.array([np.cos(theta), np.sin(theta), 1.0])
+    label_free = math.log(1 + np.exp(z_ghost).sum() / np.exp(z_real).sum())
+    assert f_ghost == pytest.approx(label_free, rel=1e-12) and f_ghost >= 0
 
 
 def test_f_ext_equals_f_orig_plus_f_ghost_over_data():
@@ -84,6 +86,32 @@ def test_classifier_landscape_value_gradient_and_hessian_are_exact(n, classes):
                   - landscape.func(*(w - h * np.eye(2)[1]), p)[2]) / (2 * h)
         np.testing.assert_allclose([hxx, hxy, hyy], [hess_x[0], hess_x[1], hess_y],
                                    rtol=1e-5, atol=1e-7)
+
+
+def test_full_data_metrics_match_a_direct_numpy_evaluation():
+    # every column, ghost mass and accuracy included, with ghost logits large enough to matter
+    task = make_task(90, 4, (2.0, -3.0), 0.2, 11)
+    rng = np.random.default_rng(5)
+    w = rng.uniform(-4, 4, (12, 2))
+    gamma = rng.normal(scale=2.0, size=(12, 3, 3))
+    out = np.empty((12, 6))
+    full_data_metrics(w, gamma, task.x, task.y, 4, 3, ALPHA, out)
+    for i in range(12):
+        theta = task.x @ w[i]
+        real = ALPHA * np.cos(theta[:, None] - 2 * np.pi * np.arange(4) / 4)
+        phi = np.stack([np.cos(theta), np.sin(theta), np.ones_like(theta)], 1)
+        ghost = phi @ gamma[i].T
+        z_y = real[np.arange(90), task.y]
+        log_real = np.log(np.exp(real).sum(1))
+        log_total = np.log(np.exp(real).sum(1) + np.exp(ghost).sum(1))
+        p_real = np.exp(real - log_real[:, None])
+        p_real[np.arange(90), task.y] -= 1.0
+        dz = -ALPHA * np.sin(theta[:, None] - 2 * np.pi * np.arange(4) / 4)
+        grad = ((p_real * dz).sum(1)[:, None] * task.x).mean(0)
+        expected = [np.mean(log_real - z_y), np.mean(log_total - log_real),
+                    np.mean(log_total - z_y), np.mean(np.exp(ghost).sum(1) / np.exp(log_total)),
+                    np.mean(real.argmax(1) == task.y), np.hypot(*grad)]
+        np.testing.assert_allclose(out[i], expected, rtol=1e-10, atol=1e-13)
 
 
 def _f_ext(w, gamma, task):
