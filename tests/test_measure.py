@@ -79,3 +79,17 @@ def test_adding_a_finer_histogram_equals_adding_the_positions():
     coarse.add_counts(10, histogram2d(points, bounds, 256), len(points))
     np.testing.assert_array_equal(direct.counts, coarse.counts)
     assert direct.samples == coarse.samples == len(points)
+
+
+def test_threaded_binning_gives_the_single_thread_counts(monkeypatch):
+    # the window bins large clouds on both threads: per-thread histograms, summed
+    from engine.diagnostics import binning
+    rng = np.random.default_rng(3)
+    points = np.concatenate([rng.normal(scale=1.5, size=(30_001, 2)),
+                             [[-3.0, -3.0], [3.0, 3.0], [np.nan, 0.0], [10.0, 0.0]]])
+    bounds = np.array([-3.0, 3.0, -3.0, 3.0])
+    single = binning.histogram2d(points, bounds, 64)
+    monkeypatch.setattr(binning, "PARALLEL_POINTS", 1000)
+    threaded = binning.histogram2d(points, bounds, 64, out=np.ones((64, 64)))
+    np.testing.assert_array_equal(threaded, single + 1.0)   # adds into out, like one thread
+    assert single.sum() == np.sum(np.all(np.abs(points) <= 3.0, axis=1))
