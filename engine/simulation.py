@@ -117,6 +117,7 @@ def _nearest_cell_labels(points, grid, x0, x1, dx, y0, y1, dy, out):
 # columns of the per-block partial sums of a record (see _record_sums)
 (SUM_ALIVE, SUM_LOSS, SUM_TIME_AVG_LOSS, SUM_GRAD, SUM_TIME_AVG_GRAD, SUM_VANISHING,
  SUM_TANGENT, SUM_TANGENT_BAD, SUM_GAMMA_COUNT, SUM_GAMMA, SUM_GAMMA_NEGATIVE) = range(11)
+N_SUMS = 11
 
 
 @njit(cache=True, nogil=True)
@@ -536,7 +537,7 @@ class Simulation:
         alive = self.alive.astype(bool)
         n = len(alive)
         n_blocks = -(-n // dyn.BLOCK)
-        partial = np.empty((n_blocks, 11))
+        partial = np.empty((n_blocks, N_SUMS))
         dyn.run_blocks(_record_sums, n_blocks, 10 * n,
                        (alive, self.out, self.acc, self.loss_start, lyap, tangent, partial))
         sums = partial.sum(axis=0)
@@ -578,7 +579,7 @@ class Simulation:
             counts = np.bincount(self.last_core[alive & (self.last_core >= 0)],
                                  minlength=n_states)
             for state, count in enumerate(counts[:n_states]):
-                scalars[f"occupation_{state}"] = count / max(int(alive.sum()), 1)
+                scalars[f"occupation_{state}"] = count / max(living, 1.0)
         self._extend_record(per_particle, scalars)
         self.history.record(self.step, per_particle, scalars)
 
