@@ -1,10 +1,12 @@
 """Step kernels for ensembles on 2D landscapes (DESIGN §4), with the diagnostics fused in.
 
-The step kernel of a landscape covers every method; the method is chosen by runtime flags so
-changing a knob never recompiles.  The particle loop exists in three compiled copies that take
+The step kernel of a landscape covers every method; the method is chosen by runtime flags, so
+changing a knob never recompiles a compiled copy (a change that needs another copy compiles it
+once).  The particle loop exists in three compiled copies that take
 bitwise the same steps — general; lean with diagnostics (no minibatches or walls); plain (no
-diagnostics, escape tracking, minibatches or walls) — the lean ones only for speed; each copy is
-compiled the first time a run needs it.  Fixed blocks of particles run on plain threads (the
+diagnostics, escape tracking, minibatches or walls, stepping ``LANES`` particles together, one
+variant per momentum × folding boundary) — the lean ones only for speed; each copy is compiled
+the first time a run needs it.  Fixed blocks of particles run on plain threads (the
 kernels release the GIL).
 
 The update of particle ``w`` with velocity ``v`` is::
@@ -47,7 +49,8 @@ import numba
 from numba import njit
 
 from .landscapes.base import Landscape
-from .rng import finish_pair, next_u64, normal_candidate, sample_without_replacement
+from .rng import (finish_draw, finish_pair, next_u64, normal_candidate,
+                  sample_without_replacement)
 
 KINDS = ("gd", "sgd", "langevin", "momentum", "ghost")
 NOISE_MODELS = ("additive", "curvature")
@@ -57,6 +60,7 @@ LOG_TINY_NORM = math.log(TINY_NORM)
 RESCALE = 2.0 ** -600  # tangent rescaling factor near under/overflow, exact in binary
 LOG_RESCALE = 600.0 * math.log(2.0)
 BLOCK = 256  # particles per parallel work item (scratch allocation is per block)
+LANES = 4  # particles the plain copy steps together (1: one at a time); read when compiled
 
 # accumulator columns.  The running Lyapunov sum is the flushed logs ``acc[:, ACC_LYAP]`` plus
 # ``log acc[:, ACC_LYAP_PRODUCT]`` (the running product of norms); the tangent exponent's is
@@ -130,8 +134,9 @@ class Kernels:
 
     advance: Callable
     evaluate: Callable
-    # ready(minibatch, boundary, diagnostics, escapes): is the copy those settings use compiled?
-    ready: Callable[[bool, int, bool, bool], bool]
+    # ready(minibatch, boundary, diagnostics, escapes, momentum): is the copy those settings use
+    # compiled?
+    ready: Callable[[bool, int, bool, bool, bool], bool]
     loss_and_grad_norm: Callable
 
 
@@ -185,7 +190,7 @@ def kernels_for(landscape: Landscape) -> Kernels:
     return hit[1]
 
 
-@njit(nogil=True)
+@njit(nogil=True, inline="always")
 def _reflect(v, velocity, lo, hi):
     """Mirror ``v`` into ``[lo, hi]`` (several folds if needed); flip the velocity per fold."""
     for _ in range(8):
@@ -206,11 +211,9 @@ def _wrap(v, lo, hi):
     return lo + (v - lo) - width * math.floor((v - lo) / width)
 
 
-@njit(nogil=True, cache=True)
-def _fold_into_bounds(x, y, vx, vy, bounds, boundary):
+def _fold(x, y, vx, vy, bounds, boundary):
     """Map a point that left the box back in: mirror (``boundary`` 1, the velocity component
-    flipped per fold) or wrap (3).  Out of line on purpose: the step loops only test whether a
-    point is outside, which keeps the rare branch's registers out of the hot loop."""
+    flipped per fold) or wrap (3)."""
     if boundary == 1:
         if x > bounds[1] or x < bounds[0]:
             x, vx = _reflect(x, vx, bounds[0], bounds[1])
@@ -222,6 +225,22 @@ def _fold_into_bounds(x, y, vx, vy, bounds, boundary):
         if y >= bounds[3] or y < bounds[2]:
             y = _wrap(y, bounds[2], bounds[3])
     return x, y, vx, vy
+
+
+# Out of line: the step loops only test whether a point is outside, which keeps the rare
+# branch's registers out of the hot loop.
+_fold_into_bounds = njit(nogil=True, cache=True)(_fold)
+
+
+@njit(nogil=True, inline="always")
+def _write_plain_sums(acc, i, done):
+    """The accumulator updates of a particle's diagnostics-free chunk of ``done`` steps, with the
+    scalar loop's exact operations (its sums are 0.0, its product untouched)."""
+    acc[i, ACC_LYAP] += 0.0
+    acc[i, ACC_TANGENT] += 0.0
+    acc[i, ACC_LOSS] += 0.0
+    acc[i, ACC_GRAD] += 0.0
+    acc[i, ACC_COUNT] += done
 
 
 def _build(func) -> Kernels:
@@ -447,8 +466,121 @@ def _build(func) -> Kernels:
 
         return particles_range
 
-    def make_blocks(lean: bool, with_diagnostics: bool):
-        particles_range = make_range(lean, with_diagnostics)
+    def make_grouped(particles_range, momentum: bool, folds: bool):
+        """The plain copy (Langevin and momentum without diagnostics, minibatches or walls) on
+        groups of ``LANES`` particles stepped together.  One particle's step is a chain of
+        dependent operations (gradient, update, next gradient…) that leaves the core mostly
+        waiting; the steps of ``LANES`` particles are independent, so the core overlaps them.
+        Each particle consumes its own stream exactly as the one-particle loop does, ziggurat
+        rejections included (finished out of line with scalar arguments only: inlined, the slow
+        path cost the hot loop its registers), so every copy takes bitwise the same steps.
+
+        The one-particle loop freezes a particle at its first non-finite step.  Non-finite
+        states persist (a NaN or infinite coordinate propagates through every later update; a
+        fold can only clamp an infinite coordinate, which that loop keeps alive too; an infinite
+        velocity stays infinite), so the group checks once per chunk and, if a particle turned
+        non-finite, redoes the chunk from its start with the one-particle loop.  Groups with a
+        frozen particle, the last ``< LANES`` particles and noiseless runs use that loop too.
+
+        ``momentum`` and ``folds`` (reflect or periodic boundary) are compile-time constants:
+        a runtime branch on either in the step loop cost it ≈ 20 %; each case is its own
+        copy, compiled when first used.
+        """
+
+        @njit(nogil=True, inline="always")
+        def lane_steps(n_steps, x, y, vx, vy, s0, s1, s2, s3, p, bounds, stiffness, lr, sigma,
+                       beta, boundary):
+            for k in range(n_steps):
+                for lane in range(LANES):
+                    px, py = x[lane], y[lane]
+                    f, fx, fy, fxx, fxy, fyy = full(px, py, p, bounds, False, stiffness)
+                    b1, a0, a1, a2, a3 = next_u64(s0[lane], s1[lane], s2[lane], s3[lane])
+                    b2, a0, a1, a2, a3 = next_u64(a0, a1, a2, a3)
+                    z1, ok1 = normal_candidate(b1)
+                    z2, ok2 = normal_candidate(b2)
+                    if not (ok1 and ok2):  # finish_pair's order: first, then second
+                        if not ok1:
+                            z1, a0, a1, a2, a3 = finish_draw(b1, a0, a1, a2, a3)
+                        if not ok2:
+                            z2, a0, a1, a2, a3 = finish_draw(b2, a0, a1, a2, a3)
+                    s0[lane], s1[lane], s2[lane], s3[lane] = a0, a1, a2, a3
+                    if momentum:
+                        wx = beta * vx[lane] - lr * fx + sigma * z1
+                        wy = beta * vy[lane] - lr * fy + sigma * z2
+                        new_x = px + wx
+                        new_y = py + wy
+                        vx[lane], vy[lane] = wx, wy
+                    else:
+                        new_x = px - lr * fx + sigma * z1
+                        new_y = py - lr * fy + sigma * z2
+                    if folds and not (bounds[0] <= new_x < bounds[1]
+                                      and bounds[2] <= new_y < bounds[3]):
+                        new_x, new_y, vx[lane], vy[lane] = _fold_into_bounds(
+                            new_x, new_y, vx[lane], vy[lane], bounds, boundary)
+                    x[lane], y[lane] = new_x, new_y
+
+        @njit(nogil=True)
+        def grouped_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p, lr,
+                          temperature, beta, minibatch, curvature, batch, data, noise_scale,
+                          bounds, boundary, wall, stiffness, diagnostics, zx, zf, escapes,
+                          cores, core_geom, last_core, events, event_count, block, step0):
+            sigma = math.sqrt(2.0 * lr * temperature)
+            x, y = np.empty(LANES), np.empty(LANES)
+            vx, vy = np.empty(LANES), np.empty(LANES)
+            s0, s1 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
+            s2, s3 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
+            grouped_end = start + (stop - start) // LANES * LANES
+            if temperature <= 0.0:
+                grouped_end = start
+            for g in range(start, grouped_end, LANES):
+                whole = True
+                for lane in range(LANES):
+                    whole = whole and alive[g + lane] != 0
+                if whole:
+                    for lane in range(LANES):
+                        i = g + lane
+                        x[lane], y[lane] = pos[i, 0], pos[i, 1]
+                        vx[lane], vy[lane] = vel[i, 0], vel[i, 1]
+                        s0[lane], s1[lane] = rng[i, 0], rng[i, 1]
+                        s2[lane], s3[lane] = rng[i, 2], rng[i, 3]
+                    lane_steps(n_steps, x, y, vx, vy, s0, s1, s2, s3, p, bounds, stiffness, lr,
+                               sigma, beta, boundary)
+                    for lane in range(LANES):
+                        whole = whole and math.isfinite(x[lane] + y[lane]) and math.isfinite(
+                            vx[lane] + vy[lane])
+                if not whole:  # from the state the group started the chunk with
+                    particles_range(g, g + LANES, pos, vel, alive, rng, tangent, acc, n_steps,
+                                    p, lr, temperature, beta, minibatch, curvature, batch, data,
+                                    noise_scale, bounds, boundary, wall, stiffness, diagnostics,
+                                    zx, zf, escapes, cores, core_geom, last_core, events,
+                                    event_count, block, step0)
+                    continue
+                for lane in range(LANES):
+                    i = g + lane
+                    pos[i, 0], pos[i, 1] = x[lane], y[lane]
+                    vel[i, 0], vel[i, 1] = vx[lane], vy[lane]
+                    rng[i, 0], rng[i, 1] = s0[lane], s1[lane]
+                    rng[i, 2], rng[i, 3] = s2[lane], s3[lane]
+                    _write_plain_sums(acc, i, n_steps)
+            if grouped_end < stop:
+                particles_range(grouped_end, stop, pos, vel, alive, rng, tangent, acc, n_steps,
+                                p, lr, temperature, beta, minibatch, curvature, batch, data,
+                                noise_scale, bounds, boundary, wall, stiffness, diagnostics, zx,
+                                zf, escapes, cores, core_geom, last_core, events, event_count,
+                                block, step0)
+
+        return grouped_range
+
+    # one-particle loops by (lean, with_diagnostics), shared by the grouped copies that fall back
+    # on them, so each is compiled once
+    ranges: dict[tuple[bool, bool], Callable] = {}
+
+    def make_blocks(lean: bool, with_diagnostics: bool, lanes: tuple[bool, bool] | None):
+        if (lean, with_diagnostics) not in ranges:
+            ranges[lean, with_diagnostics] = make_range(lean, with_diagnostics)
+        particles_range = ranges[lean, with_diagnostics]
+        if lanes is not None:
+            particles_range = make_grouped(particles_range, *lanes)
 
         @njit(nogil=True)
         def advance_blocks(first, last, pos, vel, alive, rng, tangent, acc, n_steps, p, lr,
@@ -467,22 +599,29 @@ def _build(func) -> Kernels:
         return advance_blocks
 
     # The copies are compiled when first used, not all at once: a window running Langevin with
-    # diagnostics compiles one copy (≈ 6 s here) instead of three (≈ 13 s).
-    copies: dict[tuple[bool, bool], Callable] = {}
+    # diagnostics compiles one copy (≈ 6 s here) instead of all of them.
+    copies: dict[tuple, Callable] = {}
     copies_lock = threading.Lock()
 
-    def copy_key(minibatch: bool, boundary: int, diagnostics: bool,
-                 escapes: bool) -> tuple[bool, bool]:
+    def copy_key(minibatch: bool, boundary: int, diagnostics: bool, escapes: bool,
+                 momentum: bool) -> tuple[bool, bool, tuple[bool, bool] | None]:
+        """(lean, with diagnostics, grouped variant): the general copy, the lean one with
+        diagnostics, or the plain one — grouped, one variant per momentum × folding boundary."""
         lean = not (minibatch or boundary == 2)
-        return (True, True) if lean and diagnostics else (
-            (True, False) if lean and not escapes else (False, True))
+        if lean and diagnostics:
+            return True, True, None
+        if lean and not escapes:
+            return (True, False, (momentum, boundary in (1, 3)) if LANES > 1 else None)
+        return False, True, None
 
-    def ready(minibatch: bool, boundary: int, diagnostics: bool, escapes: bool) -> bool:
-        kernel = copies.get(copy_key(minibatch, boundary, diagnostics, escapes))
+    def ready(minibatch: bool, boundary: int, diagnostics: bool, escapes: bool,
+              momentum: bool) -> bool:
+        kernel = copies.get(copy_key(minibatch, boundary, diagnostics, escapes, momentum))
         return kernel is not None and bool(kernel.signatures)
 
-    def copy_for(minibatch: bool, boundary: int, diagnostics: bool, escapes: bool) -> Callable:
-        key = copy_key(minibatch, boundary, diagnostics, escapes)
+    def copy_for(minibatch: bool, boundary: int, diagnostics: bool, escapes: bool,
+                 momentum: bool) -> Callable:
+        key = copy_key(minibatch, boundary, diagnostics, escapes, momentum)
         with copies_lock:
             if key not in copies:
                 copies[key] = make_blocks(*key)
@@ -499,7 +638,7 @@ def _build(func) -> Kernels:
         capacity are counted but dropped, and the caller enlarges the buffer).
         """
         n_blocks = (pos.shape[0] + BLOCK - 1) // BLOCK
-        run_blocks(copy_for(minibatch, boundary, diagnostics, escapes), n_blocks,
+        run_blocks(copy_for(minibatch, boundary, diagnostics, escapes, beta != 0.0), n_blocks,
                    pos.shape[0] * n_steps, (
                        pos, vel, alive, rng, tangent, acc, n_steps, p, lr, temperature, beta,
                        minibatch, curvature, batch, data, noise_scale, bounds, boundary,

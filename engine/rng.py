@@ -204,6 +204,14 @@ def finish_pair(bits1, bits2, z1, z2, s0, s1, s2, s3, zx, zf):
     return z1, z2, s0, s1, s2, s3
 
 
+@njit(nogil=True, cache=True)
+def finish_draw(bits, s0, s1, s2, s3):
+    """:func:`normal_finish` with this module's tables, out of line: for loops over several
+    particles at once, whose registers an inlined slow path would cost; it takes and returns
+    scalars only.  Returns ``(z, s0, s1, s2, s3)``."""
+    return normal_finish(bits, s0, s1, s2, s3, ZIGGURAT_X, ZIGGURAT_F)
+
+
 @njit(cache=True)
 def draw_normals(states: np.ndarray, count: int, zx: np.ndarray, zf: np.ndarray) -> np.ndarray:
     """``count`` normals from each stream, shape ``(len(states), count)``; advances the states."""

@@ -412,7 +412,7 @@ class Simulation:
         of the step loop the current settings need first, a few seconds)."""
         cfg = self._step_config()
         return self.kernels.ready(cfg.minibatch, self.boundary_code, self.diagnostics,
-                                  self._cores.shape != (1, 1))
+                                  self._cores.shape != (1, 1), cfg.momentum != 0.0)
 
     def compile(self, escapes: bool | None = None) -> None:
         """Compile the step kernel now (on empty arrays), so the first ``advance`` is fast.
