@@ -107,17 +107,18 @@ def mixing_summary(sim: Simulation) -> dict:
     from .diagnostics.mixing import integrated_autocorrelation_time
     series = sim.history.scalar_series()
     frames = sim.history.particle_arrays()
-    stride = sim.history.stride
-    out = {"record_stride_steps": stride}
+    stride, frame_stride = sim.history.stride, sim.history.frame_stride
+    out = {"record_stride_steps": stride, "frame_stride_steps": frame_stride}
     if series["steps"].size > 8:
         out["loss_mean_iat_frames"] = integrated_autocorrelation_time(series["loss_mean"])
+        out["loss_mean_iat_steps"] = out["loss_mean_iat_frames"] * stride
     if frames.get("positions") is not None and frames["positions"].ndim == 3 and \
             frames["positions"].shape[0] > 8:
         # per-particle x trajectories: average the autocorrelation over particles
         out["x_iat_frames"] = integrated_autocorrelation_time(frames["positions"][:, :, 0])
         out["loss_iat_frames"] = integrated_autocorrelation_time(frames["loss"])
-    for key in [k for k in out if k.endswith("_frames")]:
-        out[key.replace("_frames", "_steps")] = out[key] * stride
+        for key in ("x_iat", "loss_iat"):
+            out[f"{key}_steps"] = out[f"{key}_frames"] * frame_stride
     return out
 
 

@@ -65,11 +65,12 @@ class GhostSimulation(Simulation):
         self._update_metrics()
         return self.out
 
-    def _extend_record(self, per_particle: dict, scalars: dict) -> None:
+    def _extend_record(self, per_particle: dict | None, scalars: dict) -> None:
         self.out  # the metrics of the current positions (one full-data pass per step)
-        per_particle["loss"] = self.out[:, 0].copy()
-        per_particle["ghost_mass"] = self.metrics[:, 3].copy()
-        per_particle["f_ghost"] = self.metrics[:, 1].copy()
+        if per_particle is not None:
+            per_particle["loss"] = self.out[:, 0]
+            per_particle["ghost_mass"] = self.metrics[:, 3]
+            per_particle["f_ghost"] = self.metrics[:, 1]
         alive = self.alive.astype(bool)
         if alive.any():
             scalars["loss_mean"] = float(self.out[alive, 0].mean())

@@ -260,16 +260,47 @@ def test_snapshot_arrays_are_read_only_copies():
 
 
 def test_history_memory_is_bounded():
+    budget = 2_000_000
     sim = Simulation(make_preset(run={"steps": 1, "record_every": 1},
                                  ensemble={"particles": 1000, "seed": 0}),
-                     history_budget_bytes=2_000_000)
+                     history_budget_bytes=budget)
     sim.advance(3000)
-    arrays = sim.history.particle_arrays()
+    history = sim.history
+    arrays = history.particle_arrays()
     frames = arrays["positions"].shape[0]
-    assert frames <= sim.history.max_frames
-    # still covers the whole run evenly
-    assert arrays["steps"][0] == 0 and arrays["steps"][-1] > 3000 - sim.history.stride
-    assert np.all(np.diff(arrays["steps"]) == sim.history.stride)
+    assert frames <= history.max_frames
+    frame_bytes = sum(arrays[k].nbytes for k in ("positions", "loss", "lyapunov", "basin")
+                      if k in arrays)
+    assert frame_bytes <= budget
+    # frames still cover the whole run evenly
+    assert arrays["steps"][0] == 0 and arrays["steps"][-1] > 3000 - history.frame_stride
+    assert np.all(np.diff(arrays["steps"]) == history.frame_stride)
+    # the scalar series is thinned on its own: here it keeps every step
+    series = history.scalar_series()
+    assert history.stride == 1 and len(series["steps"]) == 3001 > frames
+    assert np.all(np.diff(series["steps"]) == history.stride)
+
+
+def test_history_scalar_series_is_bounded_and_frames_stay_a_subset():
+    from engine.history import MAX_SCALAR_POINTS, History
+    history = History(record_every=1, budget_bytes=10 * 48)  # 10 frames of 2 particles
+    for step in range(3 * MAX_SCALAR_POINTS):
+        if not history.due(step):  # as Simulation.advance: records only at due steps
+            continue
+        frame = None
+        if history.frame_due(step):
+            frame = {"positions": np.full((2, 2), float(step)), "loss": np.full(2, float(step))}
+        history.record(step, frame, {"loss_mean": float(step)})
+    series, arrays = history.scalar_series(), history.particle_arrays()
+    assert MAX_SCALAR_POINTS // 2 <= len(series["steps"]) <= MAX_SCALAR_POINTS
+    assert np.all(np.diff(series["steps"]) == history.stride)
+    np.testing.assert_array_equal(series["loss_mean"], series["steps"])
+    assert len(arrays["steps"]) <= history.max_frames == 10
+    assert history.frame_stride % history.stride == 0
+    assert set(arrays["steps"]) <= set(series["steps"])
+    # reused arrays hold their own frame's values, not a later one's
+    np.testing.assert_array_equal(arrays["positions"][:, 0, 0], arrays["steps"])
+    np.testing.assert_array_equal(arrays["loss"][:, 1], arrays["steps"])
 
 
 def test_bitwise_identical_whatever_the_thread_count(tmp_path):
