@@ -27,6 +27,10 @@ EVENT_CAPACITY = 1024  # initial events per block and chunk; grows if ever excee
 QUANTILE_SAMPLE = 2**17  # particles behind the recorded γ̂ quantiles (standard error ≈ 0.005 σ)
 LIVE_PARAMS = ("kind", "lr", "temperature", "batch_size", "momentum", "noise", "noise_scale",
                "particles", "landscape_params")
+# live parameters that only steer the steps to come: a record left pending by
+# ``advance(defer_record=True)`` is still taken after they change (with the values of its step)
+STEP_ONLY_PARAMS = frozenset({"kind", "lr", "temperature", "batch_size", "momentum", "noise",
+                              "noise_scale"})
 _LANDSCAPES: dict[tuple, Landscape] = {}
 
 
@@ -187,6 +191,7 @@ class Simulation:
         self.landscape = landscape_for(preset)
         self.kernels = dyn.kernels_for(self.landscape)
         self.history = History(preset.run.record_every, history_budget_bytes)
+        self._deferred: dict | None = None  # the parameters of a record left pending
         self.structure = None
         self._cores = np.full((1, 1), -1, dtype=np.int32)
         self._core_geom = np.zeros(4)
@@ -214,6 +219,7 @@ class Simulation:
         self._event_chunks: list[np.ndarray] = []
         self.events_dropped = 0
         self.escape_start = 0
+        self._deferred = None
         self._resize(n)
         self.history.clear()
         self._record()
@@ -280,6 +286,7 @@ class Simulation:
                      structure=None) -> None:
         """Track escapes between user-given core sets: ``cores[iy, ix]`` ≥ 0 labels a core cell
         of the regular grid ``grid_x × grid_y`` (nearest cell), −1 elsewhere."""
+        self._deferred = None  # the history restarts below
         self.structure = structure
         self._basin_grid = structure.basins if structure is not None else cores
         self._grid_x, self._grid_y = np.asarray(grid_x), np.asarray(grid_y)
@@ -340,6 +347,8 @@ class Simulation:
         unknown = set(changes) - set(LIVE_PARAMS)
         if unknown:
             raise PresetError("update_params", ", ".join(sorted(unknown)), "not a live parameter")
+        if not set(changes) <= STEP_ONLY_PARAMS:  # N or f changes what a pending record reads
+            self.flush_record()
         data = to_dict(self.preset)
         for key, value in changes.items():
             if key == "particles":
@@ -361,8 +370,16 @@ class Simulation:
                 self.attach_cores(self._cores, self._grid_x, self._grid_y, self.structure)
 
     # -- stepping --------------------------------------------------------------------------------
-    def advance(self, n_steps: int, progress: Callable[[int, int], None] | None = None) -> None:
-        """Integrate ``n_steps`` steps in compiled chunks, recording at the due steps."""
+    def advance(self, n_steps: int, progress: Callable[[int, int], None] | None = None,
+                defer_record: bool = False) -> None:
+        """Integrate ``n_steps`` steps in compiled chunks, recording at the due steps.
+
+        With ``defer_record``, a record due at the last step is left pending (its step's
+        parameters kept) until :meth:`flush_record`, the next ``advance`` or any change that
+        would alter it: the window applies input between a step and its record, which at 10⁶
+        particles takes longer than the step.
+        """
+        self.flush_record()
         remaining = int(n_steps)
         done = 0
         while remaining > 0:
@@ -375,7 +392,10 @@ class Simulation:
             remaining -= chunk
             done += chunk
             if self.history.due(self.step):
-                self._record()
+                if defer_record and remaining == 0:
+                    self._deferred = self._record_parameters()
+                else:
+                    self._record()
             if progress is not None:
                 progress(done, int(n_steps))
 
@@ -535,7 +555,25 @@ class Simulation:
                                                   self.out[:, 1])),
             **common)
 
-    def _record(self) -> None:
+    @property
+    def record_pending(self) -> bool:
+        """Whether ``advance(defer_record=True)`` left a record to take."""
+        return self._deferred is not None
+
+    def flush_record(self) -> None:
+        """Take the record that ``advance(defer_record=True)`` left pending, if any."""
+        if self._deferred is not None:
+            parameters, self._deferred = self._deferred, None
+            self._record(parameters)
+
+    def _record_parameters(self) -> dict[str, float]:
+        """The recorded scalars that depend on parameters rather than on the particles."""
+        d = self.preset.dynamics
+        return {"time": self.time, "effective_temperature": self.effective_temperature(),
+                "lr": d.lr, "temperature": d.temperature, "batch_size": d.batch_size,
+                "momentum": d.momentum}
+
+    def _record(self, parameters: dict[str, float] | None = None) -> None:
         lyap, tangent = self.running_lyapunov()
         alive = self.alive.astype(bool)
         n = len(alive)
@@ -557,9 +595,7 @@ class Simulation:
         gam = gam[::-(-gam.size // QUANTILE_SAMPLE)] if gam.size else gam
         q10, q90 = (np.quantile(gam, [0.1, 0.9]).tolist() if gam.size > 1
                     else (math.nan, math.nan))
-        d = self.preset.dynamics
         scalars = {
-            "time": self.time,
             "loss_mean": mean(SUM_LOSS),
             "time_avg_loss": mean(SUM_TIME_AVG_LOSS if self.step else SUM_LOSS),
             "grad_norm_mean": mean(SUM_GRAD),
@@ -573,10 +609,8 @@ class Simulation:
             if finite_gamma else 0.0,
             "tangent_lyapunov_mean": mean(SUM_TANGENT) if not sums[SUM_TANGENT_BAD]
             else math.nan,
-            "effective_temperature": self.effective_temperature(),
             "n_frozen": float(n - living),
-            "lr": d.lr, "temperature": d.temperature, "batch_size": d.batch_size,
-            "momentum": d.momentum,
+            **(parameters if parameters is not None else self._record_parameters()),
         }
         per_particle = None
         if self.history.frame_due(self.step):
@@ -599,6 +633,7 @@ class Simulation:
 
     def trajectory_arrays(self) -> dict[str, np.ndarray]:
         """The DESIGN §9 export fields available from the history, plus ensemble series."""
+        self.flush_record()
         from .presets import dumps
         arrays = self.history.particle_arrays()
         arrays["preset"] = np.array(dumps(self.preset))
@@ -619,6 +654,7 @@ class Simulation:
                 "events": self.events()}
 
     def restore(self, state: dict) -> None:
+        self.flush_record()
         self.preset = state["preset"]
         self.step, self.time = state["step"], state["time"]
         for name in ("positions", "velocities", "alive", "rng", "tangent", "acc", "out",

@@ -281,6 +281,34 @@ def test_history_memory_is_bounded():
     assert np.all(np.diff(series["steps"]) == history.stride)
 
 
+def test_deferred_record_equals_the_immediate_one():
+    preset = make_preset(run={"steps": 1, "record_every": 10},
+                         ensemble={"particles": 300, "seed": 2})
+    now, later = Simulation(preset), Simulation(preset)
+    now.advance(10)
+    later.advance(10, defer_record=True)
+    assert list(later.history.steps) == [0]
+    later.update_params(temperature=0.37)  # steers later steps only: the record keeps step 10's
+    assert list(later.history.steps) == [0]
+    later.flush_record()
+    for got, want in ((later.history.scalar_series(), now.history.scalar_series()),
+                      (later.history.particle_arrays(), now.history.particle_arrays())):
+        assert got.keys() == want.keys()
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    assert later.history.scalar_series()["temperature"][-1] == preset.dynamics.temperature
+    # a change of what the record reads (N, f) takes the pending record first
+    later.advance(10, defer_record=True)
+    later.update_params(particles=200)
+    assert later.history.scalar_series()["steps"][-1] == 20
+    # so does the next advance, and an export
+    later.advance(10, defer_record=True)
+    later.advance(3)
+    assert 30 in later.history.scalar_series()["steps"]
+    later.advance(7, defer_record=True)
+    assert later.trajectory_arrays()["series_steps"][-1] == 40
+
+
 def test_history_scalar_series_is_bounded_and_frames_stay_a_subset():
     from engine.history import MAX_SCALAR_POINTS, History
     history = History(record_every=1, budget_bytes=10 * 48)  # 10 frames of 2 particles
