@@ -479,8 +479,10 @@ def _build(func) -> Kernels:
         states persist (a NaN or infinite coordinate propagates through every later update; a
         fold can only clamp an infinite coordinate, which that loop keeps alive too; an infinite
         velocity stays infinite), so the group checks once per chunk and, if a particle turned
-        non-finite, redoes the chunk from its start with the one-particle loop.  Groups with a
-        frozen particle, the last ``< LANES`` particles and noiseless runs use that loop too.
+        non-finite, redoes the chunk from its start with the one-particle loop.  (The one case
+        this misses: coordinates near ±10³⁰⁸ whose sum overflows for some steps and then no
+        longer does.)  Groups with a frozen particle, the last ``< LANES`` particles and
+        noiseless runs use that loop too.
 
         ``momentum`` and ``folds`` (reflect or periodic boundary) are compile-time constants:
         a runtime branch on either in the step loop cost it ≈ 20 %; each case is its own
