@@ -35,7 +35,7 @@ from engine.simulation import Frame, Simulation
 CHUNK_SECONDS = 0.015  # engine work between command checks and frames
 MEASURE_BINS = 64
 MAX_FPS = 75.0
-FRAME_OVERDUE = 0.028  # s: show progress at least this often during long batches
+FRAME_OVERDUE = 0.024  # s: show progress at least this often during long batches
 INPUT_FRAME_WAIT = 0.03  # s the worker waits for the GUI to be free to show input at once
 SLOW_INTERVAL = 0.2  # s between refreshes of series and measure (their plots redraw ≤ 5 Hz)
 ESCAPES_INTERVAL = 0.5
