@@ -79,7 +79,10 @@ class LandscapeView(QWidget):
             # static markers over a moving cloud: painted from a pixmap, not re-drawn per frame
             item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             self.plot.addItem(item)
-        legend = self.plot.addLegend(offset=(5, 5))
+        # on a dark plate: the heatmap under it ranges from dark blue to bright yellow
+        legend = self.plot.addLegend(offset=(5, 5), brush=pg.mkBrush(0, 0, 0, 170),
+                                     labelTextColor=(235, 235, 235))
+        legend.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         legend.addItem(self.minima, "minimum")
         legend.addItem(self.saddles, "index-1 saddle")
         self.readout = QLabel("x = –, y = –, f = –")
