@@ -7,7 +7,7 @@ multiple of ``stride``) until ``max_frames`` are kept — as many as ``budget_by
 least ``min_frames`` — then every second frame is dropped and ``frame_stride`` doubles.  So
 memory stays within the budget however long the run and whatever N, both series cover the
 whole run evenly, and the scalar series keeps its resolution when N is large (per-particle
-frames are the costly part of a record: at N = 10⁶ one frame is 36 MB).  The arrays of dropped
+frames are the costly part of a record: at N = 10⁶ one frame is 40 MB).  The arrays of dropped
 frames are reused for later ones, so recording does not fault in fresh memory each time.
 Per-particle arrays need a fixed particle count: when N changes they restart, scalar series go on.
 """
@@ -38,7 +38,7 @@ class History:
         self.frame_stride = int(record_every)
         self.budget_bytes = int(budget_bytes)
         self.min_frames = int(min_frames)
-        self.max_frames = max(self.min_frames, 2)
+        self.max_frames = self.min_frames
         self.steps: list[int] = []
         self.frames: dict[str, list[np.ndarray]] = {}
         self.frame_steps: list[int] = []
@@ -96,11 +96,10 @@ class History:
 
     def _copy(self, key: str, array: np.ndarray) -> np.ndarray:
         spare = self._spare.get(key)
-        while spare:
+        if spare:  # same N (the pool restarts with N), same key: same shape and dtype
             buffer = spare.pop()
-            if buffer.shape == array.shape and buffer.dtype == array.dtype:
-                np.copyto(buffer, array)
-                return buffer
+            np.copyto(buffer, array)
+            return buffer
         return np.array(array, copy=True)
 
     def scalar_series(self) -> dict[str, np.ndarray]:

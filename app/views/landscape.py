@@ -65,7 +65,7 @@ class LandscapeView(QWidget):
         self.scatter.setZValue(6)
         self.plot.addItem(self.scatter)
         # all trails in one path (NaN-separated) on a plain Qt item: its paint runs in C++,
-        # where pyqtgraph's curve item spent ≈ 1.3 ms of Python per frame
+        # where pyqtgraph's curve item spent ≈ 1.9 ms of Python per frame
         self.trails = QGraphicsPathItem()
         self.trails.setPen(pg.mkPen((220, 240, 255, 150), width=1))
         self.trails.setZValue(7)
