@@ -116,17 +116,14 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._cache_static_items()
 
-        self.worker = EngineWorker(preset)
-        self.thread = QThread()
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.run)
+        self.worker = EngineWorker(preset)  # the engine runs in a process of its own
         self.worker.frame_ready.connect(self.show_frame)
         self.worker.loaded.connect(self._on_loaded)
         self.worker.failed.connect(self._on_failed)
         self.worker.exported.connect(lambda p: self.statusBar().showMessage(f"wrote {p}", 5000))
         self.worker.busy.connect(self._on_busy)
         self._busy_shown = False
-        self.thread.start()
+        self.worker.start()
 
         self.cnn_worker = CnnWorker()
         self.cnn_thread = QThread()
@@ -613,12 +610,11 @@ class MainWindow(QMainWindow):
             slider.setParent(None)
             slider.deleteLater()
         self.param_sliders = {}
-        sim = self.worker.sim
-        if sim is None:
+        state = self.worker.state
+        if state is None:
             return
-        structural = sim.landscape.extras.get("structural", ())
-        for name, value in zip(sim.landscape.param_names, sim.params):
-            if name in structural:  # defines the dataset: changed by editing the preset
+        for name, value in zip(state.param_names, state.params):
+            if name in state.structural:  # defines the dataset: changed by editing the preset
                 continue
             span = max(abs(value), 1.0) * 2
             low = 1e-3 if name.startswith(("w", "s")) and value > 0 else value - span
@@ -683,8 +679,6 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         self.worker.stop()
-        self.thread.quit()
-        self.thread.wait(5000)
         self.cnn_worker.cancel()
         self.cnn_thread.quit()
         self.cnn_thread.wait(30000)

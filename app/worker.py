@@ -1,9 +1,12 @@
-"""The engine worker: owns the Simulation in its own thread and hands frames to the GUI.
+"""The window's handle on the engine process.
 
-Commands from the GUI go into a queue and are applied between compiled chunks.  The worker
-advances in chunks of about ``CHUNK_SECONDS`` so commands take effect quickly at any N, and emits
-``frame_ready`` only after the GUI has drawn the previous frame, so nothing queues up; a batch of
-``steps_per_frame`` steps starts once the previous batch's frame is handed over.
+:class:`EngineWorker` starts :func:`app.engine_loop.serve` in a process of its own and turns its
+messages into Qt signals, so the engine's hot loop shares neither the GIL nor a scheduler slot of
+the GUI thread's process.  Commands go down a queue and are applied between compiled chunks; the
+window answers each frame with :meth:`frame_consumed` (latest frame wins, nothing queues up).
+
+:attr:`EngineWorker.state` mirrors the engine: its preset and parameters, step, particle count,
+speed and event count, as of the last frame or load the engine sent.
 
 Signals
 -------
@@ -15,51 +18,21 @@ exported(str)         path written
 """
 from __future__ import annotations
 
-import queue
+import multiprocessing
 import threading
-import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import replace
 
-import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from engine.diagnostics.binning import histogram2d
-from engine.diagnostics.measure import (EmpiricalMeasure, gibbs_cells, kl_divergence,
-                                        total_variation)
-from engine.diagnostics.structure import Structure, analyse
-from engine.export import write_csv, write_npz
-from engine.presets import Preset, PresetError
-from engine.simulation import Frame, Simulation
+from engine.presets import Preset
 
-CHUNK_SECONDS = 0.015  # engine work between command checks and frames
-MEASURE_BINS = 64
-MAX_FPS = 75.0
-FRAME_OVERDUE = 0.024  # s: show progress at least this often during long batches
-INPUT_FRAME_WAIT = 0.03  # s the worker waits for the GUI to be free to show input at once
-SLOW_INTERVAL = 0.2  # s between refreshes of series and measure (their plots redraw ≤ 5 Hz)
-ESCAPES_INTERVAL = 0.5
-MAX_SERIES_POINTS = 4096
-DENSITY_THRESHOLD = 20_000  # above this N the landscape view shows a binned density image
-DENSITY_BINS = 256  # a multiple of MEASURE_BINS: one binning pass serves both
-TRAIL_PARTICLES = 5
+from .engine_loop import EngineState, FrameBundle, serve
 
+__all__ = ["EngineWorker", "EngineState", "FrameBundle"]
 
-@dataclass(frozen=True)
-class FrameBundle:
-    """What a view needs for one redraw: the snapshot, ensemble series and run rates."""
-
-    frame: Frame  # positions of the first TRAIL_PARTICLES only when ``density`` is given
-    particles: int  # N
-    density: np.ndarray | None  # (DENSITY_BINS, DENSITY_BINS) counts over bounds, rows = y
-    series: dict | None  # ensemble series (history); None when not due this frame
-    measure: dict | None  # empirical measure, Gibbs cells, TV/KL series; None when not due
-    escapes: dict | None  # escape summary and recent events; None when not due
-    structure: Structure | None
-    steps_per_second: float
-    playing: bool
-    bounds: np.ndarray  # [x0, x1, y0, y1] of the simulation
-    generation: int  # increments when a new simulation replaces the old one
+# spawn, not fork: the window's process runs Qt's threads, which a forked child must not inherit
+_CONTEXT = multiprocessing.get_context("spawn")
+STOP_WAIT = 5.0  # s the engine process gets to finish its chunk before it is terminated
 
 
 class EngineWorker(QObject):
@@ -71,24 +44,38 @@ class EngineWorker(QObject):
 
     def __init__(self, preset: Preset):
         super().__init__()
-        self._commands: queue.Queue = queue.Queue()
-        self._consumed = threading.Event()
-        self._consumed.set()
-        self._stop = threading.Event()
-        self.sim: Simulation | None = None
-        self.structure: Structure | None = None
-        self.playing = False
-        self.steps_per_frame = 20
-        self.generation = 0
-        self._pending_preset = preset
-        self._rate = 0.0
-        self._steps_per_second = 0.0
-        self._single_steps = 0
-        self._escapes_at = 0.0
-        self._slow_at = 0.0
-        self._emitted_at = 0.0
+        self._preset = preset
+        self.state: EngineState | None = None
+        self._process = None
+        self._stopping = False
+        self._structure = None
 
-    # -- called from the GUI thread ----------------------------------------------------------
+    # -- the engine's mirror -----------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        return 0 if self.state is None else self.state.generation
+
+    @property
+    def steps_per_frame(self) -> int:
+        return 20 if self.state is None else self.state.steps_per_frame
+
+    # -- control -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the engine process on the preset (the last one loaded after a crash)."""
+        self._commands = _CONTEXT.Queue()
+        self._consumed = _CONTEXT.Event()
+        self._stop = _CONTEXT.Event()
+        receiving, sending = _CONTEXT.Pipe(duplex=False)
+        self._process = _CONTEXT.Process(
+            target=serve, args=(self._preset, self._commands, self._consumed, self._stop,
+                                sending), name="ergoscope-engine", daemon=True)
+        self._process.start()
+        sending.close()  # the child holds the only sending end: its exit ends our reads
+        self._stopping = False
+        self._reader = threading.Thread(target=self._receive, args=(receiving, self._process),
+                                        name="engine-frames", daemon=True)
+        self._reader.start()
+
     def submit(self, name: str, *args) -> None:
         self._commands.put((name, args))
 
@@ -96,244 +83,50 @@ class EngineWorker(QObject):
         self._consumed.set()
 
     def stop(self) -> None:
+        """End the engine process (waits up to ``STOP_WAIT`` for its current chunk)."""
+        if self._process is None:
+            return
+        self._stopping = True
         self._stop.set()
+        self._process.join(STOP_WAIT)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(STOP_WAIT)
+        self._reader.join(STOP_WAIT)
+        self._commands.close()
+        self._commands.cancel_join_thread()  # commands never read are not worth a hang
+        self._process = None
 
-    # -- worker thread -----------------------------------------------------------------------
-    def run(self) -> None:
-        """Advance in short chunks.  A batch of ``steps_per_frame`` steps ends in a frame; the
-        next batch starts as soon as that frame is handed over (the GUI paints frame k while
-        the engine computes batch k + 1), so the speed setting means steps per shown frame at
-        any N.  Long batches also emit progress frames when one is overdue, so large ensembles
-        still animate."""
-        self._load(self._pending_preset)
-        force_emit = True
-        pending = 0
-        frame_owed = False  # a batch finished and its frame is not handed over yet
-        rate_steps, rate_since = 0, time.perf_counter()
-        while not self._stop.is_set():
-            try:
-                changed = self._drain()
-            except Exception as exc:  # noqa: BLE001 - never let a bad command kill the worker
-                self.failed.emit("command", f"{type(exc).__name__}: {exc}")
-                changed = True
-            force_emit = force_emit or changed
-            sim = self.sim
-            if sim is None:
-                time.sleep(0.01)
-                continue
-            if self.playing and pending == 0 and not frame_owed:
-                pending = self.steps_per_frame
-            elif not self.playing and pending and not self._single_steps:
-                pending = 0
-            pending += self._single_steps
-            self._single_steps = 0
-            if changed and self._consumed.wait(INPUT_FRAME_WAIT):
-                # show the input now, not after the next chunk (and the record it may start
-                # with, ≈ 35–80 ms at 10⁶ particles)
-                self._emit(sim)
-                force_emit = frame_owed = False
-            if sim.record_pending:  # its own unit of work: input is read before and after it
-                sim.flush_record()
-                continue
-            if pending > 0:
-                if not sim.kernel_ready():
-                    self.busy.emit("compiling the step kernel for these settings "
-                                   "(first use, a few seconds)…")
-                done = self._advance_chunk(sim, pending)
-                pending -= done
-                rate_steps += done
-                force_emit = True
-                frame_owed = pending == 0
-            now = time.perf_counter()
-            if now - rate_since > 0.5:
-                self._steps_per_second = rate_steps / (now - rate_since)
-                rate_steps, rate_since = 0, now
-            due = pending == 0 or now - self._emitted_at >= FRAME_OVERDUE
-            wait = 1 / MAX_FPS - (now - self._emitted_at)
-            if force_emit and due and self._consumed.is_set() and wait <= 0:
-                self._emit(sim)
-                force_emit = frame_owed = False
-            elif pending == 0:  # waiting for the GUI, the frame-rate cap, or a command
-                if force_emit and not self._consumed.is_set():
-                    self._consumed.wait(0.005)
-                else:
-                    time.sleep(min(max(wait, 0.0005), 0.002) if force_emit else 0.002)
-
-    def _emit(self, sim: Simulation) -> None:
-        """Hand the GUI a frame (it sets ``_consumed`` again once drawn)."""
-        self._consumed.clear()
-        self._emitted_at = time.perf_counter()
-        self.frame_ready.emit(self._bundle(sim))
-
-    def _advance_chunk(self, sim: Simulation, limit: int) -> int:
-        """One compiled chunk of about ``CHUNK_SECONDS``; returns the steps taken."""
-        n = max(sim.positions.shape[0], 1)
-        chunk = min(limit, max(1, int(self._rate * CHUNK_SECONDS / n)))
-        t0 = time.perf_counter()
-        # a record due at the chunk's end waits until the commands that came meanwhile are
-        # applied: at 10⁶ particles it takes longer than the step
-        sim.advance(chunk, defer_record=True)
-        dt = time.perf_counter() - t0
-        if dt > 0:
-            rate = chunk * n / dt
-            self._rate = rate if self._rate == 0 else 0.8 * self._rate + 0.2 * rate
-        return chunk
-
-    def _reset_measure(self) -> None:
-        sim = self.sim
-        d = sim.preset.dynamics
-        self.measure = EmpiricalMeasure(sim.bounds, MEASURE_BINS, burn_in=sim.step)
-        temperature = sim.effective_temperature() if d.kind != "gd" else 0.0
-        self.gibbs = gibbs_cells(sim.evaluate, sim.bounds, MEASURE_BINS, temperature)
-        self.measure_series = {"steps": [], "tv": [], "kl": []}
-
-    def _update_measure(self, sim: Simulation, summarise: bool,
-                        density: np.ndarray | None) -> dict | None:
-        if sim.step > self.measure.burn_in:  # frozen particles keep their place
-            if density is not None:
-                self.measure.add_counts(sim.step, density, sim.positions.shape[0])
-            else:
-                self.measure.add(sim.step, sim.positions)
-        if not summarise:
-            return None
-        density = self.measure.density()
-        if self.measure.samples:
-            series = self.measure_series
-            series["steps"].append(sim.step)
-            series["tv"].append(total_variation(density, self.gibbs))
-            series["kl"].append(kl_divergence(density, self.gibbs))
-            if len(series["steps"]) > MAX_SERIES_POINTS:  # bounded: keep every other point
-                for key in series:
-                    series[key] = series[key][::2]
-        return {"empirical": density, "gibbs": self.gibbs, "bounds": sim.bounds.copy(),
-                **{k: np.asarray(v) for k, v in self.measure_series.items()}}
-
-    def _bundle(self, sim: Simulation) -> FrameBundle:
-        now = time.monotonic()
-        slow = not self.playing or now - self._slow_at >= SLOW_INTERVAL
-        if slow:
-            self._slow_at = now
-        series = sim.history.scalar_series() if slow else None
-        escapes = None
-        if slow and sim.structure is not None and now - self._escapes_at >= ESCAPES_INTERVAL:
-            from engine.api import escape_summary
-            self._escapes_at = now
-            escapes = {"summary": escape_summary(sim), "events": sim.events()[-3000:]}
-        n = sim.positions.shape[0]
-        # Large clouds travel as one density image binned here, not as N positions: no N-sized
-        # copy, and the same pass feeds the empirical measure (2 cores: GUI work is engine time)
-        density = (histogram2d(sim.positions, sim.bounds, DENSITY_BINS)
-                   if n > DENSITY_THRESHOLD else None)
-        frame = sim.snapshot(positions_only=True,
-                             first=TRAIL_PARTICLES if density is not None else None)
-        return FrameBundle(frame, n, density, series, self._update_measure(sim, slow, density),
-                           escapes, self.structure, self._steps_per_second, self.playing,
-                           sim.bounds.copy(), self.generation)
-
-    def _drain(self) -> bool:
-        changed = False
-        live: dict = {}
+    # -- the receiving thread ----------------------------------------------------------------
+    def _receive(self, connection, process) -> None:
+        """Turn the engine's messages into signals (queued to the GUI thread) until it ends."""
         while True:
             try:
-                name, args = self._commands.get_nowait()
-            except queue.Empty:
+                kind, payload = connection.recv()
+            except (EOFError, OSError):
                 break
-            if name == "set":  # coalesce slider floods: latest value per key wins
-                key, value = args
-                if key == "landscape_params":
-                    live.setdefault(key, {}).update(value)
-                else:
-                    live[key] = value
-                continue
-            if live:
-                self._apply_live(live)
-                live = {}
-            changed = True
-            getattr(self, f"_cmd_{name}")(*args)
-        if live:
-            self._apply_live(live)
-            changed = True
-        return changed
-
-    def _apply_live(self, changes: dict) -> None:
-        if self.sim is None:
-            return
-        try:
-            self.sim.update_params(**changes)
-        except PresetError as exc:
-            self.failed.emit("parameter", str(exc))
-            return
-        if "landscape_params" in changes:
-            self._analyse()
-        if set(changes) & {"landscape_params", "temperature", "kind", "lr", "batch_size",
-                           "momentum", "noise_scale", "noise"}:
-            self._reset_measure()  # a new invariant measure: pool afresh
-            if self.sim.structure is not None and "landscape_params" not in changes:
-                self.sim.restart_escapes()
-                d = self.sim.preset.dynamics
-                self.structure = self.structure.at(d.temperature if d.kind != "gd" else 0.0,
-                                                   d.lr)
-                self.sim.structure = self.structure
-
-    def _analyse(self) -> None:
-        try:
-            self.structure = analyse(self.sim.preset, resolution=256, sim=self.sim)
-        except Exception as exc:  # noqa: BLE001 - analysis is optional decoration
-            self.structure = None
-            self.failed.emit("structure analysis", str(exc))
-            return
-        self.sim.attach_structure(self.structure)  # basins and escape events from now on
-        self._escapes_at = 0.0
-
-    def _load(self, preset: Preset) -> None:
-        self.busy.emit(f"loading {preset.name!r}: a landscape's first use compiles its step "
-                       "kernel (a few seconds)…")
-        try:
-            sim = Simulation(preset)
-            sim.compile(escapes=True)  # here, not on the first Play; basins come next
-        except (PresetError, ValueError) as exc:
-            self.failed.emit("load", str(exc))
-            return
-        self.sim = sim
-        self.generation += 1
-        self._rate = 0.0
-        self._analyse()
-        self._reset_measure()
-        self.loaded.emit(sim.preset)
-
-    def _cmd_load(self, preset: Preset) -> None:
-        self._load(preset)
-
-    def _cmd_play(self, playing: bool) -> None:
-        self.playing = bool(playing)
-
-    def _cmd_step(self, n: int) -> None:
-        self._single_steps += int(n)
-
-    def _cmd_speed(self, steps: int) -> None:
-        self.steps_per_frame = max(1, int(steps))
-
-    def _cmd_reset(self) -> None:
-        if self.sim is not None:
-            self.sim.reset()
-            self._reset_measure()
-
-    def _cmd_seed(self, seed: int) -> None:
-        if self.sim is not None:
-            self._load(self.sim.preset.with_changes(ensemble={"seed": int(seed)}))
-
-    def _cmd_export(self, path: str) -> None:
-        if self.sim is None:
-            return
-        target = Path(path)
-        try:
-            arrays = self.sim.trajectory_arrays()
-            if target.suffix == ".csv":
-                write_csv(target, arrays)
-            else:
-                write_npz(target, arrays)
-        except Exception as exc:  # noqa: BLE001 - reported to the user, session untouched
-            self.failed.emit("export", f"{target}: {exc}")
-            return
-        self.exported.emit(str(target))
-
+            if kind == "frame":
+                bundle, structure_changed = payload
+                if structure_changed:
+                    self._structure = bundle.structure
+                else:  # the same object as before: views compare structures by identity
+                    bundle = replace(bundle, structure=self._structure)
+                self.state = bundle.state
+                self.frame_ready.emit(bundle)
+            elif kind == "loaded":
+                self.state = payload
+                self._preset = payload.preset
+                self.loaded.emit(payload.preset)
+            elif kind == "failed":
+                self.failed.emit(*payload)
+            elif kind == "busy":
+                self.busy.emit(payload)
+            elif kind == "exported":
+                self.exported.emit(payload)
+        connection.close()
+        process.join(STOP_WAIT)
+        if not self._stopping:
+            self.failed.emit("engine", f"the engine process ended unexpectedly (exit code "
+                                       f"{process.exitcode}); restarted on "
+                                       f"{self._preset.name!r}")
+            self.start()

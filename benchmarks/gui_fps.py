@@ -43,12 +43,12 @@ def main() -> None:
             window.speed.set_value(steps_per_frame)
             window.worker.submit("speed", steps_per_frame)
             pump(0.05)
-            frames0, step0 = window.frames_drawn, window.worker.sim.step
+            frames0, step0 = window.frames_drawn, window.worker.state.step
             t0 = time.perf_counter()
             pump(args.seconds)
             elapsed = time.perf_counter() - t0
             return ((window.frames_drawn - frames0) / elapsed,
-                    (window.worker.sim.step - step0) * n / elapsed)
+                    (window.worker.state.step - step0) * n / elapsed)
 
         fps, _ = measure(args.steps_per_frame)
         # throughput: about 30 ms of engine work per frame, as when a user speeds the run up

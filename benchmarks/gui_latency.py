@@ -30,7 +30,7 @@ def main() -> None:
             value = round(0.2 + 0.01 * (k + 1), 4)
             t0 = time.perf_counter()
             window.sliders["temperature"].spin.setValue(value)
-            pump(10, lambda: abs(window.worker.sim.preset.dynamics.temperature - value) < 1e-12)
+            pump(10, lambda: abs(window.worker.state.preset.dynamics.temperature - value) < 1e-12)
             applied = time.perf_counter() - t0
             frames = window.frames_drawn
             pump(10, lambda: window.frames_drawn > frames)

@@ -329,6 +329,10 @@ class Simulation:
         return np.where(core >= 0, core, self._grid_lookup(self._basin_grid, points)).astype(
             np.int32)
 
+    def event_count(self) -> int:
+        """How many escape events so far (without sorting them)."""
+        return sum(len(chunk) for chunk in self._event_chunks)
+
     def events(self) -> np.ndarray:
         """All escape events so far, ``(E, 4)`` int64 rows (step, particle, from, to), sorted."""
         if not self._event_chunks:

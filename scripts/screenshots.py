@@ -44,9 +44,9 @@ def main() -> None:
         give_up = deadline + 120.0
 
         def running_long_enough() -> bool:
-            sim = window.worker.sim
+            state = window.worker.state
             return (time.monotonic() >= deadline and window.frames_drawn >= 3
-                    and sim is not None and sim.step >= args.min_steps)
+                    and state is not None and state.step >= args.min_steps)
 
         while not running_long_enough() and time.monotonic() < give_up:
             app.processEvents()
@@ -57,7 +57,7 @@ def main() -> None:
             time.sleep(0.01)
         target = Path(args.out) / f"screenshot_{path.stem}.png"
         window.save_screenshot(target)
-        print(target, window.frames_drawn, "frames,", window.worker.sim.step, "steps",
+        print(target, window.frames_drawn, "frames,", window.worker.state.step, "steps",
               window.last_error or "")
         window.dispose()
         app.processEvents()

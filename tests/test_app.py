@@ -43,16 +43,16 @@ def test_every_bundled_preset_opens_and_draws(qtbot, window):
 
 def test_slider_changes_reach_the_running_engine(qtbot, window):
     window.set_playing(True)
-    _wait(qtbot, lambda: window.worker.sim.step > 0)
+    _wait(qtbot, lambda: window.worker.state.step > 0)
     window.sliders["temperature"].spin.setValue(0.37)
-    _wait(qtbot, lambda: window.worker.sim.preset.dynamics.temperature == pytest.approx(0.37))
+    _wait(qtbot, lambda: window.worker.state.preset.dynamics.temperature == pytest.approx(0.37))
     window.sliders["lr"].slider.setValue(200)  # log scale 1e-4 … 1
     expected = window.sliders["lr"].value()
-    _wait(qtbot, lambda: window.worker.sim.preset.dynamics.lr == pytest.approx(expected))
+    _wait(qtbot, lambda: window.worker.state.preset.dynamics.lr == pytest.approx(expected))
     window.sliders["particles"].spin.setValue(3000)
-    _wait(qtbot, lambda: window.worker.sim.positions.shape[0] == 3000)
-    step = window.worker.sim.step
-    _wait(qtbot, lambda: window.worker.sim.step > step)  # still running, no restart
+    _wait(qtbot, lambda: window.worker.state.particles == 3000)
+    step = window.worker.state.step
+    _wait(qtbot, lambda: window.worker.state.step > step)  # still running, no restart
 
 
 def test_speed_is_steps_per_shown_frame(qtbot, window):
@@ -62,10 +62,10 @@ def test_speed_is_steps_per_shown_frame(qtbot, window):
     _wait(qtbot, lambda: window.worker.steps_per_frame == 3)
     window.set_playing(True)
     _wait(qtbot, lambda: window.frames_drawn >= 5)
-    frames, step = window.frames_drawn, window.worker.sim.step
+    frames, step = window.frames_drawn, window.worker.state.step
     _wait(qtbot, lambda: window.frames_drawn >= frames + 40)
     shown = window.frames_drawn - frames
-    advanced = window.worker.sim.step - step
+    advanced = window.worker.state.step - step
     assert 3 * (shown - 2) <= advanced <= 3 * (shown + 2)
 
 
@@ -77,7 +77,7 @@ def test_500_rapid_slider_changes_neither_crash_nor_freeze(qtbot, window):
         if i % 50 == 0:
             qtbot.wait(1)
     final = window.sliders["temperature"].value()
-    _wait(qtbot, lambda: window.worker.sim.preset.dynamics.temperature == pytest.approx(final))
+    _wait(qtbot, lambda: window.worker.state.preset.dynamics.temperature == pytest.approx(final))
     drawn = window.frames_drawn
     _wait(qtbot, lambda: window.frames_drawn > drawn + 2, timeout=20_000)
     assert window.last_error == ""
@@ -85,7 +85,7 @@ def test_500_rapid_slider_changes_neither_crash_nor_freeze(qtbot, window):
 
 def test_exports_write_valid_files(qtbot, window, tmp_path):
     window.set_playing(True)
-    _wait(qtbot, lambda: window.worker.sim.step >= 200)
+    _wait(qtbot, lambda: window.worker.state.step >= 200)
     npz, csv, png, svg = (tmp_path / n for n in ("t.npz", "t.csv", "w.png", "l.svg"))
     window.export_trajectory(npz)
     window.export_trajectory(csv)
@@ -117,12 +117,13 @@ def test_failed_export_changes_nothing(qtbot, window, tmp_path):
 def test_broken_preset_leaves_the_session_untouched(qtbot, window, tmp_path):
     bad = tmp_path / "broken.toml"
     bad.write_text('name = "b"\n[landscape]\nbuiltin = "double_well"\n[dynamics]\nlr = -3\n')
-    sim_before = window.worker.sim
+    generation, engine_preset = window.worker.generation, window.worker.state.preset
     preset_before = window.preset
     assert not window.open_preset(bad)
     assert "broken.toml: dynamics.lr" in window.last_error
     time.sleep(0.2)
-    assert window.worker.sim is sim_before and window.preset == preset_before
+    assert window.worker.generation == generation and window.preset == preset_before
+    assert window.worker.state.preset == engine_preset
 
 
 def test_expression_editor_validates_inline(qtbot, window):
@@ -133,7 +134,7 @@ def test_expression_editor_validates_inline(qtbot, window):
     before = window.worker.generation
     window.apply_expression()
     _wait(qtbot, lambda: window.worker.generation > before)
-    assert window.worker.sim.preset.landscape.expr == "x**2 + 0.5*y**2"
+    assert window.worker.state.preset.landscape.expr == "x**2 + 0.5*y**2"
 
 
 def test_escapes_view_shows_measured_and_kramers_times(qtbot, window):
@@ -145,7 +146,7 @@ def test_escapes_view_shows_measured_and_kramers_times(qtbot, window):
     _wait(qtbot, lambda: window.escapes_view.table.rowCount() > 0, timeout=90_000)
     kramers = window.escapes_view.table.item(0, 4).text()
     assert kramers.replace(",", "") == "16485"
-    assert len(window.worker.sim.events()) > 0
+    assert window.worker.state.events > 0
 
 
 def test_animation_export_writes_a_gif(qtbot, window, tmp_path):
@@ -216,3 +217,18 @@ def test_a_kernel_compile_is_announced_and_the_notice_cleared_by_the_next_frame(
     _wait(qtbot, lambda: window.preset.landscape.expr is not None and window.frames_drawn > 0
           and not window._busy_shown)
     assert window.statusBar().currentMessage() == ""
+
+
+def test_a_crashed_engine_process_is_reported_and_restarted(qtbot, window):
+    # the engine runs in its own process: if it dies, the window survives, says so and
+    # starts a fresh engine on the last preset the engine loaded
+    window.set_playing(True)
+    old = window.worker._process
+    old.kill()
+    _wait(qtbot, lambda: "ended unexpectedly" in window.last_error)
+    _wait(qtbot, lambda: window.worker._process is not None
+          and window.worker._process is not old and window.worker._process.is_alive())
+    window.set_playing(True)  # the fresh engine starts paused, like any load
+    drawn = window.frames_drawn
+    _wait(qtbot, lambda: window.frames_drawn > drawn + 2)
+    assert window.worker.state.preset.name == window.preset.name

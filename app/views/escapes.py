@@ -6,7 +6,7 @@ import pyqtgraph as pg
 from PyQt6.QtWidgets import QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 from PyQt6.QtCore import Qt
 
-from ..worker import FrameBundle
+from ..engine_loop import FrameBundle
 
 COLOURS = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ce93d8", "#fff176", "#a1887f"]
 COLUMNS = ["from → to", "events", "MFPT (steps)", "95 % CI", "Kramers (steps)", "ratio"]

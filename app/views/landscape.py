@@ -8,7 +8,7 @@ from PyQt6.QtCore import QRectF
 from PyQt6.QtGui import QPainterPath
 from PyQt6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QLabel, QVBoxLayout, QWidget
 
-from ..worker import TRAIL_PARTICLES, FrameBundle
+from ..engine_loop import TRAIL_PARTICLES, FrameBundle
 from .point_cloud import PointCloudItem
 
 TRAIL_LENGTH = 40

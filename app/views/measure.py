@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF
 
-from ..worker import FrameBundle
+from ..engine_loop import FrameBundle
 
 
 class MeasureView(pg.GraphicsLayoutWidget):

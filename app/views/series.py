@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from ..worker import FrameBundle
+from ..engine_loop import FrameBundle
 
 
 class SeriesView(pg.GraphicsLayoutWidget):
