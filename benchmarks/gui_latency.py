@@ -1,5 +1,6 @@
 """How fast the running window reacts to input: a temperature edit made through the GUI's own
-spin box, timed until the engine applies it and until the next frame is shown (offscreen).
+spin box, timed until the engine process reports it applied (a frame or message carrying its new
+preset reached the window's process) and until a frame made with it is drawn (offscreen).
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/gui_latency.py [--sizes 1e4,1e6]
 
@@ -32,8 +33,8 @@ def main() -> None:
             window.sliders["temperature"].spin.setValue(value)
             pump(10, lambda: abs(window.worker.state.preset.dynamics.temperature - value) < 1e-12)
             applied = time.perf_counter() - t0
-            frames = window.frames_drawn
-            pump(10, lambda: window.frames_drawn > frames)
+            # show_frame takes the preset of the frame it draws
+            pump(10, lambda: abs(window.preset.dynamics.temperature - value) < 1e-12)
             times.append((applied, time.perf_counter() - t0))
             pump(0.3)
         ms = 1000 * np.array(times)

@@ -105,8 +105,10 @@ class LandscapeView(QWidget):
         self.saddles.setData([s.x for s, _ in structure.saddles],
                              [s.y for s, _ in structure.saddles])
         values = structure.values
-        if self._grid is not None and self._grid[2] is values:
-            return
+        if self._grid is not None and (self._grid[2] is values or (
+                self._grid[2].shape == values.shape
+                and np.array_equal(self._grid[2], values, equal_nan=True))):
+            return  # a new temperature: the structure comes anew from the engine process
         self._grid = (structure.grid_x, structure.grid_y, values)
         finite = values[np.isfinite(values)]
         low, high = np.percentile(finite, [0.0, 97.0])
