@@ -370,17 +370,31 @@ class EngineLoop:
 
 
 
+# how a frame's structure travels (the grids weigh about 1 MB pickled)
+NEW, UNCHANGED, SAME_GRIDS = "new", "unchanged", "same grids"
+GRIDS = ("grid_x", "grid_y", "values", "basins")
+
+
 def serve(preset: Preset, commands, consumed, stop, connection) -> None:
     """Entry point of the engine process: an :class:`EngineLoop` whose messages go down
-    ``connection`` (a pipe's sending end).  A frame travels as ``(bundle, structure_changed)``
-    with its structure stripped when unchanged: the structure's grids weigh about 1 MB."""
+    ``connection`` (a pipe's sending end).  A frame travels as ``(bundle, how)``: ``how`` is
+    ``UNCHANGED`` (structure stripped: the last one stands), ``SAME_GRIDS`` (a new temperature:
+    the grids stripped, the last ones stand) or ``NEW``."""
     last_structure: list = [None]
 
     def send(kind: str, payload) -> None:
         if kind == "frame":
-            changed = payload.structure is not last_structure[0]
-            last_structure[0] = payload.structure
-            payload = (payload if changed else replace(payload, structure=None), changed)
+            structure, last = payload.structure, last_structure[0]
+            last_structure[0] = structure
+            if structure is last:
+                payload = (replace(payload, structure=None), UNCHANGED)
+            elif (structure is not None and last is not None
+                  and all(getattr(structure, grid) is getattr(last, grid) for grid in GRIDS)):
+                # the same landscape at a new temperature (Structure.at): its grids stay behind
+                light = replace(structure, **{grid: None for grid in GRIDS})
+                payload = (replace(payload, structure=light), SAME_GRIDS)
+            else:
+                payload = (payload, NEW)
         connection.send((kind, payload))
 
     parent = os.getppid()

@@ -26,7 +26,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 
 from engine.presets import Preset
 
-from .engine_loop import EngineState, FrameBundle, serve
+from .engine_loop import GRIDS, SAME_GRIDS, UNCHANGED, EngineState, FrameBundle, serve
 
 __all__ = ["EngineWorker", "EngineState", "FrameBundle"]
 
@@ -106,11 +106,14 @@ class EngineWorker(QObject):
             except (EOFError, OSError):
                 break
             if kind == "frame":
-                bundle, structure_changed = payload
-                if structure_changed:
-                    self._structure = bundle.structure
-                else:  # the same object as before: views compare structures by identity
+                bundle, how = payload
+                if how == UNCHANGED:  # the same object as before: views compare by identity
                     bundle = replace(bundle, structure=self._structure)
+                else:
+                    if how == SAME_GRIDS:  # the same grid arrays as before, at a new temperature
+                        grids = {grid: getattr(self._structure, grid) for grid in GRIDS}
+                        bundle = replace(bundle, structure=replace(bundle.structure, **grids))
+                    self._structure = bundle.structure
                 self.state = bundle.state
                 self.frame_ready.emit(bundle)
             elif kind == "loaded":

@@ -232,3 +232,17 @@ def test_a_crashed_engine_process_is_reported_and_restarted(qtbot, window):
     drawn = window.frames_drawn
     _wait(qtbot, lambda: window.frames_drawn > drawn + 2)
     assert window.worker.state.preset.name == window.preset.name
+
+
+def test_a_temperature_change_brings_new_weights_on_the_same_grids(qtbot, window):
+    # the engine process sends the landscape grids (≈ 1 MB) once; a new temperature brings new
+    # Laplace weights and Kramers times on the very same grid arrays, so the heatmap stays baked
+    window.set_playing(True)
+    _wait(qtbot, lambda: window._structure is not None)
+    before = window._structure
+    window.sliders["temperature"].spin.setValue(0.3)
+    _wait(qtbot, lambda: window._structure is not before)
+    after = window._structure
+    assert after.temperature == pytest.approx(0.3) and before.temperature == pytest.approx(0.2)
+    assert after.values is before.values and after.basins is before.basins
+    assert after.kramers[0]["mfpt_steps"] < before.kramers[0]["mfpt_steps"]  # hotter: faster
