@@ -77,7 +77,8 @@ class EngineWorker(QObject):
         self._reader.start()
 
     def submit(self, name: str, *args) -> None:
-        self._commands.put((name, args))
+        if self._process is not None:  # after stop() nothing listens
+            self._commands.put((name, args))
 
     def frame_consumed(self) -> None:
         self._consumed.set()
