@@ -108,7 +108,7 @@ class LandscapeView(QWidget):
         if self._grid is not None and (self._grid[2] is values or (
                 self._grid[2].shape == values.shape
                 and np.array_equal(self._grid[2], values, equal_nan=True))):
-            return  # a new temperature: the structure comes anew from the engine process
+            return  # the same landscape (equal values: e.g. from a restarted engine process)
         self._grid = (structure.grid_x, structure.grid_y, values)
         finite = values[np.isfinite(values)]
         low, high = np.percentile(finite, [0.0, 97.0])
