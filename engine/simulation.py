@@ -333,6 +333,20 @@ class Simulation:
         """How many escape events so far (without sorting them)."""
         return sum(len(chunk) for chunk in self._event_chunks)
 
+    def recent_events(self, count: int) -> np.ndarray:
+        """The latest ``count`` escape events, sorted like :meth:`events`, from the newest chunks
+        only (chunks come in step order): a raster's worth without sorting the whole run."""
+        tail, total = [], 0
+        for chunk in reversed(self._event_chunks):
+            if total >= count:
+                break
+            tail.append(chunk)
+            total += len(chunk)
+        if not tail:
+            return np.empty((0, 4), dtype=np.int64)
+        events = np.concatenate(tail[::-1])
+        return events[np.lexsort((events[:, 1], events[:, 0]))][-count:]
+
     def events(self) -> np.ndarray:
         """All escape events so far, ``(E, 4)`` int64 rows (step, particle, from, to), sorted."""
         if not self._event_chunks:

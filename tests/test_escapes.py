@@ -131,3 +131,21 @@ def test_integrated_autocorrelation_time_of_ar1():
     # relative error of the windowed estimator ≈ √(2(2M+1)/(N_eff)) with M ≈ 5τ: well under 5 %
     assert tau == pytest.approx(9.0, rel=0.05)
     assert integrated_autocorrelation_time(noise) == pytest.approx(1.0, abs=0.05)
+
+
+def test_recent_events_are_the_tail_of_all_events():
+    # the window's raster reads only the newest chunks; it must see exactly the last events
+    sim = Simulation(make_preset(
+        landscape={"builtin": "double_well", "params": {"kappa": 1.0},
+                   "bounds": [[-2.0, 2.0], [-1.5, 1.5]], "boundary": "reflect"},
+        dynamics={"kind": "langevin", "lr": 0.01, "temperature": 0.5},
+        ensemble={"particles": 500, "seed": 3, "init": {"mean": [-1.0, 0.0], "std": 0.0}}),
+        diagnostics=False)
+    sim.attach_cores(*_core_grid())
+    for chunk in (7, 1, 40, 13, 200, 3, 90):   # chunks of every size, some without events
+        sim.advance(chunk)
+    everything = sim.events()
+    assert len(everything) > 100 and sim.event_count() == len(everything)
+    assert len(sim._event_chunks) >= 4  # the tail spans several chunks
+    for count in (1, 17, 150, len(everything), len(everything) + 5):
+        np.testing.assert_array_equal(sim.recent_events(count), everything[-count:])
