@@ -57,24 +57,21 @@ class FrameBundle:
     """What a view needs for one redraw: the snapshot, ensemble series and run rates."""
 
     frame: Frame  # positions of the first TRAIL_PARTICLES only when ``density`` is given
-    particles: int  # N
     density: np.ndarray | None  # (DENSITY_BINS, DENSITY_BINS) counts over bounds, rows = y
     series: dict | None  # ensemble series (history); None when not due this frame
     measure: dict | None  # empirical measure, Gibbs cells, TV/KL series; None when not due
     escapes: dict | None  # escape summary and recent events; None when not due
     structure: Structure | None
     steps_per_second: float
-    playing: bool
     bounds: np.ndarray  # [x0, x1, y0, y1] of the simulation
-    generation: int  # increments when a new simulation replaces the old one
-    state: "EngineState"
+    state: "EngineState"  # N, playing, generation, preset … as of this frame
 
 
 @dataclass(frozen=True)
 class EngineState:
     """What the window knows of the engine beyond a frame (sent with every frame and load)."""
 
-    generation: int
+    generation: int  # increments when a new simulation replaces the old one
     step: int
     preset: Preset
     particles: int
@@ -254,9 +251,9 @@ class EngineLoop:
                    if n > DENSITY_THRESHOLD else None)
         frame = sim.snapshot(positions_only=True,
                              first=TRAIL_PARTICLES if density is not None else None)
-        return FrameBundle(frame, n, density, series, self._update_measure(sim, slow, density),
-                           escapes, self.structure, self._steps_per_second, self.playing,
-                           sim.bounds.copy(), self.generation, self._state(sim))
+        return FrameBundle(frame, density, series, self._update_measure(sim, slow, density),
+                           escapes, self.structure, self._steps_per_second, sim.bounds.copy(),
+                           self._state(sim))
 
     def _state(self, sim: Simulation) -> EngineState:
         landscape = sim.landscape

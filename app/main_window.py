@@ -639,9 +639,9 @@ class MainWindow(QMainWindow):
             self._busy_shown = False
             self.statusBar().clearMessage()
         try:
-            if (bundle.generation != self._generation
+            if (bundle.state.generation != self._generation
                     or bundle.structure is not self._structure):
-                self._generation = bundle.generation
+                self._generation = bundle.state.generation
                 self.landscape_view.set_structure(bundle.structure, bundle.bounds)
             self._structure = bundle.structure
             self.preset = bundle.frame.preset
@@ -657,12 +657,12 @@ class MainWindow(QMainWindow):
             now = time.perf_counter()
             self._fps_times = [t for t in self._fps_times if now - t < 1.0] + [now]
             self.frames_drawn += 1
-            if now - self._status_at > 0.25 or not bundle.playing:
+            if now - self._status_at > 0.25 or not bundle.state.playing:
                 # text changes relayout the window: at most 4 Hz
                 self._status_at = now
                 self.t_eff_label.setText(f"T_eff = {frame.effective_temperature:.4g}")
                 self.status_rates.setText(
-                    f"step {frame.step:,} · N = {bundle.particles:,} · frozen "
+                    f"step {frame.step:,} · N = {bundle.state.particles:,} · frozen "
                     f"{frame.n_frozen} · {bundle.steps_per_second:,.0f} steps/s · "
                     f"{len(self._fps_times)} fps")
         finally:

@@ -217,6 +217,7 @@ class Simulation:
         self.last_core = np.empty(0, dtype=np.int32)
         self.loss_start = np.empty(0)
         self._event_chunks: list[np.ndarray] = []
+        self._event_total = 0
         self.events_dropped = 0
         self.escape_start = 0
         self._deferred = None
@@ -302,6 +303,7 @@ class Simulation:
         """Start escape statistics afresh from the current state (e.g. after T changed)."""
         self.initial_core = self.last_core.copy()
         self._event_chunks = []
+        self._event_total = 0
         self.events_dropped = 0
         self.escape_start = self.step
 
@@ -330,8 +332,8 @@ class Simulation:
             np.int32)
 
     def event_count(self) -> int:
-        """How many escape events so far (without sorting them)."""
-        return sum(len(chunk) for chunk in self._event_chunks)
+        """How many escape events so far (kept as a count: the window reads it every frame)."""
+        return self._event_total
 
     def recent_events(self, count: int) -> np.ndarray:
         """The latest ``count`` escape events, sorted like :meth:`events`, from the newest chunks
@@ -439,6 +441,7 @@ class Simulation:
             kept = np.minimum(event_count, capacity)
             self._event_chunks.append(np.concatenate(
                 [event_buffer[b, :kept[b]] for b in range(n_blocks) if kept[b]]))
+            self._event_total += int(kept.sum())
             dropped = int((event_count - kept).sum())
             if dropped:
                 self.events_dropped += dropped
@@ -679,6 +682,7 @@ class Simulation:
                      "params", "last_core"):
             setattr(self, name, state[name].copy())
         self._event_chunks = [state["events"].copy()]
+        self._event_total = len(state["events"])
 
     def reset(self) -> None:
         """Restart from the initial cloud with the current parameters."""

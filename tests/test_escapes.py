@@ -149,3 +149,5 @@ def test_recent_events_are_the_tail_of_all_events():
     assert len(sim._event_chunks) >= 4  # the tail spans several chunks
     for count in (1, 17, 150, len(everything), len(everything) + 5):
         np.testing.assert_array_equal(sim.recent_events(count), everything[-count:])
+    sim.restart_escapes()
+    assert sim.event_count() == 0 == len(sim.events()) == len(sim.recent_events(10))

@@ -126,8 +126,8 @@ class LandscapeView(QWidget):
     def show_frame(self, bundle: FrameBundle) -> None:
         frame = bundle.frame
         positions = frame.positions
-        if bundle.generation != self._generation:
-            self._generation = bundle.generation
+        if bundle.state.generation != self._generation:
+            self._generation = bundle.state.generation
             self._trail = np.zeros((0, min(TRAIL_PARTICLES, len(positions)), 2))
         n = positions.shape[0]
         if bundle.density is not None:  # large N: the worker binned the cloud
