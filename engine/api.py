@@ -81,21 +81,22 @@ def measure_summary(sim: Simulation, bins: int = 64, burn_in_fraction: float = 0
 
 def escape_summary(sim: Simulation) -> dict | None:
     """Measured escape statistics beside the Eyring–Kramers and Laplace predictions."""
-    from .diagnostics.escapes import first_passage, occupation, transition_table
+    from .diagnostics.escapes import occupation
     if sim.structure is None:
         return None
     structure = sim.structure
     n_states = len(structure.minima)
-    events = sim.events()
-    table = transition_table(events, sim.initial_core, sim.escape_start, sim.step, n_states)
+    log = sim.escape_log
+    table = log.transition_table(sim.step)
     kramers = {(k["from"], k["to"]): k for k in structure.kramers}
     for pair in table["pairs"]:
         predicted = kramers.get((pair["from"], pair["to"]), {})
         pair["kramers_mfpt_steps"] = predicted.get("mfpt_steps")
         pair["mfpt_time"] = pair["mfpt_steps"] * sim.preset.dynamics.lr
-    passage = first_passage(events, sim.initial_core, sim.escape_start, sim.step)
+    passage = log.first_passage(sim.step)
     passage.pop("times", None)
-    return {"events": int(len(events)), "events_dropped": sim.events_dropped,
+    return {"events": log.total, "events_retained": log.retained,
+            "events_dropped": sim.events_dropped,
             "transitions": table["pairs"], "first_passage_from_start": passage,
             "occupation": occupation(sim.last_core[sim.alive.astype(bool)], n_states),
             "laplace_weights": structure.weights.tolist()}

@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit
 
 from . import dynamics as dyn
+from .diagnostics.escapes import EVENT_LOG_CAPACITY, EscapeLog
 from .history import History
 from .landscapes import BUILTINS, Landscape, compile_expression
 from .presets import DynamicsSpec, Preset, PresetError
@@ -175,6 +176,8 @@ class Simulation:
         kernel (default).  ``False`` runs the plain step (benchmarks, pure sampling).
     history_budget_bytes : int
         Memory for per-particle history (decimated when exceeded).
+    event_log_capacity : int
+        Escape events kept as rows (the latest; the escape statistics cover all events).
     """
 
     def __new__(cls, preset: Preset, *args, **kwargs):
@@ -184,10 +187,11 @@ class Simulation:
         return super().__new__(cls)
 
     def __init__(self, preset: Preset, history_budget_bytes: int = 256 * 2**20,
-                 diagnostics: bool = True):
+                 diagnostics: bool = True, event_log_capacity: int = EVENT_LOG_CAPACITY):
         self.preset = preset
         self.diagnostics = bool(diagnostics)
         self._event_capacity = EVENT_CAPACITY
+        self._event_log_capacity = event_log_capacity
         self.landscape = landscape_for(preset)
         self.kernels = dyn.kernels_for(self.landscape)
         self.history = History(preset.run.record_every, history_budget_bytes)
@@ -216,12 +220,9 @@ class Simulation:
         self.out = np.empty((0, 2))
         self.last_core = np.empty(0, dtype=np.int32)
         self.loss_start = np.empty(0)
-        self._event_chunks: list[np.ndarray] = []
-        self._event_total = 0
-        self.events_dropped = 0
-        self.escape_start = 0
         self._deferred = None
         self._resize(n)
+        self.restart_escapes()
         self.history.clear()
         self._record()
 
@@ -301,11 +302,21 @@ class Simulation:
 
     def restart_escapes(self) -> None:
         """Start escape statistics afresh from the current state (e.g. after T changed)."""
-        self.initial_core = self.last_core.copy()
-        self._event_chunks = []
-        self._event_total = 0
+        labels = max(int(self._cores.max()), int(self._basin_grid.max())) \
+            if self._cores.shape != (1, 1) else 0
+        self.escape_log = EscapeLog(self.last_core, self.step, labels + 1,
+                                    self._event_log_capacity)
         self.events_dropped = 0
-        self.escape_start = self.step
+
+    @property
+    def initial_core(self) -> np.ndarray:
+        """Each particle's state when escape statistics (re)started."""
+        return self.escape_log.initial
+
+    @property
+    def escape_start(self) -> int:
+        """The step escape statistics (re)started at."""
+        return self.escape_log.start
 
     def _grid_lookup(self, grid: np.ndarray, points: np.ndarray) -> np.ndarray:
         """Label of the grid cell nearest to each point; points off the grid take the edge
@@ -332,29 +343,19 @@ class Simulation:
             np.int32)
 
     def event_count(self) -> int:
-        """How many escape events so far (kept as a count: the window reads it every frame)."""
-        return self._event_total
+        """How many escape events so far (all of them, retained or not)."""
+        return self.escape_log.total
 
     def recent_events(self, count: int) -> np.ndarray:
-        """The latest ``count`` escape events, sorted like :meth:`events`, from the newest chunks
-        only (chunks come in step order): a raster's worth without sorting the whole run."""
-        tail, total = [], 0
-        for chunk in reversed(self._event_chunks):
-            if total >= count:
-                break
-            tail.append(chunk)
-            total += len(chunk)
-        if not tail:
-            return np.empty((0, 4), dtype=np.int64)
-        events = np.concatenate(tail[::-1])
-        return events[np.lexsort((events[:, 1], events[:, 0]))][-count:]
+        """The latest ``count`` escape events (at most the retained ones), sorted like
+        :meth:`events`."""
+        return self.escape_log.recent(count)
 
     def events(self) -> np.ndarray:
-        """All escape events so far, ``(E, 4)`` int64 rows (step, particle, from, to), sorted."""
-        if not self._event_chunks:
-            return np.empty((0, 4), dtype=np.int64)
-        events = np.concatenate(self._event_chunks)
-        return events[np.lexsort((events[:, 1], events[:, 0]))]
+        """Escape events so far, ``(E, 4)`` int64 rows (step, particle, from, to) sorted by step
+        and particle: all of them, or the latest ``event_log_capacity`` on a longer run (the
+        statistics of :func:`engine.api.escape_summary` still cover every event)."""
+        return self.escape_log.events()
 
     # -- parameters ------------------------------------------------------------------------------
     def update_params(self, **changes) -> None:
@@ -439,9 +440,8 @@ class Simulation:
             self._core_geom, self.last_core, event_buffer, event_count, self.step)
         if tracking and event_count.any():
             kept = np.minimum(event_count, capacity)
-            self._event_chunks.append(np.concatenate(
+            self.escape_log.add(np.concatenate(
                 [event_buffer[b, :kept[b]] for b in range(n_blocks) if kept[b]]))
-            self._event_total += int(kept.sum())
             dropped = int((event_count - kept).sum())
             if dropped:
                 self.events_dropped += dropped
@@ -659,6 +659,8 @@ class Simulation:
         arrays = self.history.particle_arrays()
         arrays["preset"] = np.array(dumps(self.preset))
         arrays["events"] = self.events()
+        # events beyond the log's capacity are counted here though no longer listed
+        arrays["events_total"] = np.array(self.event_count(), dtype=np.int64)
         for key, value in self.history.scalar_series().items():
             if key != "steps":
                 arrays[f"series_{key}"] = value
@@ -672,7 +674,7 @@ class Simulation:
                 **{name: getattr(self, name).copy() for name in
                    ("positions", "velocities", "alive", "rng", "tangent", "acc", "out",
                     "params", "last_core")},
-                "events": self.events()}
+                "escape_log": self.escape_log.copy(), "events_dropped": self.events_dropped}
 
     def restore(self, state: dict) -> None:
         self.flush_record()
@@ -681,8 +683,8 @@ class Simulation:
         for name in ("positions", "velocities", "alive", "rng", "tangent", "acc", "out",
                      "params", "last_core"):
             setattr(self, name, state[name].copy())
-        self._event_chunks = [state["events"].copy()]
-        self._event_total = len(state["events"])
+        self.escape_log = state["escape_log"].copy()
+        self.events_dropped = state["events_dropped"]
 
     def reset(self) -> None:
         """Restart from the initial cloud with the current parameters."""

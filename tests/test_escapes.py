@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from engine.api import run_preset, summary
-from engine.diagnostics.escapes import first_passage, transition_table
+from engine.diagnostics.escapes import EscapeLog, first_passage, transition_table
 from engine.diagnostics.mixing import integrated_autocorrelation_time
 from engine.simulation import Simulation
 from tests.conftest import make_preset
@@ -133,21 +133,53 @@ def test_integrated_autocorrelation_time_of_ar1():
     assert integrated_autocorrelation_time(noise) == pytest.approx(1.0, abs=0.05)
 
 
-def test_recent_events_are_the_tail_of_all_events():
-    # the window's raster reads only the newest chunks; it must see exactly the last events
+def _escaping_cloud(capacity):
     sim = Simulation(make_preset(
         landscape={"builtin": "double_well", "params": {"kappa": 1.0},
                    "bounds": [[-2.0, 2.0], [-1.5, 1.5]], "boundary": "reflect"},
         dynamics={"kind": "langevin", "lr": 0.01, "temperature": 0.5},
         ensemble={"particles": 500, "seed": 3, "init": {"mean": [-1.0, 0.0], "std": 0.0}}),
-        diagnostics=False)
+        diagnostics=False, event_log_capacity=capacity)
     sim.attach_cores(*_core_grid())
-    for chunk in (7, 1, 40, 13, 200, 3, 90):   # chunks of every size, some without events
+    for chunk in (7, 1, 40, 13, 200, 3, 90, 600, 1000):  # chunks of every size, some eventless
         sim.advance(chunk)
-    everything = sim.events()
-    assert len(everything) > 100 and sim.event_count() == len(everything)
-    assert len(sim._event_chunks) >= 4  # the tail spans several chunks
-    for count in (1, 17, 150, len(everything), len(everything) + 5):
-        np.testing.assert_array_equal(sim.recent_events(count), everything[-count:])
-    sim.restart_escapes()
-    assert sim.event_count() == 0 == len(sim.events()) == len(sim.recent_events(10))
+    return sim
+
+
+def test_bounded_event_log_keeps_the_latest_events_and_exact_statistics():
+    complete, bounded = _escaping_cloud(1 << 20), _escaping_cloud(60)
+    everything = complete.events()
+    assert len(everything) > 300 and complete.event_count() == len(everything)
+    assert bounded.event_count() == len(everything)
+    np.testing.assert_array_equal(bounded.events(), everything[-60:])
+    for count in (1, 17, 60, 61, len(everything) + 5):
+        np.testing.assert_array_equal(bounded.recent_events(count), everything[-min(count, 60):])
+        np.testing.assert_array_equal(complete.recent_events(count), everything[-count:])
+    # the streaming statistics are those of the whole list, however few rows are kept
+    end = complete.step
+    whole = transition_table(everything, complete.initial_core, 0, end, 2)
+    assert bounded.escape_log.transition_table(end) == whole
+    assert whole["counts"][0][1] > 100 and whole["counts"][1][0] > 20  # both ways
+    passage = first_passage(everything, complete.initial_core, 0, end)
+    streamed = bounded.escape_log.first_passage(end)
+    np.testing.assert_array_equal(np.sort(streamed.pop("times")), np.sort(passage.pop("times")))
+    assert streamed == passage
+    bounded.restart_escapes()
+    assert bounded.event_count() == 0 == len(bounded.events()) == len(bounded.recent_events(10))
+
+
+def test_event_ring_wraps_around_in_step_order():
+    # synthetic chunks, some longer than the ring: the ring always holds the newest rows
+    rng = np.random.default_rng(5)
+    log = EscapeLog(np.zeros(40, dtype=np.int64), 0, 2, capacity=32)
+    rows, step = [], 0
+    for size in (5, 0, 31, 32, 70, 1, 9, 33):
+        chunk = np.column_stack([step + rng.integers(0, 10, size), rng.permutation(40)[:size]
+                                 if size <= 40 else rng.integers(0, 40, size),
+                                 np.zeros(size, int), np.ones(size, int)])
+        step += 10
+        log.add(chunk[rng.permutation(size)])    # rows within a chunk in any order
+        rows.append(chunk[np.lexsort((chunk[:, 1], chunk[:, 0]))])
+        expected = np.concatenate(rows)[-32:]
+        np.testing.assert_array_equal(log.events(), expected)
+        assert log.total == sum(map(len, rows))

@@ -12,12 +12,21 @@ set it had visited was ``from`` (its basin at the start counts as visited).  Fro
   exponential law with censoring is ``τ = (Σ observed + Σ censored times) / n_observed``, and a
   Kolmogorov–Smirnov distance compares the observed times with that law conditioned on ``t ≤ T``
   (the parameter is fitted on the same data, so the p-value is conservative).
+
+A run of 10⁶ particles on the double well logs ≈ 60 events a step, so a list of every event grows
+by ≈ 140 MB an hour at 20 steps/s.  :class:`EscapeLog` keeps what these statistics need instead —
+per particle the step of its last event, its state and the step of its first event; per state the
+closed exposure; per pair the transition count — updated chunk by chunk (``O(N + S²)`` memory,
+the same numbers as the batch functions on the whole list), and the latest events in a ring
+buffer for the window's raster and the export.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+EVENT_LOG_CAPACITY = 1 << 20  # latest events kept (32 MB); the statistics cover all of them
 
 
 def _kolmogorov_p(statistic: float, n: int) -> float:
@@ -41,26 +50,20 @@ def _interval(tau: float, count: int) -> list[float]:
 def transition_table(events: np.ndarray, initial: np.ndarray, start: int, end: int,
                      n_states: int) -> dict:
     """Exposure per state and ``τ_ij`` (steps) per observed pair; see module docstring."""
+    return log_of(events, initial, start, n_states).transition_table(end)
+
+
+def first_passage(events: np.ndarray, initial: np.ndarray, start: int, end: int) -> dict:
+    """First exit from the starting state per particle, censored at ``end``; exponential fit."""
     events = np.asarray(events, dtype=np.int64).reshape(-1, 4)
-    initial = np.asarray(initial, dtype=np.int64)
-    exposure = np.zeros(n_states)
-    counts = np.zeros((n_states, n_states), dtype=np.int64)
-    order = np.lexsort((events[:, 0], events[:, 1]))
-    ev = events[order]
-    last_step = np.full(initial.size, start, dtype=np.int64)
-    state = initial.copy()
-    if ev.size:
-        particle = ev[:, 1]
-        first_of_particle = np.r_[True, particle[1:] != particle[:-1]]
-        previous = np.where(first_of_particle, start, np.r_[start, ev[:-1, 0]])
-        valid = ev[:, 2] >= 0
-        np.add.at(exposure, ev[valid, 2], (ev[valid, 0] - previous[valid]).astype(float))
-        np.add.at(counts, (ev[valid, 2], ev[valid, 3]), 1)
-        last_of_particle = np.r_[particle[1:] != particle[:-1], True]
-        last_step[particle[last_of_particle]] = ev[last_of_particle, 0]
-        state[particle[last_of_particle]] = ev[last_of_particle, 3]
-    ok = state >= 0
-    np.add.at(exposure, state[ok], (end - last_step[ok]).astype(float))
+    labels = np.concatenate([np.asarray(initial, dtype=np.int64).ravel(), events[:, 2:].ravel()])
+    n_states = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 1
+    return log_of(events, initial, start, n_states).first_passage(end)
+
+
+def exposure_table(exposure: np.ndarray, counts: np.ndarray) -> dict:
+    """``τ_ij = E_i / n_ij`` with its 95 % interval for every pair with ``n_ij > 0``."""
+    n_states = len(exposure)
     pairs = []
     for i in range(n_states):
         for j in range(n_states):
@@ -72,23 +75,13 @@ def transition_table(events: np.ndarray, initial: np.ndarray, start: int, end: i
     return {"exposure_steps": exposure.tolist(), "counts": counts.tolist(), "pairs": pairs}
 
 
-def first_passage(events: np.ndarray, initial: np.ndarray, start: int, end: int) -> dict:
-    """First exit from the starting state per particle, censored at ``end``; exponential fit."""
-    events = np.asarray(events, dtype=np.int64).reshape(-1, 4)
-    initial = np.asarray(initial, dtype=np.int64)
-    n = initial.size
-    first = np.full(n, -1, dtype=np.int64)
-    if events.size:
-        order = np.lexsort((events[:, 0], events[:, 1]))
-        ev = events[order]
-        is_first = np.r_[True, ev[1:, 1] != ev[:-1, 1]]
-        first[ev[is_first, 1]] = ev[is_first, 0]
-    observed = first >= 0
-    times = (first[observed] - start).astype(float)
-    horizon = float(end - start)
-    n_obs = int(observed.sum())
-    n_cens = int(n - n_obs)
-    result = {"particles": n, "escaped": n_obs, "censored": n_cens, "horizon_steps": horizon}
+def exponential_first_passage(times: np.ndarray, particles: int, horizon: float) -> dict:
+    """Censored exponential fit of the observed first-exit ``times`` (steps after the start) of
+    ``particles`` particles watched for ``horizon`` steps; the others are censored."""
+    n_obs = int(times.size)
+    n_cens = int(particles - n_obs)
+    result = {"particles": particles, "escaped": n_obs, "censored": n_cens,
+              "horizon_steps": horizon}
     if n_obs == 0:
         result.update(mfpt_steps=float("nan"), mfpt_steps_ci95=[float("nan")] * 2,
                       ks_statistic=float("nan"), ks_pvalue=float("nan"))
@@ -112,3 +105,104 @@ def occupation(states: np.ndarray, n_states: int) -> list[float]:
     if states.size == 0:
         return [0.0] * n_states
     return (np.bincount(states, minlength=n_states)[:n_states] / states.size).tolist()
+
+
+class EscapeLog:
+    """Escape statistics from ``start`` on for particles starting in states ``initial``.
+
+    Events are rows ``(step, particle, from, to)`` (see :mod:`.escapes`).  :meth:`add` takes
+    each chunk of steps' events, chunks in step order (rows within a chunk in any order).
+    """
+
+    def __init__(self, initial: np.ndarray, start: int, n_states: int,
+                 capacity: int = EVENT_LOG_CAPACITY):
+        self.initial = np.array(initial, dtype=np.int64)
+        self.start = int(start)
+        self.n_states = int(n_states)
+        self.state = self.initial.copy()                 # state each particle is attributed to
+        self.last_step = np.full(self.initial.size, self.start, dtype=np.int64)
+        self.first_step = np.full(self.initial.size, -1, dtype=np.int64)
+        self.exposure = np.zeros(self.n_states)          # closed stays only
+        self.counts = np.zeros((self.n_states, self.n_states), dtype=np.int64)
+        self.total = 0
+        self._ring = np.empty((max(int(capacity), 0), 4), dtype=np.int64)
+
+    def add(self, events: np.ndarray) -> None:
+        """Take one chunk's events (steps after every earlier chunk's)."""
+        events = np.asarray(events, dtype=np.int64).reshape(-1, 4)
+        if not len(events):
+            return
+        by_particle = events[np.lexsort((events[:, 0], events[:, 1]))]
+        step, particle = by_particle[:, 0], by_particle[:, 1]
+        first_in_chunk = np.r_[True, particle[1:] != particle[:-1]]
+        last_in_chunk = np.r_[particle[1:] != particle[:-1], True]
+        previous = np.where(first_in_chunk, self.last_step[particle], np.r_[0, step[:-1]])
+        left = by_particle[:, 2]
+        valid = left >= 0
+        np.add.at(self.exposure, left[valid], (step[valid] - previous[valid]).astype(float))
+        np.add.at(self.counts, (left[valid], by_particle[valid, 3]), 1)
+        ends = particle[last_in_chunk]
+        self.last_step[ends] = step[last_in_chunk]
+        self.state[ends] = by_particle[last_in_chunk, 3]
+        starts = particle[first_in_chunk]
+        unseen = self.first_step[starts] < 0
+        self.first_step[starts[unseen]] = step[first_in_chunk][unseen]
+        self._keep(events[np.lexsort((events[:, 1], events[:, 0]))])
+
+    def _keep(self, in_order: np.ndarray) -> None:
+        capacity = len(self._ring)
+        if capacity:
+            tail = in_order[-capacity:]
+            at = (self.total + len(in_order) - len(tail)) % capacity
+            first = min(len(tail), capacity - at)
+            self._ring[at:at + first] = tail[:first]
+            self._ring[:len(tail) - first] = tail[first:]
+        self.total += len(in_order)
+
+    @property
+    def retained(self) -> int:
+        """How many of the latest events the ring holds."""
+        return min(self.total, len(self._ring))
+
+    def recent(self, count: int) -> np.ndarray:
+        """The latest ``min(count, retained)`` events, ``(E, 4)`` sorted by (step, particle)."""
+        count = max(0, min(int(count), self.retained))
+        if count == 0:
+            return np.empty((0, 4), dtype=np.int64)
+        end = self.total % len(self._ring)
+        index = np.arange(end - count, end) % len(self._ring)
+        return self._ring[index]
+
+    def events(self) -> np.ndarray:
+        """Every retained event: all of them unless more than ``capacity`` happened."""
+        return self.recent(self.retained)
+
+    def transition_table(self, end: int) -> dict:
+        """Exposure per state and ``τ_ij`` per observed pair at step ``end``, as
+        :func:`.escapes.transition_table` gives on the whole event list."""
+        exposure = self.exposure.copy()
+        open_stay = self.state >= 0
+        exposure += np.bincount(self.state[open_stay], minlength=self.n_states,
+                                weights=(end - self.last_step[open_stay]).astype(float)
+                                )[:self.n_states]
+        return exposure_table(exposure, self.counts)
+
+    def first_passage(self, end: int) -> dict:
+        """First exit from the starting state per particle, censored at ``end``, as
+        :func:`.escapes.first_passage` gives on the whole event list."""
+        observed = self.first_step >= 0
+        return exponential_first_passage((self.first_step[observed] - self.start).astype(float),
+                                         self.initial.size, float(end - self.start))
+
+    def copy(self) -> "EscapeLog":
+        twin = EscapeLog.__new__(EscapeLog)
+        twin.__dict__ = {key: value.copy() if isinstance(value, np.ndarray) else value
+                         for key, value in self.__dict__.items()}
+        return twin
+
+
+def log_of(events: np.ndarray, initial: np.ndarray, start: int, n_states: int) -> EscapeLog:
+    """A log that has taken ``events`` (a whole run's, any order), keeping none of the rows."""
+    log = EscapeLog(initial, start, n_states, capacity=0)
+    log.add(events)
+    return log
