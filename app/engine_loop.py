@@ -39,6 +39,7 @@ from engine.presets import Preset, PresetError
 from engine.simulation import Frame, Simulation
 
 CHUNK_SECONDS = 0.015  # engine work between command checks and frames
+RECORD_PIECE_SECONDS = 0.008  # record work between command checks (a record: 35–80 ms at 10⁶)
 MEASURE_BINS = 64
 MAX_FPS = 75.0
 FRAME_OVERDUE = 0.024  # s: show progress at least this often during long batches
@@ -150,11 +151,11 @@ class EngineLoop:
             self._single_steps = 0
             if changed and self._consumed.wait(INPUT_FRAME_WAIT):
                 # show the input now, not after the next chunk (and the record it may start
-                # with, ≈ 35–80 ms at 10⁶ particles)
-                self._emit(sim)
+                # with, ≈ 35–80 ms at 10⁶ particles); the escape summary waits for the next frame
+                self._emit(sim, input_frame=True)
                 force_emit = frame_owed = False
-            if sim.record_pending:  # its own unit of work: input is read before and after it
-                sim.flush_record()
+            if sim.record_pending:  # its own units of work: input is read between its pieces
+                sim.flush_record(RECORD_PIECE_SECONDS)
                 continue
             if pending > 0:
                 if not sim.kernel_ready():
@@ -172,6 +173,11 @@ class EngineLoop:
             due = pending == 0 or now - self._emitted_at >= FRAME_OVERDUE
             wait = 1 / MAX_FPS - (now - self._emitted_at)
             if force_emit and due and self._consumed.is_set() and wait <= 0:
+                if not self._commands.empty():
+                    # input came during the chunk: the next pass applies it and shows it in
+                    # this frame's place (at 10⁶ particles a frame costs ≈ 10 ms, and the GUI
+                    # drawing it would hold the input frame back)
+                    continue
                 self._emit(sim)
                 progress_shown = pending > 0
                 force_emit = frame_owed = False
@@ -181,11 +187,11 @@ class EngineLoop:
                 else:
                     time.sleep(min(max(wait, 0.0005), 0.002) if force_emit else 0.002)
 
-    def _emit(self, sim: Simulation) -> None:
+    def _emit(self, sim: Simulation, input_frame: bool = False) -> None:
         """Hand the GUI a frame (it sets ``_consumed`` again once drawn)."""
         self._consumed.clear()
         self._emitted_at = time.perf_counter()
-        self._send("frame", self._bundle(sim))
+        self._send("frame", self._bundle(sim, input_frame))
 
     def _advance_chunk(self, sim: Simulation, limit: int) -> int:
         """One compiled chunk of about ``CHUNK_SECONDS``; returns the steps taken."""
@@ -230,18 +236,22 @@ class EngineLoop:
         return {"empirical": density, "gibbs": self.gibbs, "bounds": sim.bounds.copy(),
                 **{k: np.asarray(v) for k, v in self.measure_series.items()}}
 
-    def _bundle(self, sim: Simulation) -> FrameBundle:
+    def _bundle(self, sim: Simulation, input_frame: bool = False) -> FrameBundle:
+        """The frame of the current state; ``input_frame`` (the answer to a command while
+        running) leaves out the escape summary, ≈ 10–30 ms at 10⁶ particles, which the next
+        frame brings."""
         now = time.monotonic()
         slow = not self.playing or now - self._slow_at >= SLOW_INTERVAL
         if slow:
             self._slow_at = now
         series = sim.history.scalar_series() if slow else None
         escapes = None
-        if slow and sim.structure is not None and now >= self._escapes_at:
+        if slow and sim.structure is not None and now >= self._escapes_at and not (
+                input_frame and self.playing):
             from engine.api import escape_summary
             escapes = {"summary": escape_summary(sim), "events": sim.recent_events(RASTER_EVENTS)}
-            # the summary sorts every event so far (10⁶ particles on the double well add ≈ 60
-            # a step): refreshed less often as it grows, it never takes over 10 % of the loop
+            # the summary reads every particle (≈ 30 ms at 10⁶): at most every
+            # ESCAPES_INTERVAL and never over 10 % of the loop
             spent = time.monotonic() - now
             self._escapes_at = now + max(ESCAPES_INTERVAL, 10 * spent)
         n = sim.positions.shape[0]

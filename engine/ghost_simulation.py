@@ -79,10 +79,10 @@ class GhostSimulation(Simulation):
             scalars["f_ext_mean"] = float(self.metrics[alive, 2].mean())
             scalars["accuracy_mean"] = float(self.metrics[alive, 4].mean())
 
-    def running_lyapunov(self) -> tuple[np.ndarray, np.ndarray]:
+    def running_lyapunov(self, rows: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
         """γ̂ on the full extended Hessian in (w, γ); the tangent-vector exponent is not computed
         for ghost runs (NaN)."""
-        gamma_hat, _ = super().running_lyapunov()
+        gamma_hat, _ = super().running_lyapunov(rows)
         return gamma_hat, np.full_like(gamma_hat, np.nan)
 
     def effective_temperature(self) -> float:

@@ -10,6 +10,7 @@ bitwise, whatever the thread count.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -26,6 +27,7 @@ from .rng import ZIGGURAT_F, ZIGGURAT_X, draw_normals, draw_uniforms, particle_s
 PURPOSE_STEPS, PURPOSE_INIT, PURPOSE_DATA = 0, 1, 2
 EVENT_CAPACITY = 1024  # initial events per block and chunk; grows if ever exceeded
 QUANTILE_SAMPLE = 2**17  # particles behind the recorded γ̂ quantiles (standard error ≈ 0.005 σ)
+RECORD_SLICE = 2**17  # particles per piece of a record that flush_record(seconds) may pause after
 LIVE_PARAMS = ("kind", "lr", "temperature", "batch_size", "momentum", "noise", "noise_scale",
                "particles", "landscape_params")
 # live parameters that only steer the steps to come: a record left pending by
@@ -196,6 +198,7 @@ class Simulation:
         self.kernels = dyn.kernels_for(self.landscape)
         self.history = History(preset.run.record_every, history_budget_bytes)
         self._deferred: dict | None = None  # the parameters of a record left pending
+        self._record_work = None  # the record in progress (a generator), see flush_record
         self.structure = None
         self._cores = np.full((1, 1), -1, dtype=np.int32)
         self._core_geom = np.zeros(4)
@@ -220,7 +223,7 @@ class Simulation:
         self.out = np.empty((0, 2))
         self.last_core = np.empty(0, dtype=np.int32)
         self.loss_start = np.empty(0)
-        self._deferred = None
+        self._deferred = self._record_work = None
         self._resize(n)
         self.restart_escapes()
         self.history.clear()
@@ -288,7 +291,7 @@ class Simulation:
                      structure=None) -> None:
         """Track escapes between user-given core sets: ``cores[iy, ix]`` ≥ 0 labels a core cell
         of the regular grid ``grid_x × grid_y`` (nearest cell), −1 elsewhere."""
-        self._deferred = None  # the history restarts below
+        self._deferred = self._record_work = None  # the history restarts below
         self.structure = structure
         self._basin_grid = structure.basins if structure is not None else cores
         self._grid_x, self._grid_y = np.asarray(grid_x), np.asarray(grid_y)
@@ -531,9 +534,10 @@ class Simulation:
         return t_eff / (1.0 - d.momentum)
 
     # -- outputs ---------------------------------------------------------------------------------
-    def running_lyapunov(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-particle running estimate γ̂ and tangent-vector exponent (0 before any step)."""
-        return dyn.lyapunov_sums(self.acc, self.tangent, per_step=True)
+    def running_lyapunov(self, rows: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """Per-particle running estimate γ̂ and tangent-vector exponent (0 before any step), of
+        the particles ``rows``."""
+        return dyn.lyapunov_sums(self.acc[rows], self.tangent[rows], per_step=True)
 
     def vanishing_change(self) -> np.ndarray:
         """Per particle ``(1/n) Σ_{t<n} [f(θ_t) − f(θ_{t+1})] = (f(θ_0) − f(θ_n))/n`` (002 §3):
@@ -581,11 +585,30 @@ class Simulation:
         """Whether ``advance(defer_record=True)`` left a record to take."""
         return self._deferred is not None
 
-    def flush_record(self) -> None:
-        """Take the record that ``advance(defer_record=True)`` left pending, if any."""
-        if self._deferred is not None:
-            parameters, self._deferred = self._deferred, None
-            self._record(parameters)
+    def flush_record(self, seconds: float | None = None) -> bool:
+        """Take the record that ``advance(defer_record=True)`` left pending, if any; returns
+        whether none is pending any more.
+
+        With ``seconds``, stop after the first piece (:data:`RECORD_SLICE` particles) that ends
+        past that budget; the next call goes on.  At 10⁶ particles a record takes 35–80 ms, and
+        the window reads input between its pieces.  Live changes of :data:`STEP_ONLY_PARAMS`
+        leave a record in progress as it is; everything that would change what it reads
+        finishes it first.
+        """
+        if self._deferred is None:
+            return True
+        if self._record_work is None:
+            self._record_work = self._record_pieces(self._deferred)
+        end = math.inf if seconds is None else time.perf_counter() + seconds
+        try:
+            for _ in self._record_work:
+                if time.perf_counter() >= end:
+                    return False
+        except BaseException:
+            self._record_work = None  # retried from the start by the next flush
+            raise
+        self._deferred = self._record_work = None
+        return True
 
     def _record_parameters(self) -> dict[str, float]:
         """The recorded scalars that depend on parameters rather than on the particles."""
@@ -595,13 +618,28 @@ class Simulation:
                 "momentum": d.momentum}
 
     def _record(self, parameters: dict[str, float] | None = None) -> None:
-        lyap, tangent = self.running_lyapunov()
+        for _ in self._record_pieces(parameters):
+            pass
+
+    def _record_pieces(self, parameters: dict[str, float] | None):
+        """The record as a generator that yields after each slice of particles (the sums are
+        exactly those of one pass: per-block partials, added in block order at the end)."""
         alive = self.alive.astype(bool)
         n = len(alive)
         n_blocks = -(-n // dyn.BLOCK)
         partial = np.empty((n_blocks, N_SUMS))
-        dyn.run_blocks(_record_sums, n_blocks, 10 * n,
-                       (alive, self.out, self.acc, self.loss_start, lyap, tangent, partial))
+        lyap, tangent = np.empty(n), np.empty(n)
+        out = self.out
+        yield
+        for first in range(0, n, RECORD_SLICE):
+            rows = slice(first, min(n, first + RECORD_SLICE))
+            lyap[rows], tangent[rows] = self.running_lyapunov(rows)
+            blocks = -(-(rows.stop - first) // dyn.BLOCK)
+            dyn.run_blocks(_record_sums, blocks, 10 * (rows.stop - first),
+                           (alive[rows], out[rows], self.acc[rows], self.loss_start[rows],
+                            lyap[rows], tangent[rows],
+                            partial[first // dyn.BLOCK:first // dyn.BLOCK + blocks]))
+            yield
         sums = partial.sum(axis=0)
         living = sums[SUM_ALIVE]
 

@@ -309,6 +309,32 @@ def test_deferred_record_equals_the_immediate_one():
     assert later.trajectory_arrays()["series_steps"][-1] == 40
 
 
+def test_a_record_taken_in_pieces_equals_the_immediate_one(monkeypatch):
+    import engine.simulation as simulation
+    preset = make_preset(run={"steps": 1, "record_every": 10},
+                         ensemble={"particles": 1000, "seed": 5})
+    now, later = Simulation(preset), Simulation(preset)
+    now.advance(10)  # one slice
+    monkeypatch.setattr(simulation, "RECORD_SLICE", 256)  # 1000 particles: 4 slices, one short
+    later.advance(10, defer_record=True)
+    pieces = 0
+    while not later.flush_record(seconds=0.0):  # one piece per call
+        pieces += 1
+        assert later.record_pending and list(later.history.steps) == [0]
+        later.update_params(temperature=0.3 + 0.01 * pieces)  # input between pieces
+    assert pieces >= 4 and not later.record_pending and later.flush_record(seconds=0.0)
+    for got, want in ((later.history.scalar_series(), now.history.scalar_series()),
+                      (later.history.particle_arrays(), now.history.particle_arrays())):
+        assert got.keys() == want.keys()
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    # a change of what the record reads finishes the record in progress first
+    later.advance(10, defer_record=True)
+    assert not later.flush_record(seconds=0.0)
+    later.update_params(particles=300)
+    assert later.history.scalar_series()["steps"][-1] == 20 and not later.record_pending
+
+
 def test_history_scalar_series_is_bounded_and_frames_stay_a_subset():
     from engine.history import MAX_SCALAR_POINTS, History
     history = History(record_every=1, budget_bytes=10 * 48)  # 10 frames of 2 particles
