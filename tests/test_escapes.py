@@ -183,3 +183,17 @@ def test_event_ring_wraps_around_in_step_order():
         expected = np.concatenate(rows)[-32:]
         np.testing.assert_array_equal(log.events(), expected)
         assert log.total == sum(map(len, rows))
+
+
+def test_restoring_a_checkpoint_replays_the_same_steps_and_escape_statistics():
+    sim = _escaping_cloud(1 << 20)
+    saved = sim.checkpoint()
+    sim.advance(300)
+    first = (sim.positions.copy(), sim.events(), sim.escape_log.transition_table(sim.step),
+             sim.event_count())
+    sim.restore(saved)
+    sim.advance(300)
+    np.testing.assert_array_equal(sim.positions, first[0])
+    np.testing.assert_array_equal(sim.events(), first[1])
+    assert sim.escape_log.transition_table(sim.step) == first[2]
+    assert sim.event_count() == first[3] > saved["escape_log"].total  # the replay logged anew
