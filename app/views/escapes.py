@@ -61,6 +61,10 @@ class EscapesView(QWidget):
             self.raster.setData(x=events[:, 0], y=events[:, 1], brush=brushes)
         else:
             self.raster.setData([], [])
+        total = summary["events"]
+        self.raster_plot.setTitle(
+            f"escape events (core → core): latest {len(events):,} of {total:,}"
+            if len(events) < total else "escape events (core → core)")
         steps = bundle.series["steps"]
         weights = summary["laplace_weights"]
         self._ensure_curves(len(weights))
