@@ -75,9 +75,11 @@ def exposure_table(exposure: np.ndarray, counts: np.ndarray) -> dict:
     return {"exposure_steps": exposure.tolist(), "counts": counts.tolist(), "pairs": pairs}
 
 
-def exponential_first_passage(times: np.ndarray, particles: int, horizon: float) -> dict:
+def exponential_first_passage(times: np.ndarray, particles: int, horizon: float,
+                              ascending: bool = False) -> dict:
     """Censored exponential fit of the observed first-exit ``times`` (steps after the start) of
-    ``particles`` particles watched for ``horizon`` steps; the others are censored."""
+    ``particles`` particles watched for ``horizon`` steps; the others are censored.
+    ``ascending``: the times are sorted already."""
     n_obs = int(times.size)
     n_cens = int(particles - n_obs)
     result = {"particles": particles, "escaped": n_obs, "censored": n_cens,
@@ -87,7 +89,7 @@ def exponential_first_passage(times: np.ndarray, particles: int, horizon: float)
                       ks_statistic=float("nan"), ks_pvalue=float("nan"))
         return result
     tau = (times.sum() + n_cens * horizon) / n_obs
-    sorted_times = np.sort(times)
+    sorted_times = times if ascending else np.sort(times)
     cdf = (1 - np.exp(-sorted_times / tau)) / (1 - math.exp(-horizon / tau))
     upper = np.arange(1, n_obs + 1) / n_obs
     lower = np.arange(0, n_obs) / n_obs
@@ -124,6 +126,16 @@ class EscapeLog:
         self.first_step = np.full(self.initial.size, -1, dtype=np.int64)
         self.exposure = np.zeros(self.n_states)          # closed stays only
         self.counts = np.zeros((self.n_states, self.n_states), dtype=np.int64)
+        # open stays per state: how many particles, and the sum of the steps they entered at,
+        # so that the exposure at any end step costs O(states), not a pass over N particles
+        counted = self.initial >= 0
+        self.open_count = np.bincount(self.initial[counted], minlength=self.n_states).astype(
+            np.int64)[:self.n_states]
+        self.open_since = self.open_count * self.start
+        # first exits in the order they happened, i.e. sorted: the exponential fit and its KS
+        # distance need no sort of N values
+        self.first_times = np.empty(self.initial.size, dtype=np.int64)
+        self.escaped = 0
         self.total = 0
         self._ring = np.empty((max(int(capacity), 0), 4), dtype=np.int64)
 
@@ -142,12 +154,22 @@ class EscapeLog:
         np.add.at(self.exposure, left[valid], (step[valid] - previous[valid]).astype(float))
         np.add.at(self.counts, (left[valid], by_particle[valid, 3]), 1)
         ends = particle[last_in_chunk]
+        self._open_stays(self.state[ends], self.last_step[ends], -1)
         self.last_step[ends] = step[last_in_chunk]
         self.state[ends] = by_particle[last_in_chunk, 3]
+        self._open_stays(self.state[ends], self.last_step[ends], 1)
         starts = particle[first_in_chunk]
         unseen = self.first_step[starts] < 0
-        self.first_step[starts[unseen]] = step[first_in_chunk][unseen]
+        exits = step[first_in_chunk][unseen]
+        self.first_step[starts[unseen]] = exits
+        self.first_times[self.escaped:self.escaped + exits.size] = np.sort(exits)
+        self.escaped += exits.size
         self._keep(events[np.lexsort((events[:, 1], events[:, 0]))])
+
+    def _open_stays(self, states: np.ndarray, since: np.ndarray, sign: int) -> None:
+        counted = states >= 0
+        np.add.at(self.open_count, states[counted], sign)
+        np.add.at(self.open_since, states[counted], sign * since[counted])
 
     def _keep(self, in_order: np.ndarray) -> None:
         capacity = len(self._ring)
@@ -180,19 +202,15 @@ class EscapeLog:
     def transition_table(self, end: int) -> dict:
         """Exposure per state and ``τ_ij`` per observed pair at step ``end``, as
         :func:`.escapes.transition_table` gives on the whole event list."""
-        exposure = self.exposure.copy()
-        open_stay = self.state >= 0
-        exposure += np.bincount(self.state[open_stay], minlength=self.n_states,
-                                weights=(end - self.last_step[open_stay]).astype(float)
-                                )[:self.n_states]
-        return exposure_table(exposure, self.counts)
+        open_exposure = self.open_count * int(end) - self.open_since  # exact integers
+        return exposure_table(self.exposure + open_exposure, self.counts)
 
     def first_passage(self, end: int) -> dict:
         """First exit from the starting state per particle, censored at ``end``, as
         :func:`.escapes.first_passage` gives on the whole event list."""
-        observed = self.first_step >= 0
-        return exponential_first_passage((self.first_step[observed] - self.start).astype(float),
-                                         self.initial.size, float(end - self.start))
+        times = (self.first_times[:self.escaped] - self.start).astype(float)
+        return exponential_first_passage(times, self.initial.size, float(end - self.start),
+                                         ascending=True)
 
     def copy(self) -> "EscapeLog":
         twin = EscapeLog.__new__(EscapeLog)
