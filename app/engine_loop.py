@@ -238,8 +238,8 @@ class EngineLoop:
 
     def _bundle(self, sim: Simulation, input_frame: bool = False) -> FrameBundle:
         """The frame of the current state; ``input_frame`` (the answer to a command while
-        running) leaves out the escape summary, ≈ 10–30 ms at 10⁶ particles, which the next
-        frame brings."""
+        running) leaves out the escape summary, ≈ 12 ms at 10⁶ particles, which the next frame
+        brings."""
         now = time.monotonic()
         slow = not self.playing or now - self._slow_at >= SLOW_INTERVAL
         if slow:
@@ -250,7 +250,7 @@ class EngineLoop:
                 input_frame and self.playing):
             from engine.api import escape_summary
             escapes = {"summary": escape_summary(sim), "events": sim.recent_events(RASTER_EVENTS)}
-            # the summary reads every particle (≈ 30 ms at 10⁶): at most every
+            # the summary's occupation reads every particle (≈ 12 ms at 10⁶): at most every
             # ESCAPES_INTERVAL and never over 10 % of the loop
             spent = time.monotonic() - now
             self._escapes_at = now + max(ESCAPES_INTERVAL, 10 * spent)
