@@ -27,7 +27,7 @@ from .rng import ZIGGURAT_F, ZIGGURAT_X, draw_normals, draw_uniforms, particle_s
 PURPOSE_STEPS, PURPOSE_INIT, PURPOSE_DATA = 0, 1, 2
 EVENT_CAPACITY = 1024  # initial events per block and chunk; grows if ever exceeded
 QUANTILE_SAMPLE = 2**17  # particles behind the recorded γ̂ quantiles (standard error ≈ 0.005 σ)
-RECORD_SLICE = 2**17  # particles per piece of a record that flush_record(seconds) may pause after
+RECORD_SLICE = 2**17  # particles per record piece (flush_record(seconds)); a multiple of dyn.BLOCK
 LIVE_PARAMS = ("kind", "lr", "temperature", "batch_size", "momentum", "noise", "noise_scale",
                "particles", "landscape_params")
 # live parameters that only steer the steps to come: a record left pending by

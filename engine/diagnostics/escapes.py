@@ -15,10 +15,11 @@ set it had visited was ``from`` (its basin at the start counts as visited).  Fro
 
 A run of 10⁶ particles on the double well logs ≈ 60 events a step, so a list of every event grows
 by ≈ 140 MB an hour at 20 steps/s.  :class:`EscapeLog` keeps what these statistics need instead —
-per particle the step of its last event, its state and the step of its first event; per state the
-closed exposure; per pair the transition count — updated chunk by chunk (``O(N + S²)`` memory,
-the same numbers as the batch functions on the whole list), and the latest events in a ring
-buffer for the window's raster and the export.
+per particle its state, the step of its last event and whether it has left its starting state;
+per state the closed exposure and its open stays; per pair the transition count; the first exits
+in the order they happen — updated chunk by chunk (``O(N + S²)`` memory, the same numbers as the
+batch functions on the whole list), and the latest events in a ring buffer for the window's
+raster and the export.
 """
 from __future__ import annotations
 
@@ -75,11 +76,10 @@ def exposure_table(exposure: np.ndarray, counts: np.ndarray) -> dict:
     return {"exposure_steps": exposure.tolist(), "counts": counts.tolist(), "pairs": pairs}
 
 
-def exponential_first_passage(times: np.ndarray, particles: int, horizon: float,
-                              ascending: bool = False) -> dict:
-    """Censored exponential fit of the observed first-exit ``times`` (steps after the start) of
-    ``particles`` particles watched for ``horizon`` steps; the others are censored.
-    ``ascending``: the times are sorted already."""
+def exponential_first_passage(times: np.ndarray, particles: int, horizon: float) -> dict:
+    """Censored exponential fit of the observed first-exit ``times`` (steps after the start,
+    ascending) of ``particles`` particles watched for ``horizon`` steps; the others are
+    censored."""
     n_obs = int(times.size)
     n_cens = int(particles - n_obs)
     result = {"particles": particles, "escaped": n_obs, "censored": n_cens,
@@ -89,8 +89,7 @@ def exponential_first_passage(times: np.ndarray, particles: int, horizon: float,
                       ks_statistic=float("nan"), ks_pvalue=float("nan"))
         return result
     tau = (times.sum() + n_cens * horizon) / n_obs
-    sorted_times = times if ascending else np.sort(times)
-    cdf = (1 - np.exp(-sorted_times / tau)) / (1 - math.exp(-horizon / tau))
+    cdf = (1 - np.exp(-times / tau)) / (1 - math.exp(-horizon / tau))
     upper = np.arange(1, n_obs + 1) / n_obs
     lower = np.arange(0, n_obs) / n_obs
     statistic = float(max(np.max(upper - cdf), np.max(cdf - lower)))
@@ -123,14 +122,14 @@ class EscapeLog:
         self.n_states = int(n_states)
         self.state = self.initial.copy()                 # state each particle is attributed to
         self.last_step = np.full(self.initial.size, self.start, dtype=np.int64)
-        self.first_step = np.full(self.initial.size, -1, dtype=np.int64)
+        self.escaped_once = np.zeros(self.initial.size, dtype=bool)
         self.exposure = np.zeros(self.n_states)          # closed stays only
         self.counts = np.zeros((self.n_states, self.n_states), dtype=np.int64)
         # open stays per state: how many particles, and the sum of the steps they entered at,
         # so that the exposure at any end step costs O(states), not a pass over N particles
         counted = self.initial >= 0
-        self.open_count = np.bincount(self.initial[counted], minlength=self.n_states).astype(
-            np.int64)[:self.n_states]
+        self.open_count = np.bincount(self.initial[counted],
+                                      minlength=self.n_states)[:self.n_states]
         self.open_since = self.open_count * self.start
         # first exits in the order they happened, i.e. sorted: the exponential fit and its KS
         # distance need no sort of N values
@@ -159,9 +158,9 @@ class EscapeLog:
         self.state[ends] = by_particle[last_in_chunk, 3]
         self._open_stays(self.state[ends], self.last_step[ends], 1)
         starts = particle[first_in_chunk]
-        unseen = self.first_step[starts] < 0
+        unseen = ~self.escaped_once[starts]
         exits = step[first_in_chunk][unseen]
-        self.first_step[starts[unseen]] = exits
+        self.escaped_once[starts[unseen]] = True
         self.first_times[self.escaped:self.escaped + exits.size] = np.sort(exits)
         self.escaped += exits.size
         self._keep(events[np.lexsort((events[:, 1], events[:, 0]))])
@@ -209,8 +208,7 @@ class EscapeLog:
         """First exit from the starting state per particle, censored at ``end``, as
         :func:`.escapes.first_passage` gives on the whole event list."""
         times = (self.first_times[:self.escaped] - self.start).astype(float)
-        return exponential_first_passage(times, self.initial.size, float(end - self.start),
-                                         ascending=True)
+        return exponential_first_passage(times, self.initial.size, float(end - self.start))
 
     def copy(self) -> "EscapeLog":
         twin = EscapeLog.__new__(EscapeLog)
