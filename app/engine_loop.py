@@ -53,6 +53,14 @@ DENSITY_BINS = 256  # a multiple of MEASURE_BINS: one binning pass serves both
 TRAIL_PARTICLES = 5
 
 
+def equal_chunk(remaining: int, longest: int) -> int:
+    """The next chunk when ``remaining`` steps are cut into equal chunks of at most
+    ``longest``: 143 steps at most 70 at a time go as 48 + 48 + 47, not 70 + 70 + 3.  A short
+    tail costs a kernel call of its own and, coming right after a progress frame, found the
+    frame-rate cap closed: the loop slept ≈ 6 % of its time at 10⁴ particles."""
+    return -(-remaining // -(-remaining // longest))
+
+
 @dataclass(frozen=True)
 class FrameBundle:
     """What a view needs for one redraw: the snapshot, ensemble series and run rates."""
@@ -181,6 +189,8 @@ class EngineLoop:
                 self._emit(sim)
                 progress_shown = pending > 0
                 force_emit = frame_owed = False
+            elif pending == 0 and self.playing and frame_owed and progress_shown:
+                continue  # the batch was shown by its progress frames: start the next one now
             elif pending == 0:  # waiting for the GUI, the frame-rate cap, or a command
                 if force_emit and not self._consumed.is_set():
                     self._consumed.wait(0.005)
@@ -196,7 +206,7 @@ class EngineLoop:
     def _advance_chunk(self, sim: Simulation, limit: int) -> int:
         """One compiled chunk of about ``CHUNK_SECONDS``; returns the steps taken."""
         n = max(sim.positions.shape[0], 1)
-        chunk = min(limit, max(1, int(self._rate * CHUNK_SECONDS / n)))
+        chunk = equal_chunk(limit, max(1, int(self._rate * CHUNK_SECONDS / n)))
         t0 = time.perf_counter()
         # a record due at the chunk's end waits until the commands that came meanwhile are
         # applied: at 10⁶ particles it takes longer than the step

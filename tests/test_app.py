@@ -246,3 +246,18 @@ def test_a_temperature_change_brings_new_weights_on_the_same_grids(qtbot, window
     assert after.temperature == pytest.approx(0.3) and before.temperature == pytest.approx(0.2)
     assert after.values is before.values and after.basins is before.basins
     assert after.kramers[0]["mfpt_steps"] < before.kramers[0]["mfpt_steps"]  # hotter: faster
+
+
+def test_a_batch_is_cut_into_equal_chunks():
+    from app.engine_loop import equal_chunk
+    for remaining, longest in ((143, 70), (100, 50), (7, 70), (1000, 1), (99, 98)):
+        chunks = []
+        left = remaining
+        while left:
+            chunks.append(equal_chunk(left, longest))
+            left -= chunks[-1]
+        assert sum(chunks) == remaining
+        assert max(chunks) <= longest
+        assert len(chunks) == -(-remaining // longest)  # no more calls than needed
+        assert max(chunks) - min(chunks) <= 1
+    assert [equal_chunk(143, 70), equal_chunk(95, 70), equal_chunk(47, 70)] == [48, 48, 47]
