@@ -147,6 +147,14 @@ def test_escapes_view_shows_measured_and_kramers_times(qtbot, window):
     kramers = window.escapes_view.table.item(0, 4).text()
     assert kramers.replace(",", "") == "16485"
     assert window.worker.state.events > 0
+    # the raster: one vertical tick (a pair of points at one step) per event shown
+    ticks = [(item.xData, item.yData) for item in window.escapes_view.rasters
+             if item.xData is not None and len(item.xData)]
+    assert ticks
+    for x, y in ticks:
+        assert len(x) % 2 == 0 and np.array_equal(x[0::2], x[1::2])
+        assert np.all(y[0::2] < y[1::2])
+        assert 0 < x.max() <= window.worker.state.step
 
 
 def test_animation_export_writes_a_gif(qtbot, window, tmp_path):

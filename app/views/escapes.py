@@ -2,6 +2,7 @@
 measured mean first-passage times beside Eyring–Kramers (all computed by the engine)."""
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtWidgets import QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 from PyQt6.QtCore import Qt
@@ -25,8 +26,13 @@ class EscapesView(QWidget):
         self.occupation_plot.setLabel("bottom", "step")
         self.occupation_plot.setYRange(0, 1)
         self.occupation_plot.addLegend(offset=(-5, 5))
-        self.raster = pg.ScatterPlotItem(size=4, pen=None)
-        self.raster_plot.addItem(self.raster)
+        # each event a short vertical tick, one line item per colour (the destination core):
+        # one scatter item with a brush per point spent ≈ 18 ms per update of 3 000 events
+        # styling them point by point, a path of line pairs is built in one vectorised pass
+        self.rasters = [pg.PlotCurveItem(pen=pg.mkPen(c, width=2), connect="pairs")
+                        for c in COLOURS]
+        for item in self.rasters:
+            self.raster_plot.addItem(item)
         self.occupation_curves: list = []
         self.weight_lines: list = []
         self.table = QTableWidget(0, len(COLUMNS))
@@ -38,7 +44,6 @@ class EscapesView(QWidget):
         splitter.addWidget(self.table)
         splitter.setSizes([500, 160])
         layout.addWidget(splitter)
-        self._brushes = [pg.mkBrush(c) for c in COLOURS]
 
     def _ensure_curves(self, n: int) -> None:
         while len(self.occupation_curves) < n:
@@ -56,11 +61,15 @@ class EscapesView(QWidget):
             return
         summary = escapes["summary"]
         events = escapes["events"]
-        if len(events):
-            brushes = [self._brushes[int(t) % len(self._brushes)] for t in events[:, 3]]
-            self.raster.setData(x=events[:, 0], y=events[:, 1], brush=brushes)
-        else:
-            self.raster.setData([], [])
+        colour = events[:, 3] % len(COLOURS) if len(events) else np.zeros(0, dtype=int)
+        half = max(0.5, bundle.state.particles / 250)  # tick half-height, in particles
+        for k, item in enumerate(self.rasters):
+            mine = colour == k
+            x = np.repeat(events[mine, 0].astype(float), 2)
+            y = np.repeat(events[mine, 1].astype(float), 2)
+            y[0::2] -= half
+            y[1::2] += half
+            item.setData(x, y)
         total = summary["events"]
         self.raster_plot.setTitle(
             f"escape events (core → core): latest {len(events):,} of {total:,}"
