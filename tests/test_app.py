@@ -269,3 +269,25 @@ def test_a_batch_is_cut_into_equal_chunks():
         assert len(chunks) == -(-remaining // longest)  # no more calls than needed
         assert max(chunks) - min(chunks) <= 1
     assert [equal_chunk(143, 70), equal_chunk(95, 70), equal_chunk(47, 70)] == [48, 48, 47]
+
+
+def test_long_series_are_drawn_at_about_two_points_per_pixel_column(qtbot):
+    from types import SimpleNamespace
+
+    from app.views.series import SeriesView
+    view = SeriesView()
+    qtbot.addWidget(view)
+    view.resize(500, 800)
+    view.show()
+    steps = np.arange(4096) * 50.0
+    wave = np.sin(steps / 3000.0) + np.random.default_rng(0).normal(0.0, 0.1, steps.size)
+    series = {"steps": steps, "loss_mean": wave}
+    view.show_frame(SimpleNamespace(series=series))
+    qtbot.waitUntil(lambda: view.loss.curve.xData is not None, timeout=5_000)
+    qtbot.wait(50)
+    drawn = view.loss.curve.yData
+    width = view.loss_plot.vb.width()
+    assert 0 < width < 500
+    assert drawn.size <= 2 * width + 4          # a minimum and a maximum per pixel column
+    # peak mode keeps the extremes: the drawn curve spans what the data spans
+    assert drawn.max() == wave.max() and drawn.min() == wave.min()

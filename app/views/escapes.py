@@ -8,6 +8,7 @@ from PyQt6.QtWidgets import QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayo
 from PyQt6.QtCore import Qt
 
 from ..engine_loop import FrameBundle
+from .curves import draw_thin
 
 COLOURS = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ce93d8", "#fff176", "#a1887f"]
 COLUMNS = ["from → to", "events", "MFPT (steps)", "95 % CI", "Kramers (steps)", "ratio"]
@@ -54,6 +55,7 @@ class EscapesView(QWidget):
             line = pg.InfiniteLine(angle=0, pen=pg.mkPen(colour, style=Qt.PenStyle.DashLine))
             self.occupation_plot.addItem(line)
             self.weight_lines.append(line)
+            draw_thin(self.occupation_plot)
 
     def show_frame(self, bundle: FrameBundle) -> None:
         escapes = bundle.escapes

@@ -7,6 +7,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QRectF
 
 from ..engine_loop import FrameBundle
+from .curves import draw_thin
 
 
 class MeasureView(pg.GraphicsLayoutWidget):
@@ -30,6 +31,7 @@ class MeasureView(pg.GraphicsLayoutWidget):
             plot.setAspectLocked(False)
         self.tv = self.distance_plot.plot(pen=pg.mkPen("#ffb74d", width=2), name="total variation")
         self.kl = self.distance_plot.plot(pen=pg.mkPen("#4fc3f7", width=2), name="KL(μ‖π)")
+        draw_thin(self.distance_plot)
         self.ci.layout.setRowStretchFactor(0, 3)
         self.ci.layout.setRowStretchFactor(1, 2)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from ..engine_loop import FrameBundle
+from .curves import draw_thin
 
 
 class SeriesView(pg.GraphicsLayoutWidget):
@@ -18,8 +19,6 @@ class SeriesView(pg.GraphicsLayoutWidget):
         plots = (self.loss_plot, self.grad_plot, self.lyap_plot, self.temp_plot)
         for plot in plots:
             plot.addLegend(offset=(-5, 5))
-            plot.setDownsampling(mode="peak")
-            plot.setClipToView(True)
             if plot is not self.loss_plot:
                 plot.setXLink(self.loss_plot)
         self.temp_plot.setLabel("bottom", "step")
@@ -44,6 +43,8 @@ class SeriesView(pg.GraphicsLayoutWidget):
                                                name="ghost mass")
         self.f_ghost = self.ghost_plot.plot(pen=pg.mkPen("#a1887f", width=2), name="f_ghost")
         self.ghost_plot.setVisible(False)
+        for plot in plots + (self.ghost_plot,):
+            draw_thin(plot)
 
     def show_frame(self, bundle: FrameBundle) -> None:
         s = bundle.series
