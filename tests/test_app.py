@@ -291,3 +291,26 @@ def test_long_series_are_drawn_at_about_two_points_per_pixel_column(qtbot):
     assert drawn.size <= 2 * width + 4          # a minimum and a maximum per pixel column
     # peak mode keeps the extremes: the drawn curve spans what the data spans
     assert drawn.max() == wave.max() and drawn.min() == wave.min()
+
+
+def test_trails_cover_the_last_steps_not_the_last_frames(qtbot):
+    from types import SimpleNamespace
+
+    from app.views.landscape import TRAIL_LENGTH, TRAIL_STEPS, LandscapeView
+    view = LandscapeView()
+    qtbot.addWidget(view)
+    positions = np.random.default_rng(1).uniform(-1, 1, (50, 2))
+    state = SimpleNamespace(generation=1)
+
+    def show(step):
+        frame = SimpleNamespace(positions=positions + 1e-4 * step, step=step)
+        view.show_frame(SimpleNamespace(frame=frame, density=None, state=state,
+                                        bounds=np.array([-2.0, 2.0, -2.0, 2.0])))
+        # five trails, each a polyline ended by a NaN: one path element per point, plus one
+        return view.trails.path().elementCount() // 5 - 1
+
+    slow = [show(10 * i) for i in range(100)]
+    assert slow[-1] == TRAIL_LENGTH                     # 40 frames × 10 steps ≤ TRAIL_STEPS
+    fast = [show(1000 + 100 * i) for i in range(1, 30)]
+    assert fast[-1] == TRAIL_STEPS // 100               # the frames of the last 400 steps
+    assert show(0) == 1                                 # the run restarted: a fresh trail

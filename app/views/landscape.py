@@ -11,7 +11,10 @@ from PyQt6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QLabel, QVBoxLayou
 from ..engine_loop import TRAIL_PARTICLES, FrameBundle
 from .point_cloud import PointCloudItem
 
-TRAIL_LENGTH = 40
+TRAIL_LENGTH = 40  # points per trail at most
+# a trail shows where its particle was over the last TRAIL_STEPS steps: at a high speed (steps
+# per frame) far-apart frames joined by straight lines drew a web across the basin
+TRAIL_STEPS = 400
 CONTOURS = 12
 CONTOUR_RGB = np.array([255.0, 255.0, 255.0])
 CONTOUR_ALPHA = 0.4
@@ -91,6 +94,7 @@ class LandscapeView(QWidget):
         self._grid = None
         self._bounds = None
         self._trail = np.zeros((0, TRAIL_PARTICLES, 2))
+        self._trail_steps = np.zeros(0, dtype=np.int64)
         self._generation = -1
         self._proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
                                      slot=self._mouse_moved)
@@ -126,9 +130,11 @@ class LandscapeView(QWidget):
     def show_frame(self, bundle: FrameBundle) -> None:
         frame = bundle.frame
         positions = frame.positions
-        if bundle.state.generation != self._generation:
+        if bundle.state.generation != self._generation or (
+                self._trail_steps.size and frame.step < self._trail_steps[-1]):  # new run, reset
             self._generation = bundle.state.generation
             self._trail = np.zeros((0, min(TRAIL_PARTICLES, len(positions)), 2))
+            self._trail_steps = np.zeros(0, dtype=np.int64)
         n = positions.shape[0]
         if bundle.density is not None:  # large N: the worker binned the cloud
             counts = bundle.density
@@ -144,7 +150,9 @@ class LandscapeView(QWidget):
             self.density.setVisible(False)
             self.scatter.setData(positions)   # the frame's own read-only snapshot
         k = min(TRAIL_PARTICLES, n)
-        self._trail = np.concatenate([self._trail[-TRAIL_LENGTH + 1:], positions[None, :k]])
+        recent = np.flatnonzero(self._trail_steps > frame.step - TRAIL_STEPS)[-TRAIL_LENGTH + 1:]
+        self._trail = np.concatenate([self._trail[recent], positions[None, :k]])
+        self._trail_steps = np.append(self._trail_steps[recent], frame.step)
         if k:
             padded = np.concatenate([self._trail[:, :k],
                                      np.full((1, k, 2), np.nan)]).transpose(1, 0, 2)
