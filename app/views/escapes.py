@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtWidgets import QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (QHeaderView, QSplitter, QTableWidget, QTableWidgetItem,
+                             QVBoxLayout, QWidget)
 from PyQt6.QtCore import Qt
 
 from ..engine_loop import FrameBundle
@@ -38,7 +39,10 @@ class EscapesView(QWidget):
         self.weight_lines: list = []
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # all six fit
+        header.setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)  # the first column names the row
         self.table.setToolTip("measured mean first-passage time between core sets (exposure / "
                               "transitions, censoring included) beside the Eyring–Kramers time")
         splitter.addWidget(plots)
