@@ -281,6 +281,9 @@ def test_long_series_are_drawn_at_about_two_points_per_pixel_column(qtbot):
     view.show()
     steps = np.arange(4096) * 50.0
     wave = np.sin(steps / 3000.0) + np.random.default_rng(0).normal(0.0, 0.1, steps.size)
+    first = {"steps": steps[:1], "loss_mean": wave[:1]}
+    view.show_frame(SimpleNamespace(series=first))  # one record is no series: nothing drawn
+    assert view.loss.xData is None or len(view.loss.xData) == 0
     series = {"steps": steps, "loss_mean": wave}
     view.show_frame(SimpleNamespace(series=series))
     qtbot.waitUntil(lambda: view.loss.curve.xData is not None, timeout=5_000)
@@ -314,3 +317,4 @@ def test_trails_cover_the_last_steps_not_the_last_frames(qtbot):
     fast = [show(1000 + 100 * i) for i in range(1, 30)]
     assert fast[-1] == TRAIL_STEPS // 100               # the frames of the last 400 steps
     assert show(0) == 1                                 # the run restarted: a fresh trail
+

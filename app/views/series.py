@@ -51,7 +51,7 @@ class SeriesView(pg.GraphicsLayoutWidget):
         if s is None:  # the worker sends series at ≤ 5 Hz
             return
         steps = s["steps"].astype(float)
-        if steps.size == 0:
+        if steps.size < 2:  # one record is no series: auto-ranging it gave axes like 0 … 6e-17
             return
 
         def clean(key):
