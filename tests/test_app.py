@@ -318,3 +318,18 @@ def test_trails_cover_the_last_steps_not_the_last_frames(qtbot):
     assert fast[-1] == TRAIL_STEPS // 100               # the frames of the last 400 steps
     assert show(0) == 1                                 # the run restarted: a fresh trail
 
+
+def test_an_off_diagnostic_plot_keeps_the_runs_epoch_axis(qtbot):
+    from app.views.cnn_lab import CnnLabView
+    from engine.cnn.config import apply_cnn_sets, load_cnn
+    from engine.cnn.trainer import CnnExperiment
+    preset = apply_cnn_sets(load_cnn(ROOT / "presets" / "cnn_smoke.toml"),
+                            ["diagnostics.every=0", "training.runs=2", "training.epochs=4"])
+    experiment = CnnExperiment(preset, "cpu").run()
+    view = CnnLabView()
+    qtbot.addWidget(view)
+    view.show_frame(experiment.frame())
+    for key in ("lambda_max", "lyapunov", "noise_norm"):     # off: no data at all
+        assert not np.isfinite(experiment.metrics()[key]).any()
+        low, high = view.plots[key].vb.viewRange()[0]
+        assert low <= 0 < 4 <= high < 5

@@ -238,6 +238,9 @@ class CnnLabView(QWidget):
         for key, _ in BANDS:
             for a, band in enumerate(self._bands[key]):
                 band.set(epochs, metrics[key][:, a * runs:(a + 1) * runs])
+            if not np.isfinite(metrics[key]).any():  # a diagnostic that is off: empty, but
+                # on the run's epoch axis (auto-ranging nothing gave "epoch (×0.001)", ±400)
+                self.plots[key].setXRange(0, frame.epochs, padding=0.02)
         coords = frame.pca_coords
         if coords.shape[0]:
             for m, trail in enumerate(self._trails):
