@@ -286,6 +286,10 @@ def test_long_series_are_drawn_at_about_two_points_per_pixel_column(qtbot):
     assert view.loss.xData is None or len(view.loss.xData) == 0
     series = {"steps": steps, "loss_mean": wave}
     view.show_frame(SimpleNamespace(series=series))
+    assert len(view.loss.xData) == steps.size
+    view.show_frame(SimpleNamespace(series=first))  # a reset: the old run's curve goes
+    assert view.loss.xData is None or len(view.loss.xData) == 0
+    view.show_frame(SimpleNamespace(series=series))
     qtbot.waitUntil(lambda: view.loss.curve.xData is not None, timeout=5_000)
     qtbot.wait(50)
     drawn = view.loss.curve.yData
@@ -333,3 +337,9 @@ def test_an_off_diagnostic_plot_keeps_the_runs_epoch_axis(qtbot):
         assert not np.isfinite(experiment.metrics()[key]).any()
         low, high = view.plots[key].vb.viewRange()[0]
         assert low <= 0 < 4 <= high < 5
+    # the next run has them on: their axes follow its data again
+    on = CnnExperiment(apply_cnn_sets(preset, ["diagnostics.every=2"]), "cpu").run()
+    view.show_frame(on.frame())
+    for key in ("lambda_max", "lyapunov", "noise_norm"):
+        assert np.isfinite(on.metrics()[key]).any()
+        assert view.plots[key].vb.autoRangeEnabled()[0]

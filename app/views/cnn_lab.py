@@ -238,8 +238,10 @@ class CnnLabView(QWidget):
         for key, _ in BANDS:
             for a, band in enumerate(self._bands[key]):
                 band.set(epochs, metrics[key][:, a * runs:(a + 1) * runs])
-            if not np.isfinite(metrics[key]).any():  # a diagnostic that is off: empty, but
-                # on the run's epoch axis (auto-ranging nothing gave "epoch (×0.001)", ±400)
+            if np.isfinite(metrics[key]).any():
+                self.plots[key].enableAutoRange(axis="x")  # after a run that had it off
+            else:  # a diagnostic that is off: empty, but on the run's epoch axis (auto-ranging
+                # nothing gave "epoch (×0.001)", ±400)
                 self.plots[key].setXRange(0, frame.epochs, padding=0.02)
         coords = frame.pca_coords
         if coords.shape[0]:

@@ -45,6 +45,9 @@ class SeriesView(pg.GraphicsLayoutWidget):
         self.ghost_plot.setVisible(False)
         for plot in plots + (self.ghost_plot,):
             draw_thin(plot)
+        self._curves = (self.loss, self.loss_avg, self.grad, self.grad_avg, self.lyap_lo,
+                        self.lyap_hi, self.lyap, self.tangent, self.temp, self.ghost_mass,
+                        self.f_ghost)
 
     def show_frame(self, bundle: FrameBundle) -> None:
         s = bundle.series
@@ -52,6 +55,8 @@ class SeriesView(pg.GraphicsLayoutWidget):
             return
         steps = s["steps"].astype(float)
         if steps.size < 2:  # one record is no series: auto-ranging it gave axes like 0 … 6e-17
+            for item in self._curves:  # (a reset or a new run: the old run's curves go)
+                item.setData([], [])
             return
 
         def clean(key):
