@@ -545,14 +545,18 @@ def ghost_advance(w, gamma, alive, rng, acc, xs, ys, classes, ghosts, alpha, n_s
                                alpha, n_steps, lr, temperature, batch, bounds, zx, zf)
 
 
-METRIC_COLUMNS = ("f_orig", "f_ghost", "f_ext", "ghost_mass", "accuracy", "grad_norm")
+METRIC_COLUMNS = ("f_orig", "f_ghost", "f_ext", "ghost_mass", "accuracy", "grad_norm",
+                  "grad_cov_trace")
 
 
 @njit(nogil=True, parallel=True, cache=True, fastmath={"contract", "arcp", "nsz"})
 def full_data_metrics(w, gamma, xs, ys, classes, ghosts, alpha, out):
     """Per particle over all data, ``out[i]`` = :data:`METRIC_COLUMNS`: ``f_orig, f_ghost,
-    f_ext, ghost_mass, accuracy, ‖∇_w f_orig‖`` (out shape ``(N, 6)``).  Per particle, passes
-    over the samples as in the step kernel (vectorised sin/cos and exp)."""
+    f_ext, ghost_mass, accuracy, ‖∇_w f_orig‖, tr Cov_s ∇_w L_ext`` (out shape ``(N, 7)``).  The
+    last is the trace of the covariance over samples ``s`` of the per-sample gradients in ``w``
+    of the loss the step descends (the extended one): the minibatch noise of the plotted
+    coordinates.  Per particle, passes over the samples as in the step kernel (vectorised
+    sin/cos and exp)."""
     n = xs.shape[0]
     x0s = np.ascontiguousarray(xs[:, 0])
     x1s = np.ascontiguousarray(xs[:, 1])
@@ -563,6 +567,7 @@ def full_data_metrics(w, gamma, xs, ys, classes, ghosts, alpha, out):
         real = np.zeros(n)
         ghost = np.zeros(n)
         first = np.zeros(n)      # Σ_real e_k dz_k
+        ghost_drive = np.zeros(n)  # Σ_ghost e_k dz_k
         z = np.empty((classes + ghosts, n))
         dz = np.empty((classes, n))
         _real_logits(w[i, 0], w[i, 1], x0s, x1s, n, alpha, classes, cos_s, sin_s, z, dz, top)
@@ -578,9 +583,13 @@ def full_data_metrics(w, gamma, xs, ys, classes, ghosts, alpha, out):
                 real[s] += e
                 first[s] += e * dz[k, s]
         for j in range(ghosts):
+            a0, a1 = gamma[i, j, 0], gamma[i, j, 1]
             for s in range(n):
-                ghost[s] += vexp(z[classes + j, s] - top[s])
+                e = vexp(z[classes + j, s] - top[s])
+                ghost[s] += e
+                ghost_drive[s] += e * (a1 * cos_s[s] - a0 * sin_s[s])
         f_ext = f_orig = mass = correct = gx = gy = 0.0
+        ex = ey = exx = eyy = 0.0  # moments of the per-sample ∇_w L_ext
         for s in range(n):
             label = ys[s]
             margin = top[s] - z[label, s]
@@ -592,6 +601,12 @@ def full_data_metrics(w, gamma, xs, ys, classes, ghosts, alpha, out):
             g = first[s] / real[s] - dz[label, s]
             gx += g * x0s[s]
             gy += g * x1s[s]
+            # ∇_w L_ext: the softmax over real and ghost logits (ghost logits move with w too)
+            g_ext = (first[s] + ghost_drive[s]) / total - dz[label, s]
+            ex += g_ext * x0s[s]
+            ey += g_ext * x1s[s]
+            exx += (g_ext * x0s[s]) ** 2
+            eyy += (g_ext * x1s[s]) ** 2
             best = 0
             for k in range(1, classes):  # predictions use the real logits (first maximum)
                 if z[k, s] > z[best, s]:
@@ -603,3 +618,4 @@ def full_data_metrics(w, gamma, xs, ys, classes, ghosts, alpha, out):
         out[i, 3] = mass / n
         out[i, 4] = correct / n
         out[i, 5] = math.sqrt(gx * gx + gy * gy) / n
+        out[i, 6] = max(exx / n - (ex / n) ** 2, 0.0) + max(eyy / n - (ey / n) ** 2, 0.0)

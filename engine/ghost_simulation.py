@@ -23,6 +23,7 @@ class GhostSimulation(Simulation):
         self.task = self.landscape.extras["task"]
         self.gamma = np.zeros((0, self.preset.dynamics.ghosts, 3))
         self.metrics = np.zeros((0, len(METRIC_COLUMNS)))
+        self._noise_trace: tuple[int, float] | None = None  # (step, ensemble mean tr Cov_s)
         super()._init_state()
 
     def _resize(self, n: int) -> None:
@@ -44,6 +45,7 @@ class GhostSimulation(Simulation):
             raise PresetError("update_params", "kind", "a ghost run stays a ghost run; load a "
                               "preset with another kind instead")
         super().update_params(**changes)
+        self._noise_trace = None  # α changes the per-sample gradients
 
     def _step_chunk(self, chunk: int) -> None:
         d = self.preset.dynamics
@@ -60,6 +62,9 @@ class GhostSimulation(Simulation):
         # f_orig and its gradient norm come from the same pass over the data (the landscape's
         # own evaluation would also build the Hessian, serially)
         self.out = np.ascontiguousarray(self.metrics[:, [0, 5]])
+        alive = self.alive.astype(bool)
+        trace = self.metrics[alive, METRIC_COLUMNS.index("grad_cov_trace")]
+        self._noise_trace = (self.step, float(trace.mean()) if trace.size else float("nan"))
 
     def _current_out(self) -> np.ndarray:
         self._update_metrics()
@@ -86,7 +91,24 @@ class GhostSimulation(Simulation):
         return gamma_hat, np.full_like(gamma_hat, np.nan)
 
     def effective_temperature(self) -> float:
-        return self.preset.dynamics.temperature
+        """``T_eff = η tr Cov(g_B) / (2d) + T`` in the plotted coordinates w (d = 2), as for
+        ``sgd``, but with the minibatch noise of the real data: ``g_B`` is the mean of ``B``
+        per-sample gradients of ``L_ext`` drawn without replacement from ``n``, so
+        ``Cov(g_B) = (n − B) / (B (n − 1)) · Cov_s`` with ``Cov_s`` the covariance over the
+        samples at each particle, averaged over the live particles.
+
+        ``Cov_s`` comes from the last full-data pass when that is at most one record interval
+        old (the pass costs ≈ 3 steps; the window asks every frame); η, T and B apply at once.
+        """
+        d = self.preset.dynamics
+        n, batch = self.task.x.shape[0], min(d.batch_size, self.task.x.shape[0])
+        cached = self._noise_trace
+        if self._out is None and (cached is None
+                                  or not 0 <= self.step - cached[0] < self.history.stride):
+            self.out  # a pass over the data at the current positions
+        per_sample_trace = self._noise_trace[1]
+        finite = (n - batch) / (batch * (n - 1)) if n > 1 else 0.0
+        return d.temperature + d.lr * finite * per_sample_trace / 4.0
 
     def kernel_ready(self) -> bool:
         return True  # the ghost kernels are compiled once for all classifiers (cached on disk)

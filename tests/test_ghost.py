@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.ghost import classifier_landscape, full_data_metrics, make_task
+from engine.ghost import METRIC_COLUMNS, classifier_landscape, full_data_metrics, make_task
 from engine.presets import apply_sets, load
 from engine.simulation import Simulation
 from tests.conftest import ROOT
@@ -33,7 +33,7 @@ def test_ghost_loss_is_eq_5_2_and_f_ghost_is_the_label_free_difference(label):
     w = np.array([0.7, -1.3])
     gamma = np.array([[0.5, -0.2, 0.3], [-1.0, 0.4, 1.1]])
     x = np.array([0.35, -0.8])
-    out = np.empty((1, 6))   # the engine's per-particle metrics on a one-sample dataset
+    out = np.empty((1, len(METRIC_COLUMNS)))   # the engine's per-particle metrics on a one-sample dataset
     full_data_metrics(w[None], gamma[None], x[None], np.array([label]), 3, 2, ALPHA, out)
     l_orig, f_ghost, l_ext, mass = out[0, :4]
     d_ext, d_orig, d_mass = _direct_eq_5_2(w, gamma, x, label, 3)
@@ -52,7 +52,7 @@ def test_f_ext_equals_f_orig_plus_f_ghost_over_data():
     rng = np.random.default_rng(0)
     w = rng.uniform(-3, 3, (20, 2))
     gamma = rng.normal(size=(20, 2, 3))
-    out = np.empty((20, 6))
+    out = np.empty((20, len(METRIC_COLUMNS)))
     full_data_metrics(w, gamma, task.x, task.y, 3, 2, ALPHA, out)
     np.testing.assert_allclose(out[:, 2], out[:, 0] + out[:, 1], rtol=1e-12)
     assert np.all(out[:, 1] >= 0) and np.all((out[:, 3] > 0) & (out[:, 3] < 1))
@@ -94,7 +94,7 @@ def test_full_data_metrics_match_a_direct_numpy_evaluation():
     rng = np.random.default_rng(5)
     w = rng.uniform(-4, 4, (12, 2))
     gamma = rng.normal(scale=2.0, size=(12, 3, 3))
-    out = np.empty((12, 6))
+    out = np.empty((12, len(METRIC_COLUMNS)))
     full_data_metrics(w, gamma, task.x, task.y, 4, 3, ALPHA, out)
     for i in range(12):
         theta = task.x @ w[i]
@@ -110,12 +110,71 @@ def test_full_data_metrics_match_a_direct_numpy_evaluation():
         grad = ((p_real * dz).sum(1)[:, None] * task.x).mean(0)
         expected = [np.mean(log_real - z_y), np.mean(log_total - log_real),
                     np.mean(log_total - z_y), np.mean(np.exp(ghost).sum(1) / np.exp(log_total)),
-                    np.mean(real.argmax(1) == task.y), np.hypot(*grad)]
+                    np.mean(real.argmax(1) == task.y), np.hypot(*grad),
+                    _per_sample_ext_gradients(w[i], gamma[i], task).var(0).sum()]
         np.testing.assert_allclose(out[i], expected, rtol=1e-10, atol=1e-13)
 
 
+def _per_sample_ext_gradients(w, gamma, task):
+    """(n, 2) ∇_w L_ext per sample in closed form: (Σ_k ŷ_k ∂z_k/∂θ − ∂z_y/∂θ) x over the real
+    and ghost logits (θ = w·x, the ghost logits γ_j·(cos θ, sin θ, 1) move with w too)."""
+    n, classes = task.x.shape[0], task.classes
+    theta = task.x @ w
+    shifts = 2 * np.pi * np.arange(classes) / classes
+    z = np.concatenate([ALPHA * np.cos(theta[:, None] - shifts),
+                        np.stack([np.cos(theta), np.sin(theta), np.ones(n)], 1) @ gamma.T], 1)
+    dz = np.concatenate([-ALPHA * np.sin(theta[:, None] - shifts),
+                         np.stack([-np.sin(theta), np.cos(theta)], 1) @ gamma[:, :2].T], 1)
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    drive = (p * dz).sum(1) - dz[np.arange(n), task.y]
+    return drive[:, None] * task.x
+
+
+def test_per_sample_extended_gradients_are_those_of_eq_5_2():
+    # the closed form the covariance column is checked against, against central differences
+    # of the per-sample loss itself
+    task = make_task(30, 3, (4.0, 2.0), 0.1, 2)
+    w = np.array([0.9, -1.7])
+    gamma = np.array([[1.5, -0.7, 0.8], [-0.4, 2.0, 1.2]])
+    grads = _per_sample_ext_gradients(w, gamma, task)
+    h = 1e-6
+    for s in range(0, 30, 7):
+        numeric = [(_direct_eq_5_2(w + h * e, gamma, task.x[s], task.y[s], 3)[0]
+                    - _direct_eq_5_2(w - h * e, gamma, task.x[s], task.y[s], 3)[0]) / (2 * h)
+                   for e in np.eye(2)]
+        np.testing.assert_allclose(grads[s], numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_effective_temperature_predicts_the_spread_of_one_minibatch_step():
+    # Every particle at the same (w, γ), T = 0: one step moves each by −η g_B with its own
+    # minibatch, so the spread of the cloud after it, Σ Var(Δw) = η² tr Cov(g_B), must equal
+    # 4 η T_eff (d = 2: T_eff = η tr Cov(g_B) / 4).  B = 8 of n = 32 without replacement: the
+    # finite-population factor (n − B)/(n − 1) = 0.77 is part of the claim.
+    particles = 6000
+    sim = Simulation(_preset("dynamics.ghosts=2", "dynamics.temperature=0",
+                             f"ensemble.particles={particles}"))
+    sim.positions[:] = [0.4, -0.6]
+    sim.gamma[:] = [[1.5, -0.7, 0.8], [-0.4, 2.0, 1.2]]
+    sim.out = None
+    sim.out  # the full-data metrics of the state set here
+    t_eff = sim.effective_temperature()
+    lr = sim.preset.dynamics.lr
+    sim.advance(1)
+    squared = ((sim.positions - sim.positions.mean(0)) ** 2).sum(1)
+    measured = squared.mean() * particles / (particles - 1) / lr  # estimates 4 T_eff
+    # standard error of a mean of `particles` independent squared displacements
+    standard_error = squared.std() / math.sqrt(particles) / lr
+    assert abs(measured - 4 * t_eff) < 4 * standard_error, (measured, 4 * t_eff, standard_error)
+    assert standard_error < 0.05 * measured  # the check has power: ±5 % at this sample size
+    # full batch: no minibatch noise at all
+    full = Simulation(_preset("dynamics.ghosts=2", "dynamics.temperature=0.003",
+                              "dynamics.batch_size=32"))
+    assert full.effective_temperature() == pytest.approx(0.003, rel=1e-12)
+
+
 def _f_ext(w, gamma, task):
-    out = np.empty((1, 6))
+    out = np.empty((1, len(METRIC_COLUMNS)))
     full_data_metrics(w[None], gamma[None], task.x, task.y, task.classes, gamma.shape[0],
                       ALPHA, out)
     return out[0, 2]
