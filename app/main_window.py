@@ -263,7 +263,11 @@ class MainWindow(QMainWindow):
             prefix = "CNN lab · " if isinstance(preset, CnnPreset) else ""
             item = QListWidgetItem(prefix + preset.name)
             item.setData(Qt.ItemDataRole.UserRole, str(path))
+            item.setToolTip(f"{path.name}: double-click to open")
             self.gallery.addItem(item)
+        # long names wrap instead of hiding behind a horizontal scroll bar
+        self.gallery.setWordWrap(True)
+        self.gallery.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.gallery.currentItemChanged.connect(self._gallery_selected)
         self.gallery.itemDoubleClicked.connect(
             lambda item: self.open_preset(item.data(Qt.ItemDataRole.UserRole)))
@@ -343,6 +347,7 @@ class MainWindow(QMainWindow):
                 return False
             self.cnn_view.set_preset(preset)
             self.tabs.setCurrentWidget(self.cnn_view)
+            self._select_in_gallery(path)
             self.error_banner.setText("")
             return True
         self.tabs.setCurrentWidget(self.landscape_view)
@@ -569,6 +574,20 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, p=path: self.open_preset(p))
 
     # -- worker signals ---------------------------------------------------------------------------
+    def _select_in_gallery(self, path: str | Path) -> None:
+        """Highlight the open preset in the gallery (its description shows below), or nothing
+        when it is not a bundled one."""
+        try:
+            resolved = Path(path).resolve()
+        except (OSError, ValueError):
+            return
+        for row in range(self.gallery.count()):
+            item = self.gallery.item(row)
+            if Path(item.data(Qt.ItemDataRole.UserRole)).resolve() == resolved:
+                self.gallery.setCurrentItem(item)
+                return
+        self.gallery.clearSelection()
+
     def _gallery_selected(self, item) -> None:
         if item is None:
             return
@@ -583,6 +602,8 @@ class MainWindow(QMainWindow):
         self.preset = preset
         self.error_banner.setText("")
         self.setWindowTitle(f"ErgoScope — {preset.name}")
+        if preset.source:
+            self._select_in_gallery(preset.source)
         d = preset.dynamics
         self.kind_combo.blockSignals(True)
         self.kind_combo.setCurrentText(d.kind)

@@ -1,5 +1,6 @@
 """The window, offscreen: presets open, sliders reach the engine, exports, broken presets."""
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,6 +40,10 @@ def test_every_bundled_preset_opens_and_draws(qtbot, window):
         _wait(qtbot, lambda: window.frames_drawn > drawn)
         assert window.last_error == ""
         assert window.preset.source == str(path)
+        # the gallery highlights the open preset and shows its description
+        current = window.gallery.currentItem()
+        assert current is not None and Path(current.data(256)) == path  # Qt.UserRole
+        assert window.preset.name in window.description.toPlainText()
 
 
 def test_slider_changes_reach_the_running_engine(qtbot, window):
@@ -298,6 +303,32 @@ def test_long_series_are_drawn_at_about_two_points_per_pixel_column(qtbot):
     assert drawn.size <= 2 * width + 4          # a minimum and a maximum per pixel column
     # peak mode keeps the extremes: the drawn curve spans what the data spans
     assert drawn.max() == wave.max() and drawn.min() == wave.min()
+
+
+def test_a_diagnostic_the_run_does_not_compute_has_no_legend_entry(qtbot):
+    # ghost runs leave the tangent-vector exponent NaN: its legend entry goes, and comes back
+    # with a run that computes it
+    from types import SimpleNamespace
+
+    from app.views.series import SeriesView
+    view = SeriesView()
+    qtbot.addWidget(view)
+    steps = np.arange(10) * 25.0
+
+    def labels():
+        return [label.text for _, label in view.lyap_plot.legend.items]
+
+    def show(tangent):
+        view.show_frame(SimpleNamespace(series={
+            "steps": steps, "lyapunov_mean": np.linspace(0.1, 0.2, 10),
+            "tangent_lyapunov_mean": tangent}))
+
+    show(np.full(10, np.nan))
+    assert labels() == ["γ̂ mean (10–90 % band)"]
+    show(np.linspace(0.0, 0.1, 10))
+    assert labels() == ["γ̂ mean (10–90 % band)", "top exponent (tangent vector)"]
+    show(np.linspace(0.0, 0.1, 10))
+    assert len(labels()) == 2
 
 
 def test_trails_cover_the_last_steps_not_the_last_frames(qtbot):

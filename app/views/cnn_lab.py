@@ -20,6 +20,7 @@ from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPr
 
 from engine.cnn.config import CnnPreset
 from engine.cnn.report import per_run_events
+from .curves import add_legend
 
 ARM_COLOURS = [(80, 160, 255), (255, 90, 80), (90, 200, 120), (200, 140, 255)]
 BANDS = (("test_loss", "test loss"), ("train_loss", "training loss"),
@@ -120,7 +121,7 @@ class CnnLabView(QWidget):
             plot = self.graphics.addPlot(row=row, col=col, title=title)
             plot.setLabel("bottom", "epoch")
             plot.showGrid(x=True, y=True, alpha=0.25)
-            plot.addLegend(offset=(-5, 5))
+            add_legend(plot)
             self.plots[key] = plot
         self.plots["lyapunov"].addLine(y=0, pen=pg.mkPen((160, 160, 160), style=Qt.PenStyle.DashLine))
         self.cloud_plot = self.graphics.addPlot(row=2, col=0, title="runs in the PCA plane")
@@ -129,7 +130,7 @@ class CnnLabView(QWidget):
                                    "trajectories; trails show the path since epoch 0")
         self.cloud_plot.setLabel("bottom", "PC 1")
         self.cloud_plot.setLabel("left", "PC 2")
-        self.cloud_plot.addLegend(offset=(-5, 5))
+        add_legend(self.cloud_plot)
         self.peak_plot = self.graphics.addPlot(row=2, col=1, title="first peak per run")
         self.peak_plot.setLabel("bottom", "epoch, e = 0")
         self.peak_plot.setLabel("left", "epoch, ghosts")

@@ -1,4 +1,5 @@
-"""Long time series drawn at about two points per pixel column."""
+"""What the plots share: long time series drawn at about two points per pixel column, and
+legends that stay legible over the curves."""
 from __future__ import annotations
 
 import pyqtgraph as pg
@@ -18,3 +19,9 @@ def draw_thin(plot: pg.PlotItem) -> None:
     plot.setClipToView(True)
     for item in plot.listDataItems():
         item.opts["autoDownsampleFactor"] = SAMPLES_PER_PIXEL
+
+
+def add_legend(plot: pg.PlotItem, offset: tuple[int, int] = (-5, 5)) -> pg.LegendItem:
+    """A legend in ``plot``'s corner on a translucent dark backing: curves that pass under it
+    stay visible but no longer run through its text."""
+    return plot.addLegend(offset=offset, brush=pg.mkBrush(0, 0, 0, 150))

@@ -9,7 +9,7 @@ from PyQt6.QtWidgets import (QHeaderView, QSplitter, QTableWidget, QTableWidgetI
 from PyQt6.QtCore import Qt
 
 from ..engine_loop import FrameBundle
-from .curves import draw_thin
+from .curves import add_legend, draw_thin
 
 COLOURS = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ce93d8", "#fff176", "#a1887f"]
 COLUMNS = ["from → to", "events", "MFPT (steps)", "95 % CI", "Kramers (steps)", "ratio"]
@@ -27,7 +27,7 @@ class EscapesView(QWidget):
                                              title="basin occupation (lines: Laplace weights)")
         self.occupation_plot.setLabel("bottom", "step")
         self.occupation_plot.setYRange(0, 1)
-        self.occupation_plot.addLegend(offset=(-5, 5))
+        add_legend(self.occupation_plot)
         # each event a short vertical tick, one line item per colour (the destination core):
         # one scatter item with a brush per point spent ≈ 18 ms per update of 3 000 events
         # styling them point by point, a path of line pairs is built in one vectorised pass

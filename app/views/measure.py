@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QRectF
 
 from ..engine_loop import FrameBundle
-from .curves import draw_thin
+from .curves import add_legend, draw_thin
 
 
 class MeasureView(pg.GraphicsLayoutWidget):
@@ -21,7 +21,7 @@ class MeasureView(pg.GraphicsLayoutWidget):
                                           title="distance to Gibbs (grid cells)")
         self.distance_plot.setLabel("bottom", "step")
         self.distance_plot.setLogMode(y=True)
-        self.distance_plot.addLegend()
+        add_legend(self.distance_plot)
         cmap = pg.colormap.get("inferno")
         self.empirical = pg.ImageItem()
         self.gibbs = pg.ImageItem()

@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from ..engine_loop import FrameBundle
-from .curves import draw_thin
+from .curves import add_legend, draw_thin
 
 
 class SeriesView(pg.GraphicsLayoutWidget):
@@ -18,7 +18,7 @@ class SeriesView(pg.GraphicsLayoutWidget):
         self.temp_plot = self.addPlot(row=3, col=0, title="effective temperature T_eff")
         plots = (self.loss_plot, self.grad_plot, self.lyap_plot, self.temp_plot)
         for plot in plots:
-            plot.addLegend(offset=(-5, 5))
+            add_legend(plot)
             if plot is not self.loss_plot:
                 plot.setXLink(self.loss_plot)
         self.temp_plot.setLabel("bottom", "step")
@@ -36,7 +36,7 @@ class SeriesView(pg.GraphicsLayoutWidget):
         self.lyap_plot.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=pg.mkPen("w", width=1)))
         self.temp = self.temp_plot.plot(pen=pg.mkPen("#ce93d8", width=2), name="T_eff")
         self.ghost_plot = self.addPlot(row=4, col=0, title="ghosts: mass Σŷ_ghost and f_ghost")
-        self.ghost_plot.addLegend(offset=(-5, 5))
+        add_legend(self.ghost_plot)
         self.ghost_plot.setXLink(self.loss_plot)
         self.ghost_plot.showGrid(x=True, y=True, alpha=0.2)
         self.ghost_mass = self.ghost_plot.plot(pen=pg.mkPen("#fff176", width=2),
@@ -48,6 +48,14 @@ class SeriesView(pg.GraphicsLayoutWidget):
         self._curves = (self.loss, self.loss_avg, self.grad, self.grad_avg, self.lyap_lo,
                         self.lyap_hi, self.lyap, self.tangent, self.temp, self.ghost_mass,
                         self.f_ghost)
+
+    @staticmethod
+    def _show_in_legend(plot: pg.PlotItem, item: pg.PlotDataItem, shown: bool) -> None:
+        listed = any(sample.item is item for sample, _ in plot.legend.items)
+        if shown and not listed:
+            plot.legend.addItem(item, item.name())
+        elif listed and not shown:
+            plot.legend.removeItem(item)
 
     def show_frame(self, bundle: FrameBundle) -> None:
         s = bundle.series
@@ -72,7 +80,10 @@ class SeriesView(pg.GraphicsLayoutWidget):
         self.lyap_lo.setData(steps, clean("lyapunov_q10"))
         self.lyap_hi.setData(steps, clean("lyapunov_q90"))
         self.lyap.setData(steps, clean("lyapunov_mean"))
-        self.tangent.setData(steps, clean("tangent_lyapunov_mean"))
+        tangent = clean("tangent_lyapunov_mean")
+        self.tangent.setData(steps, tangent)
+        # ghost runs do not compute the tangent-vector exponent: no empty legend entry for it
+        self._show_in_legend(self.lyap_plot, self.tangent, np.isfinite(tangent).any())
         self.temp.setData(steps, clean("effective_temperature"))
         has_ghosts = "ghost_mass_mean" in s
         self.ghost_plot.setVisible(has_ghosts)
