@@ -331,6 +331,18 @@ def test_a_diagnostic_the_run_does_not_compute_has_no_legend_entry(qtbot):
     assert len(labels()) == 2
 
 
+def test_the_log_axis_labels_only_one_two_and_five_per_decade(qtbot):
+    from app.views.curves import SparseLogAxis
+    axis = SparseLogAxis("left")
+    ticks = np.log10([0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.2, 0.3, 0.5, 0.9, 1.0, 2.0, 3.0])
+    labels = axis.logTickStrings(list(ticks), 1.0, 1.0)
+    shown = [round(10 ** t, 2) for t, label in zip(ticks, labels) if label]
+    assert shown == [0.05, 0.1, 0.2, 0.5, 1.0, 2.0]
+    # inside one decade that would leave a single label: all are kept
+    within = np.log10([0.06, 0.07, 0.08, 0.09])
+    assert all(axis.logTickStrings(list(within), 1.0, 1.0))
+
+
 def test_trails_cover_the_last_steps_not_the_last_frames(qtbot):
     from types import SimpleNamespace
 

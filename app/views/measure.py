@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QRectF
 
 from ..engine_loop import FrameBundle
-from .curves import add_legend, draw_thin
+from .curves import SparseLogAxis, add_legend, draw_thin
 
 
 class MeasureView(pg.GraphicsLayoutWidget):
@@ -18,7 +18,8 @@ class MeasureView(pg.GraphicsLayoutWidget):
         self.gibbs_plot.setXLink(self.empirical_plot)
         self.gibbs_plot.setYLink(self.empirical_plot)
         self.distance_plot = self.addPlot(row=1, col=0, colspan=2,
-                                          title="distance to Gibbs (grid cells)")
+                                          title="distance to Gibbs (grid cells)",
+                                          axisItems={"left": SparseLogAxis("left")})
         self.distance_plot.setLabel("bottom", "step")
         self.distance_plot.setLogMode(y=True)
         add_legend(self.distance_plot)
