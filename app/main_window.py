@@ -585,6 +585,7 @@ class MainWindow(QMainWindow):
             item = self.gallery.item(row)
             if Path(item.data(Qt.ItemDataRole.UserRole)).resolve() == resolved:
                 self.gallery.setCurrentItem(item)
+                self.gallery.scrollToItem(item)
                 return
         self.gallery.clearSelection()
 

@@ -1,6 +1,9 @@
 """Render a screenshot of the window for every bundled preset into assets/ (offscreen or Xvfb).
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py [--steps-wait 4]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py [--only NAME]
+
+Also ``assets/screenshot_measure_view.png``: the empirical-measure dock on the Gaussian mixture
+at T = 1 after 4000 steps (``--only measure_view`` renders just that one).
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ def main() -> None:
     from engine.presets import load
     app = QApplication.instance() or QApplication([])
     default = load(ROOT / "presets" / "double_well_kramers.toml")
+    if args.only in "measure_view":
+        shoot_measure_view(app, args)
     for path in bundled_presets():
         if args.only not in path.stem:
             continue
@@ -40,27 +45,50 @@ def main() -> None:
         window.resize(1600, 1000)
         window.show()
         window.set_playing(True)
-        deadline = time.monotonic() + args.seconds
-        give_up = deadline + 120.0
-
-        def running_long_enough() -> bool:
-            state = window.worker.state
-            return (time.monotonic() >= deadline and window.frames_drawn >= 3
-                    and state is not None and state.step >= args.min_steps)
-
-        while not running_long_enough() and time.monotonic() < give_up:
-            app.processEvents()
-            time.sleep(0.01)
-        settle = time.monotonic() + 0.5   # let the window show the latest frames
-        while time.monotonic() < settle:
-            app.processEvents()
-            time.sleep(0.01)
+        run_until(app, window, args.min_steps, args.seconds)
         target = Path(args.out) / f"screenshot_{path.stem}.png"
         window.save_screenshot(target)
         print(target, window.frames_drawn, "frames,", window.worker.state.step, "steps",
               window.last_error or "")
         window.dispose()
         app.processEvents()
+
+
+def run_until(app, window, steps: int, seconds: float = 0.0) -> None:
+    """Pump the window until it has run ``steps`` steps and ``seconds`` seconds (a first run
+    compiles its kernel first; gives up 120 s after ``seconds``), then let it settle."""
+    start = time.monotonic()
+    while time.monotonic() < start + seconds + 120.0:
+        state = window.worker.state
+        if (time.monotonic() >= start + seconds and window.frames_drawn >= 3
+                and state is not None and state.step >= steps):
+            break
+        app.processEvents()
+        time.sleep(0.01)
+    settle = time.monotonic() + 0.5   # let the window show the latest frames
+    while time.monotonic() < settle:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def shoot_measure_view(app, args) -> None:
+    """The empirical measure converging to the Gibbs density (README, "Empirical measure")."""
+    from PyQt6.QtWidgets import QDockWidget
+
+    from app.main_window import MainWindow
+    from engine.presets import load
+    window = MainWindow(load(ROOT / "presets" / "gaussian_mixture_gibbs.toml"))  # T = 1
+    window.resize(1600, 1000)
+    window.show()
+    window.findChild(QDockWidget, "Empirical measure vs Gibbs").raise_()
+    window.set_playing(True)
+    run_until(app, window, 4000)
+    target = Path(args.out) / "screenshot_measure_view.png"
+    window.save_screenshot(target)
+    print(target, window.frames_drawn, "frames,", window.worker.state.step, "steps",
+          window.last_error or "")
+    window.dispose()
+    app.processEvents()
 
 
 def shoot_cnn(app, window, path: Path, args) -> None:
