@@ -23,7 +23,6 @@ class GhostSimulation(Simulation):
         self.task = self.landscape.extras["task"]
         self.gamma = np.zeros((0, self.preset.dynamics.ghosts, 3))
         self.metrics = np.zeros((0, len(METRIC_COLUMNS)))
-        self._noise_trace: tuple[int, float] | None = None  # (step, ensemble mean tr Cov_s)
         super()._init_state()
 
     def _resize(self, n: int) -> None:
@@ -45,7 +44,6 @@ class GhostSimulation(Simulation):
             raise PresetError("update_params", "kind", "a ghost run stays a ghost run; load a "
                               "preset with another kind instead")
         super().update_params(**changes)
-        self._noise_trace = None  # α changes the per-sample gradients
 
     def _step_chunk(self, chunk: int) -> None:
         d = self.preset.dynamics
@@ -62,9 +60,16 @@ class GhostSimulation(Simulation):
         # f_orig and its gradient norm come from the same pass over the data (the landscape's
         # own evaluation would also build the Hessian, serially)
         self.out = np.ascontiguousarray(self.metrics[:, [0, 5]])
-        alive = self.alive.astype(bool)
-        trace = self.metrics[alive, METRIC_COLUMNS.index("grad_cov_trace")]
-        self._noise_trace = (self.step, float(trace.mean()) if trace.size else float("nan"))
+        # the pass measures T_eff's noise factor for free: frames reuse it (_state_noise_trace)
+        self._noise_trace = (self.step, self._metrics_noise_trace())
+
+    def _metrics_noise_trace(self) -> float:
+        trace = self.metrics[self.alive.astype(bool), METRIC_COLUMNS.index("grad_cov_trace")]
+        return float(trace.mean()) if trace.size else float("nan")
+
+    def _measure_noise_trace(self) -> float:
+        self._update_metrics()
+        return self._metrics_noise_trace()
 
     def _current_out(self) -> np.ndarray:
         self._update_metrics()
@@ -98,15 +103,11 @@ class GhostSimulation(Simulation):
         samples at each particle, averaged over the live particles.
 
         ``Cov_s`` comes from the last full-data pass when that is at most one record interval
-        old (the pass costs ≈ 3 steps; the window asks every frame); η, T and B apply at once.
+        old (a pass costs ≈ 3 steps); η, T and B apply at once.
         """
         d = self.preset.dynamics
         n, batch = self.task.x.shape[0], min(d.batch_size, self.task.x.shape[0])
-        cached = self._noise_trace
-        if self._out is None and (cached is None
-                                  or not 0 <= self.step - cached[0] < self.history.stride):
-            self.out  # a pass over the data at the current positions
-        per_sample_trace = self._noise_trace[1]
+        per_sample_trace = self._state_noise_trace()
         finite = (n - batch) / (batch * (n - 1)) if n > 1 else 0.0
         return d.temperature + d.lr * finite * per_sample_trace / 4.0
 

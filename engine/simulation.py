@@ -199,6 +199,8 @@ class Simulation:
         self.history = History(preset.run.record_every, history_budget_bytes)
         self._deferred: dict | None = None  # the parameters of a record left pending
         self._record_work = None  # the record in progress (a generator), see flush_record
+        # (step, value) of T_eff's state-dependent noise factor, see _state_noise_trace
+        self._noise_trace: tuple[int, float] | None = None
         self.structure = None
         self._cores = np.full((1, 1), -1, dtype=np.int32)
         self._core_geom = np.zeros(4)
@@ -224,6 +226,7 @@ class Simulation:
         self.last_core = np.empty(0, dtype=np.int32)
         self.loss_start = np.empty(0)
         self._deferred = self._record_work = None
+        self._noise_trace = None
         self._resize(n)
         self.restart_escapes()
         self.history.clear()
@@ -385,6 +388,7 @@ class Simulation:
         new = replace(new, source=self.preset.source)
         old = self.preset
         self.preset = new
+        self._noise_trace = None  # f's curvature, the noise model or N may have changed
         if "landscape_params" in changes:
             self.params = self.landscape.param_vector(new.landscape.params)
             self.out = None
@@ -525,13 +529,31 @@ class Simulation:
             if d.noise == "additive":
                 trace = float(np.trace(cov)) * finite
             else:  # Cov(g) ≈ H Σ H at the particles, averaged over the ensemble
-                v = self.evaluate(self.positions[self.alive.astype(bool)])
-                if v.shape[0] == 0:
-                    return float("nan")
-                h = np.stack([np.stack([v[:, 3], v[:, 4]], -1), np.stack([v[:, 4], v[:, 5]], -1)], -2)
-                trace = float(np.mean(np.einsum("nij,jk,nki->n", h, cov, h))) * finite
+                trace = self._state_noise_trace() * d.noise_scale ** 2 * finite
             t_eff += d.lr * trace / 4.0
         return t_eff / (1.0 - d.momentum)
+
+    def _state_noise_trace(self) -> float:
+        """The state-dependent factor of T_eff's noise term, an ensemble mean over the live
+        particles (:meth:`_measure_noise_trace`).  It is measured at most once per record
+        interval: the window asks every frame, and at 10⁶ particles a measurement costs about
+        as much as a step.  Parameter changes, resets and restores measure afresh."""
+        cached = self._noise_trace
+        if cached is None or not 0 <= self.step - cached[0] < self.history.stride:
+            self._noise_trace = (self.step, self._measure_noise_trace())
+        return self._noise_trace[1]
+
+    def _measure_noise_trace(self) -> float:
+        """Mean over live particles of ``tr(H Σ₀ H) = tr(Σ₀ H²)`` (``Σ₀`` the preset's
+        ``noise_cov``, unscaled): with ``H = [[a, b], [b, c]]``, ``H² = [[a² + b², b(a + c)],
+        [b(a + c), b² + c²]]`` — a closed form, 36 ms against 213 for a batched einsum at 10⁶."""
+        v = self.evaluate(self.positions[self.alive.astype(bool)])
+        if v.shape[0] == 0:
+            return float("nan")
+        a, b, c = v[:, 3], v[:, 4], v[:, 5]
+        (s00, s01), (_, s11) = np.asarray(self.preset.dynamics.noise_cov, dtype=float)
+        return float(np.mean(s00 * (a * a + b * b) + 2.0 * s01 * b * (a + c)
+                             + s11 * (b * b + c * c)))
 
     # -- outputs ---------------------------------------------------------------------------------
     def running_lyapunov(self, rows: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
@@ -723,6 +745,7 @@ class Simulation:
             setattr(self, name, state[name].copy())
         self.escape_log = state["escape_log"].copy()
         self.events_dropped = state["events_dropped"]
+        self._noise_trace = None
 
     def reset(self) -> None:
         """Restart from the initial cloud with the current parameters."""
