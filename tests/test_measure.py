@@ -81,6 +81,20 @@ def test_adding_a_finer_histogram_equals_adding_the_positions():
     assert direct.samples == coarse.samples == len(points)
 
 
+def test_binning_counts_what_numpy_counts():
+    # an independent reference: NumPy's histogram2d (the right and top edges belong to the last
+    # cell in both); NaN, ±inf and points outside the bounds are not counted
+    from engine.diagnostics.binning import histogram2d
+    bounds = np.array([-2.0, 2.0, -1.5, 1.5])
+    points = np.random.default_rng(8).normal(scale=1.2, size=(20_000, 2))
+    points[:8] = [[2.0, 1.5], [-2.0, -1.5], [2.0, -1.5], [np.nan, 0.0], [0.0, np.inf],
+                  [-np.inf, 0.5], [2.0000001, 0.0], [0.5, -1.5000001]]
+    finite = np.all(np.isfinite(points), axis=1)
+    reference, _, _ = np.histogram2d(points[finite, 1], points[finite, 0], bins=100,
+                                     range=[bounds[2:], bounds[:2]])
+    np.testing.assert_array_equal(histogram2d(points, bounds, 100), reference)
+
+
 def test_threaded_binning_gives_the_single_thread_counts(monkeypatch):
     # the window bins large clouds on both threads: per-thread histograms, summed
     from engine.diagnostics import binning

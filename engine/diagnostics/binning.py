@@ -12,15 +12,25 @@ PARALLEL_POINTS = 200_000  # below this one thread bins faster than two plus the
 
 @njit(cache=True, nogil=True)
 def _bin(positions, x0, x1, y0, y1, bins, out):
+    # Two passes: every point's cell first (branch-free, vectorised), then the counts.  One
+    # loop that tests, converts and adds per point took twice as long here (12 against 7 ms
+    # for 10⁶ points on one thread), sorted input included: not cache misses.
     sx = bins / (x1 - x0)
     sy = bins / (y1 - y0)
-    for i in range(positions.shape[0]):
+    n = positions.shape[0]
+    cells = np.empty(n, dtype=np.int64)
+    for i in range(n):
         x = positions[i, 0]
         y = positions[i, 1]
-        if x0 <= x <= x1 and y0 <= y <= y1:
-            ix = min(int((x - x0) * sx), bins - 1)
-            iy = min(int((y - y0) * sy), bins - 1)
-            out[iy, ix] += 1.0
+        inside = (x0 <= x) & (x <= x1) & (y0 <= y) & (y <= y1)  # NaN: outside
+        ix = min(int((x - x0) * sx), bins - 1) if inside else 0
+        iy = min(int((y - y0) * sy), bins - 1) if inside else 0
+        cells[i] = iy * bins + ix if inside else -1
+    flat = out.reshape(-1)
+    for i in range(n):
+        cell = cells[i]
+        if cell >= 0:
+            flat[cell] += 1.0
 
 
 @njit(cache=True, nogil=True)
