@@ -603,8 +603,8 @@ class MainWindow(QMainWindow):
         self.preset = preset
         self.error_banner.setText("")
         self.setWindowTitle(f"ErgoScope — {preset.name}")
-        if preset.source:
-            self._select_in_gallery(preset.source)
+        if preset.source and self.tabs.currentWidget() is not self.cnn_view:
+            self._select_in_gallery(preset.source)  # (a CNN preset opened meanwhile keeps it)
         d = preset.dynamics
         self.kind_combo.blockSignals(True)
         self.kind_combo.setCurrentText(d.kind)

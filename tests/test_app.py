@@ -180,7 +180,15 @@ def test_cnn_presets_open_in_the_cnn_lab_train_live_and_export(qtbot, window, tm
         assert window.open_preset(path)
         assert window.tabs.currentWidget() is window.cnn_view
         assert window.cnn_view.preset.source == str(path)
+        assert Path(window.gallery.currentItem().data(256)) == path
     assert window.worker.generation == generation          # the 2D session is untouched
+    # a 2D (re)load while the CNN lab is in front leaves the CNN preset highlighted
+    loads = []
+    window.worker.loaded.connect(loads.append)
+    window.worker.submit("seed", 5)  # a reload with another seed
+    _wait(qtbot, lambda: len(loads) > 0)
+    qtbot.wait(100)
+    assert Path(window.gallery.currentItem().data(256)) == CNN_PRESETS[-1]
     assert window.open_preset(ROOT / "presets" / "cnn_smoke.toml")
     view = window.cnn_view
     view.runs.setValue(3)
