@@ -351,6 +351,69 @@ def test_the_log_axis_labels_only_one_two_and_five_per_decade(qtbot):
     assert all(axis.logTickStrings(list(within), 1.0, 1.0))
 
 
+def test_steady_axes_move_only_when_the_data_leaves_them(qtbot):
+    import pyqtgraph as pg
+
+    from app.views.curves import SteadyAxes, ladder_ceil
+    assert [ladder_ceil(v) for v in (1.0, 1.1, 7.0, 9.0, 11.0, 0.031)] == \
+        [1.0, 1.2, 8.0, 10.0, 12.0, 0.04]
+    widget = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(widget)
+    top, bottom = widget.addPlot(row=0, col=0), widget.addPlot(row=1, col=0)
+    bottom.setXLink(top)
+    axes = SteadyAxes([top, bottom])
+    moves = []
+    top.vb.sigRangeChanged.connect(lambda *_: moves.append(top.vb.viewRange()))
+
+    def update(last, top_bounds, bottom_bounds=(0.0, 1.0)):
+        axes.update(0.0, last, {id(top): top_bounds, id(bottom): bottom_bounds})
+        return top.vb.viewRange()
+
+    x, y = update(1000.0, (1.0, 2.0))
+    assert x == [0.0, 1200.0] and y == pytest.approx([0.92, 2.08])  # 5 % headroom at least
+    assert bottom.vb.viewRange()[0] == [0.0, 1200.0]             # linked
+    moves.clear()
+    for last in (1010.0, 1100.0, 1190.0):                         # inside the axes: no move
+        update(last, (1.1, 1.9))
+    assert moves == []
+    x, _ = update(1250.0, (1.1, 1.9))                             # past the right edge
+    assert x == [0.0, 1500.0]
+    _, y = update(1260.0, (0.5, 1.9))                              # below the bottom
+    assert y == pytest.approx([0.5 - 0.112, 1.9 + 0.112])
+    x, _ = update(100.0, (1.0, 1.2))                               # a reset: refit both
+    assert x == [0.0, 120.0] and top.vb.viewRange()[1] == pytest.approx([0.984, 1.216])
+    # a drag hands the axes to the user; pyqtgraph's "A" button hands them back
+    top.vb.sigRangeChangedManually.emit([True, True])
+    top.vb.setRange(xRange=(10.0, 20.0), yRange=(5.0, 6.0), padding=0)
+    assert update(5000.0, (1.0, 9.0)) == [[10.0, 20.0], [5.0, 6.0]]
+    top.vb.enableAutoRange()
+    x, y = update(5000.0, (1.0, 9.0))
+    assert x == [0.0, 6000.0] and y == pytest.approx([0.36, 9.64])
+    assert not any(top.vb.state["autoRange"])                   # refits stay ours
+
+
+def test_distance_plot_spans_the_decades_of_the_data_and_clears_on_a_restart(qtbot):
+    from types import SimpleNamespace
+
+    from app.views.measure import MeasureView
+    view = MeasureView()
+    qtbot.addWidget(view)
+    cells = np.full((64, 64), 1 / 4096)
+
+    def show(steps, tv, kl):
+        view.show_frame(SimpleNamespace(measure={
+            "bounds": np.array([-1.0, 1.0, -1.0, 1.0]), "empirical": cells, "gibbs": cells,
+            "steps": steps, "tv": tv, "kl": kl}))
+
+    steps = np.arange(10) * 100.0
+    show(steps, np.geomspace(0.5, 0.05, 10), np.geomspace(2.0, 0.02, 10))
+    x, y = view.distance_plot.vb.viewRange()
+    assert x == [0.0, 1000.0]                        # 900 steps, 5 % headroom, on the ladder
+    assert y == pytest.approx([np.log10(0.02) - 0.16, np.log10(2.0) + 0.16])  # 2 decades ± 8 %
+    show(np.array([]), np.array([]), np.array([]))  # pooling restarted
+    assert view.tv.xData is None or len(view.tv.xData) == 0
+
+
 def test_trails_cover_the_last_steps_not_the_last_frames(qtbot):
     from types import SimpleNamespace
 

@@ -9,7 +9,7 @@ from PyQt6.QtWidgets import (QHeaderView, QSplitter, QTableWidget, QTableWidgetI
 from PyQt6.QtCore import Qt
 
 from ..engine_loop import FrameBundle
-from .curves import add_legend, draw_thin
+from .curves import SteadyAxes, add_legend, draw_thin
 
 COLOURS = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ce93d8", "#fff176", "#a1887f"]
 COLUMNS = ["from → to", "events", "MFPT (steps)", "95 % CI", "Kramers (steps)", "ratio"]
@@ -28,6 +28,7 @@ class EscapesView(QWidget):
         self.occupation_plot.setLabel("bottom", "step")
         self.occupation_plot.setYRange(0, 1)
         add_legend(self.occupation_plot)
+        self.occupation_axes = SteadyAxes([self.occupation_plot])  # y stays 0 … 1
         # each event a short vertical tick, one line item per colour (the destination core):
         # one scatter item with a brush per point spent ≈ 18 ms per update of 3 000 events
         # styling them point by point, a path of line pairs is built in one vectorised pass
@@ -92,6 +93,8 @@ class EscapesView(QWidget):
             else:
                 curve.setData([], [])
                 self.weight_lines[k].setVisible(False)
+        if len(steps) > 1:
+            self.occupation_axes.update(float(steps[0]), float(steps[-1]), {})
         rows = summary["transitions"]
         self.table.setRowCount(len(rows))
         for r, pair in enumerate(rows):

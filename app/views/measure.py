@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QRectF
 
 from ..engine_loop import FrameBundle
-from .curves import SparseLogAxis, add_legend, draw_thin
+from .curves import SparseLogAxis, SteadyAxes, add_legend, draw_thin, finite_bounds
 
 
 class MeasureView(pg.GraphicsLayoutWidget):
@@ -23,6 +23,7 @@ class MeasureView(pg.GraphicsLayoutWidget):
         self.distance_plot.setLabel("bottom", "step")
         self.distance_plot.setLogMode(y=True)
         add_legend(self.distance_plot)
+        self.distance_axes = SteadyAxes([self.distance_plot])
         cmap = pg.colormap.get("inferno")
         self.empirical = pg.ImageItem()
         self.gibbs = pg.ImageItem()
@@ -49,6 +50,14 @@ class MeasureView(pg.GraphicsLayoutWidget):
         self.gibbs.setRect(rect)
         steps = np.asarray(m["steps"], dtype=float)
         if steps.size:
-            self.tv.setData(steps, np.maximum(np.asarray(m["tv"]), 1e-6))
+            tv = np.maximum(np.asarray(m["tv"]), 1e-6)
             kl = np.asarray(m["kl"])
-            self.kl.setData(steps, np.where(np.isfinite(kl), np.maximum(kl, 1e-6), np.nan))
+            kl = np.where(np.isfinite(kl), np.maximum(kl, 1e-6), np.nan)
+            self.tv.setData(steps, tv)
+            self.kl.setData(steps, kl)
+            if steps.size > 1:  # a log axis: its range is in decades
+                self.distance_axes.update(float(steps[0]), float(steps[-1]), {
+                    id(self.distance_plot): finite_bounds(np.log10(tv), np.log10(kl))})
+        else:  # pooling restarted (a new temperature, a reset): the old run's distances go
+            self.tv.setData([], [])
+            self.kl.setData([], [])
