@@ -44,6 +44,10 @@ def test_every_bundled_preset_opens_and_draws(qtbot, window):
         current = window.gallery.currentItem()
         assert current is not None and Path(current.data(256)) == path  # Qt.UserRole
         assert window.preset.name in window.description.toPlainText()
+        # the reused bounding rectangles are those a fresh computation gives now
+        view = window.landscape_view
+        for item in (view.minima, view.saddles, view.scatter):
+            assert item.boundingRect() == item.uncached_bounding_rect(), (path, item)
 
 
 def test_slider_changes_reach_the_running_engine(qtbot, window):
@@ -412,6 +416,36 @@ def test_distance_plot_spans_the_decades_of_the_data_and_clears_on_a_restart(qtb
     assert y == pytest.approx([np.log10(0.02) - 0.16, np.log10(2.0) + 0.16])  # 2 decades ± 8 %
     show(np.array([]), np.array([]), np.array([]))  # pooling restarted
     assert view.tv.xData is None or len(view.tv.xData) == 0
+
+
+def test_cached_bounding_rectangles_follow_the_data_and_the_view(qtbot):
+    import pyqtgraph as pg
+
+    from app.views.point_cloud import PointCloudItem
+    from app.views.view_bounds import StaticMarkers
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
+    widget.resize(400, 400)
+    widget.show()
+    markers, cloud = StaticMarkers(size=10), PointCloudItem(size=3)
+    for item in (markers, cloud):
+        widget.addItem(item)
+    widget.setRange(xRange=(-10, 10), yRange=(-10, 10), padding=0)
+    markers.setData([0.0], [0.0])
+    cloud.setData(np.array([[1.0, 1.0], [2.0, 2.0]]))
+    qtbot.wait(20)
+    small_pad = markers.boundingRect().width()
+    assert 0 < small_pad < 2 and cloud.boundingRect().contains(2.0, 2.0)
+    markers.setData([0.0, 5.0], [0.0, 5.0])                     # new data: a new rectangle
+    cloud.setData(np.array([[1.0, 1.0], [8.0, -7.0]]))
+    assert markers.boundingRect().contains(5.0, 5.0)
+    assert cloud.boundingRect().contains(8.0, -7.0)
+    markers.setData([0.0], [0.0])
+    assert markers.boundingRect().width() == pytest.approx(small_pad)
+    widget.setRange(xRange=(-100, 100), yRange=(-100, 100), padding=0)  # zoomed out
+    qtbot.wait(20)
+    # the same marker now pads by 10 px of a 10× wider view: its rectangle grows ≈ 10×
+    assert markers.boundingRect().width() == pytest.approx(10 * small_pad, rel=0.05)
 
 
 def test_trails_cover_the_last_steps_not_the_last_frames(qtbot):

@@ -10,6 +10,7 @@ from PyQt6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QLabel, QVBoxLayou
 
 from ..engine_loop import TRAIL_PARTICLES, FrameBundle
 from .point_cloud import PointCloudItem
+from .view_bounds import StaticMarkers
 
 TRAIL_LENGTH = 40  # points per trail at most
 # a trail shows where its particle was over the last TRAIL_STEPS steps: at a high speed (steps
@@ -73,10 +74,10 @@ class LandscapeView(QWidget):
         self.trails.setPen(pg.mkPen((220, 240, 255, 150), width=1))
         self.trails.setZValue(7)
         self.plot.addItem(self.trails)
-        self.minima = pg.ScatterPlotItem(symbol="o", size=11, pen=pg.mkPen("w", width=2),
-                                         brush=None, name="minima")
-        self.saddles = pg.ScatterPlotItem(symbol="x", size=12, pen=pg.mkPen("r", width=2),
-                                          brush=pg.mkBrush("r"), name="saddles")
+        self.minima = StaticMarkers(symbol="o", size=11, pen=pg.mkPen("w", width=2),
+                                    brush=None, name="minima")
+        self.saddles = StaticMarkers(symbol="x", size=12, pen=pg.mkPen("r", width=2),
+                                     brush=pg.mkBrush("r"), name="saddles")
         for item in (self.minima, self.saddles):
             item.setZValue(10)
             # static markers over a moving cloud: painted from a pixmap, not re-drawn per frame

@@ -15,6 +15,8 @@ from numba import njit
 from PyQt6.QtCore import QPointF, QRect, QRectF
 from PyQt6.QtGui import QImage, QPaintEngine, QTransform
 
+from .view_bounds import ViewCachedBounds
+
 
 @njit(nogil=True, cache=True)
 def data_bounds(positions: np.ndarray) -> tuple[float, float, float, float]:
@@ -71,7 +73,7 @@ def premultiplied_argb(red: int, green: int, blue: int, alpha: int) -> np.uint32
                      | round(blue * scale))
 
 
-class PointCloudItem(pg.GraphicsObject):
+class PointCloudItem(ViewCachedBounds, pg.GraphicsObject):
     """Squares of ``size`` device pixels at ``positions`` (N, 2) in data coordinates."""
 
     def __init__(self, size: int = 3, colour: tuple[int, int, int, int] = (255, 90, 30, 200)):
@@ -92,12 +94,13 @@ class PointCloudItem(pg.GraphicsObject):
         if rect != self._rect:
             self.prepareGeometryChange()
             self._rect = rect
+            self.bounds_changed()
         self.update()
 
     def __len__(self) -> int:
         return self.positions.shape[0]
 
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+    def uncached_bounding_rect(self) -> QRectF:
         if self._rect.isNull() and not len(self):
             return QRectF()
         # pad by the squares' size in data units, so edge points are repainted whole
