@@ -123,6 +123,10 @@ class EngineLoop:
         self._single_steps = 0
         self._escapes_at = 0.0
         self._slow_at = 0.0
+        # a temperature-like change restarts the escape statistics, after the frame that shows
+        # the change (≈ 14 ms at 10⁶ particles that frame does not need) and before anything
+        # that steps or reads them
+        self._escapes_restart_due = False
         self._emitted_at = 0.0
 
     def run(self) -> None:
@@ -162,6 +166,7 @@ class EngineLoop:
                 # with, ≈ 35–80 ms at 10⁶ particles); the escape summary waits for the next frame
                 self._emit(sim, input_frame=True)
                 force_emit = frame_owed = False
+            self._restart_escapes_if_due()
             if sim.record_pending:  # its own units of work: input is read between its pieces
                 sim.flush_record(RECORD_PIECE_SECONDS)
                 continue
@@ -256,6 +261,8 @@ class EngineLoop:
             self._slow_at = now
         series = sim.history.scalar_series() if slow else None
         escapes = None
+        if not (input_frame and self.playing):  # a frame that may carry the escape summary:
+            self._restart_escapes_if_due()       # never from the superseded statistics
         if slow and sim.structure is not None and now >= self._escapes_at and not (
                 input_frame and self.playing):
             from engine.api import escape_summary
@@ -301,6 +308,7 @@ class EngineLoop:
                 self._apply_live(live)
                 live = {}
             changed = True
+            self._restart_escapes_if_due()
             getattr(self, f"_cmd_{name}")(*args)
         if live:
             self._apply_live(live)
@@ -321,11 +329,16 @@ class EngineLoop:
                            "momentum", "noise_scale", "noise"}:
             self._reset_measure()  # a new invariant measure: pool afresh
             if self.sim.structure is not None and "landscape_params" not in changes:
-                self.sim.restart_escapes()
+                self._escapes_restart_due = True
                 d = self.sim.preset.dynamics
                 self.structure = self.structure.at(d.temperature if d.kind != "gd" else 0.0,
                                                    d.lr)
                 self.sim.structure = self.structure
+
+    def _restart_escapes_if_due(self) -> None:
+        if self._escapes_restart_due and self.sim is not None:
+            self.sim.restart_escapes()
+        self._escapes_restart_due = False
 
     def _analyse(self) -> None:
         try:
@@ -347,6 +360,7 @@ class EngineLoop:
             self._send("failed", ("load", str(exc)))
             return
         self.sim = sim
+        self._escapes_restart_due = False
         self.generation += 1
         self._rate = 0.0
         self._analyse()

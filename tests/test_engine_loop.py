@@ -1,0 +1,48 @@
+"""The engine loop without a window: commands in, frames out (an instant consumer)."""
+import queue
+import threading
+import time
+
+from app.engine_loop import EngineLoop
+from engine.presets import load
+from tests.conftest import ROOT
+
+
+def _wait(condition, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_a_temperature_change_restarts_escape_statistics_after_the_frame_showing_it():
+    # the restart (≈ 14 ms at 10⁶ particles) waits until the frame answering the edit is out,
+    # but comes before the next step: the statistics start exactly at the step of the edit
+    preset = load(ROOT / "presets" / "double_well_kramers.toml").with_changes(
+        ensemble={"particles": 3000}, run={"record_every": 50})
+    frames, commands, consumed, stop = [], queue.Queue(), threading.Event(), threading.Event()
+
+    def send(kind, payload):
+        if kind == "frame":
+            frames.append(payload)
+            consumed.set()   # drawn at once
+
+    loop = EngineLoop(preset, commands, consumed, stop, send)
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    try:
+        commands.put(("play", (True,)))
+        _wait(lambda: loop.sim is not None and loop.sim.step >= 300)
+        assert loop.sim.escape_start == 0 and loop.sim.event_count() > 0
+        commands.put(("set", ("temperature", 0.25)))
+        _wait(lambda: any(f.state.preset.dynamics.temperature == 0.25 for f in frames))
+        _wait(lambda: len(frames) > 0 and frames[-1].escapes is not None
+              and frames[-1].state.preset.dynamics.temperature == 0.25)
+    finally:
+        stop.set()
+        thread.join(30)
+    sim = loop.sim
+    first = next(f for f in frames if f.state.preset.dynamics.temperature == 0.25)
+    assert sim.escape_start == first.state.step >= 300
+    events = sim.events()
+    assert len(events) == 0 or events[:, 0].min() > sim.escape_start
