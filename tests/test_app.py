@@ -386,6 +386,9 @@ def test_steady_axes_move_only_when_the_data_leaves_them(qtbot):
     assert y == pytest.approx([0.5 - 0.112, 1.9 + 0.112])
     x, _ = update(100.0, (1.0, 1.2))                               # a reset: refit both
     assert x == [0.0, 120.0] and top.vb.viewRange()[1] == pytest.approx([0.984, 1.216])
+    _, y = update(100.0, (0.0, 0.0), bottom_bounds=(0.5, 0.5))     # constants
+    assert y == pytest.approx([-0.08, 0.08])
+    assert bottom.vb.viewRange()[1] == pytest.approx([0.46, 0.54])
     # a drag hands the axes to the user; pyqtgraph's "A" button hands them back
     top.vb.sigRangeChangedManually.emit([True, True])
     top.vb.setRange(xRange=(10.0, 20.0), yRange=(5.0, 6.0), padding=0)

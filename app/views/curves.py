@@ -48,7 +48,7 @@ class SparseLogAxis(pg.AxisItem):
         return kept if sum(1 for label in kept if label) >= 2 else labels
 
 
-# spans the x axis steps through as a run grows: the curve fills 80–95 % of the width
+# spans the x axis steps through as a run grows: the curve fills 71–95 % of the width
 SPAN_LADDER = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 Y_MARGIN = 0.08  # of the data's span, on each side: small excursions do not move the axis
 X_HEADROOM = 1.05  # the step axis reaches at least 5 % past the last point
@@ -131,7 +131,8 @@ class SteadyAxes:
             if bounds is None or self.y_manual[id(plot)]:
                 continue
             low, high = bounds
-            span = high - low if high > low else max(abs(high), 1e-12)  # a constant: ±8 %
+            # a constant: ±8 % of its value, or ±0.08 around 0 (not ±10⁻¹³: a flat T_eff = 0)
+            span = high - low if high > low else (abs(high) if high != 0 else 1.0)
             fitted = (low - Y_MARGIN * span, high + Y_MARGIN * span)
             current = self.y_ranges[id(plot)]
             if (current is None or low < current[0] or high > current[1]
