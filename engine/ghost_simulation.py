@@ -68,7 +68,7 @@ class GhostSimulation(Simulation):
         return float(trace.mean()) if trace.size else float("nan")
 
     def _measure_noise_trace(self) -> float:
-        self._update_metrics()
+        self.out  # the full-data pass at the current positions, unless it ran already
         return self._metrics_noise_trace()
 
     def _current_out(self) -> np.ndarray:

@@ -199,8 +199,6 @@ class Simulation:
         self.history = History(preset.run.record_every, history_budget_bytes)
         self._deferred: dict | None = None  # the parameters of a record left pending
         self._record_work = None  # the record in progress (a generator), see flush_record
-        # (step, value) of T_eff's state-dependent noise factor, see _state_noise_trace
-        self._noise_trace: tuple[int, float] | None = None
         self.structure = None
         self._cores = np.full((1, 1), -1, dtype=np.int32)
         self._core_geom = np.zeros(4)
@@ -226,7 +224,8 @@ class Simulation:
         self.last_core = np.empty(0, dtype=np.int32)
         self.loss_start = np.empty(0)
         self._deferred = self._record_work = None
-        self._noise_trace = None
+        # (step, value) of T_eff's state-dependent noise factor, see _state_noise_trace
+        self._noise_trace: tuple[int, float] | None = None
         self._resize(n)
         self.restart_escapes()
         self.history.clear()
@@ -388,7 +387,8 @@ class Simulation:
         new = replace(new, source=self.preset.source)
         old = self.preset
         self.preset = new
-        self._noise_trace = None  # f's curvature, the noise model or N may have changed
+        if set(changes) & {"landscape_params", "particles", "noise"}:
+            self._noise_trace = None  # f's curvature, the ensemble or the noise model changed
         if "landscape_params" in changes:
             self.params = self.landscape.param_vector(new.landscape.params)
             self.out = None
@@ -537,7 +537,8 @@ class Simulation:
         """The state-dependent factor of T_eff's noise term, an ensemble mean over the live
         particles (:meth:`_measure_noise_trace`).  It is measured at most once per record
         interval: the window asks every frame, and at 10⁶ particles a measurement costs about
-        as much as a step.  Parameter changes, resets and restores measure afresh."""
+        as much as a step.  Changes of f, N or the noise model, resets and restores measure
+        afresh; η, T, B and σ scale it where it is used, so a slider drag costs no measurement."""
         cached = self._noise_trace
         if cached is None or not 0 <= self.step - cached[0] < self.history.stride:
             self._noise_trace = (self.step, self._measure_noise_trace())

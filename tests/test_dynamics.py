@@ -210,10 +210,15 @@ def test_curvature_noise_temperature_is_the_ensemble_mean_and_follows_the_state(
     moved = direct(2.0)
     assert moved != pytest.approx(start, rel=0.02)
     assert sim.effective_temperature() == pytest.approx(moved, rel=1e-12)
-    sim.update_params(noise_scale=1.0)
+    measured = []
+    measure = sim._measure_noise_trace
+    sim._measure_noise_trace = lambda: measured.append(1) or measure()
+    sim.update_params(noise_scale=1.0)  # a slider: rescales, measures nothing
     assert sim.effective_temperature() == pytest.approx(direct(1.0), rel=1e-12)
+    assert measured == []
     sim.update_params(landscape_params={"amplitude": 2.0})  # H doubles: measured afresh
     assert sim.effective_temperature() == pytest.approx(direct(1.0), rel=1e-12)
+    assert measured == [1]
 
 
 def test_minibatches_are_drawn_without_replacement():
