@@ -1,5 +1,6 @@
 """GPU check: the same small ghost-CNN experiment on CUDA and on the CPU with the same seeds;
-prints both results, their largest differences and the timings.  Run it whenever a GPU is at
+prints both results, their largest differences, the timings, and whether a repeat on the
+first device gives identical metrics bit for bit.  Run it whenever a GPU is at
 hand (exits 0 with a note when there is none):
 
     python scripts/gpu_check.py [--runs 8] [--epochs 40] [--full]
@@ -66,6 +67,10 @@ def main() -> int:
         print(f"    λ_max at epoch {args.epochs}: "
               f"{np.nanmean(metrics['lambda_max'][-1]):.4f} (mean over models); "
               f"Lyapunov estimate {np.nanmean(metrics['lyapunov'][-1]):.4f}")
+    again, _ = train(preset, fast)
+    repeat = again.metrics()
+    same = all(np.array_equal(results[fast][k], repeat[k], equal_nan=True) for k in repeat)
+    print(f"same seed twice on {fast}: metrics identical bit for bit: {same}")
     for key in ("train_loss", "test_loss", "test_acc", "grad_norm", "lambda_max", "noise_norm"):
         a, b = results[devices[0]][key], results[devices[1]][key]
         ok = np.isfinite(a) & np.isfinite(b)

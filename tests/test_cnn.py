@@ -14,20 +14,24 @@ from engine.cnn import data as cnn_data
 from engine.cnn.config import cnn_preset_from_dict, loads_cnn, dumps_cnn
 from engine.cnn.curvature import hvp_operator, lanczos_extremes, noise_norm
 from engine.cnn.model import (PARAM_NAMES, Architecture, forward, ghost_losses, ghost_mask,
-                              init_params, loss_parts, model_major)
+                              init_params, loss_parts, model_major,
+                              per_sample_loss)
 from engine.cnn.peaks import classify, peaks
 from engine.cnn.trainer import CnnExperiment
 from engine.presets import PresetError
 
 from conftest import CNN_PRESETS, ROOT
 
+# every device-dependent test also runs on CUDA wherever a GPU is present (same code path)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
-def small_preset(**training):
+
+def small_preset(diagnostics=None, **training):
     table = {"lr": 0.2, "epochs": 3, "runs": 3, "seed": 5}
     table.update(training)
     return cnn_preset_from_dict({"name": "small", "data": {"per_class": 4, "test_per_class": 3},
                                  "model": {"channels": [3, 4], "ghosts": 2},
-                                 "training": table}, "<test>")
+                                 "training": table, "diagnostics": diagnostics or {}}, "<test>")
 
 
 # --- the ghost loss (000 eq. 5.2) ---------------------------------------------------------------
@@ -66,13 +70,14 @@ def test_zero_ghosts_is_standard_cross_entropy_and_masked_rows_get_no_gradient()
 
 # --- batched runs ------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("optimizer", ["gd", "sgd"])
-def test_batched_runs_equal_separate_trainings(optimizer):
+def test_batched_runs_equal_separate_trainings(optimizer, device):
     preset = small_preset(optimizer=optimizer, batch_size=7)
-    together = CnnExperiment(preset, "cpu", torch.float64).run()
+    together = CnnExperiment(preset, device, torch.float64).run()
     joint = together.metrics()
     for position, run in enumerate(together.run_ids):
-        alone = CnnExperiment(preset, "cpu", torch.float64, runs=[run]).run()
+        alone = CnnExperiment(preset, device, torch.float64, runs=[run]).run()
         single = alone.metrics()
         for arm in range(2):
             column = arm * len(together.run_ids) + position
@@ -82,6 +87,22 @@ def test_batched_runs_equal_separate_trainings(optimizer):
             for name in PARAM_NAMES:
                 assert torch.allclose(together.params[name][column], alone.params[name][arm],
                                       rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("error:.*does not have a deterministic implementation")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("optimizer", ["gd", "sgd"])
+def test_cuda_trains_the_same_runs_as_the_cpu(optimizer):
+    """Same preset and seed on both devices: the same data subsets, initial weights and
+    minibatches, hence the same metrics up to float64 rounding."""
+    preset = small_preset(optimizer=optimizer, batch_size=7, epochs=5)
+    cpu = CnnExperiment(preset, "cpu", torch.float64).run()
+    gpu = CnnExperiment(preset, "cuda", torch.float64).run()
+    for key, values in cpu.metrics().items():
+        assert np.allclose(gpu.metrics()[key], values, rtol=1e-9, atol=1e-12,
+                           equal_nan=True), key
+    for name in PARAM_NAMES:
+        assert torch.allclose(gpu.params[name].cpu(), cpu.params[name], rtol=1e-9, atol=1e-12)
 
 
 def test_arms_share_data_and_shared_layer_initial_weights():
@@ -97,10 +118,17 @@ def test_arms_share_data_and_shared_layer_initial_weights():
     assert not torch.equal(experiment.train_x[:, 0], experiment.train_x[:, 1])  # runs differ
 
 
-def test_same_seed_gives_identical_metrics_and_another_seed_does_not():
-    a = CnnExperiment(small_preset(), "cpu").run().metrics()
-    b = CnnExperiment(small_preset(), "cpu").run().metrics()
-    c = CnnExperiment(small_preset(seed=6), "cpu").run().metrics()
+@pytest.mark.filterwarnings("error:.*does not have a deterministic implementation")
+@pytest.mark.parametrize("device", DEVICES)
+def test_same_seed_gives_identical_metrics_and_another_seed_does_not(device):
+    # float32 and minibatches, with σ(θ) and Lanczos every other epoch: bit for bit, also on CUDA
+    diagnostics = {"every": 2, "lanczos_steps": 8}
+    a = CnnExperiment(small_preset(diagnostics, optimizer="sgd", batch_size=7), device).run()
+    b = CnnExperiment(small_preset(diagnostics, optimizer="sgd", batch_size=7), device).run()
+    c = CnnExperiment(small_preset(diagnostics, optimizer="sgd", batch_size=7, seed=6),
+                      device).run()
+    a, b, c = a.metrics(), b.metrics(), c.metrics()
+    assert np.isfinite(a["noise_norm"][2]).all()
     for key in a:
         assert np.array_equal(a[key], b[key], equal_nan=True), key
     assert not np.array_equal(a["test_loss"], c["test_loss"])
@@ -117,24 +145,25 @@ def test_ghost_mass_decays_under_training():
 
 # --- curvature and noise -----------------------------------------------------------------------
 
-def _tiny_problem():
+def _tiny_problem(device="cpu"):
     arch = Architecture(8, 8, classes=3, channels=(2, 3), max_ghosts=1)
     params = init_params(arch, [3, 4], dtype=torch.float64)
-    params = {k: v.requires_grad_(True) for k, v in params.items()}
+    params = {k: v.to(device).requires_grad_(True) for k, v in params.items()}
     gen = torch.Generator().manual_seed(0)
-    images = torch.rand((2, 12, 8, 8), generator=gen, dtype=torch.float64)
-    labels = torch.randint(0, 3, (2, 12), generator=gen)
-    mask = ghost_mask(arch, [0, 1], "cpu", torch.float64)
+    images = torch.rand((2, 12, 8, 8), generator=gen, dtype=torch.float64).to(device)
+    labels = torch.randint(0, 3, (2, 12), generator=gen).to(device)
+    mask = ghost_mask(arch, [0, 1], device, torch.float64)
     return arch, params, model_major(images), labels, mask
 
 
-def test_lanczos_extremes_match_the_full_hessian_within_the_ritz_residual():
-    arch, params, images, labels, mask = _tiny_problem()
+@pytest.mark.parametrize("device", DEVICES)
+def test_lanczos_extremes_match_the_full_hessian_within_the_ritz_residual(device):
+    arch, params, images, labels, mask = _tiny_problem(device)
     logits = forward(params, images)
     total = loss_parts(logits, labels, mask, 3).ext.sum()
     dim = sum(params[n][0].numel() for n in PARAM_NAMES)
     result = lanczos_extremes(hvp_operator(total, params), 2, dim, 40, seed=1,
-                              dtype=torch.float64)
+                              dtype=torch.float64, device=device)
     for m in range(2):
         def loss_of(flat, m=m):
             full = {}
@@ -147,7 +176,8 @@ def test_lanczos_extremes_match_the_full_hessian_within_the_ritz_residual():
                 start += size
             return loss_parts(forward(full, images), labels, mask, 3).ext[m]
         flat = torch.cat([params[n][m].detach().reshape(-1) for n in PARAM_NAMES])
-        exact = np.linalg.eigvalsh(torch.autograd.functional.hessian(loss_of, flat).numpy())
+        exact = np.linalg.eigvalsh(
+            torch.autograd.functional.hessian(loss_of, flat).cpu().numpy())
         scale = np.abs(exact).max()
         # stated tolerance: an eigenvalue within the Ritz residual (+ rounding)
         assert abs(result.lam_max[m] - exact[-1]) <= result.res_max[m] + 1e-9 * scale
@@ -155,14 +185,10 @@ def test_lanczos_extremes_match_the_full_hessian_within_the_ritz_residual():
         assert result.res_max[m] < 1e-3 * scale                # and it has converged
 
 
-def test_noise_norm_matches_a_loop_over_samples():
-    arch, params, images, labels, mask = _tiny_problem()
-
-    def sample_loss(p, image, label):
-        ext, _ = ghost_losses(forward(p, image[None]), label[:, None], mask, 3)
-        return ext.sum()
-
-    sigma = noise_norm(sample_loss, params, images, labels, chunk=5)
+@pytest.mark.parametrize("device", DEVICES)
+def test_noise_norm_matches_a_loop_over_samples(device):
+    arch, params, images, labels, mask = _tiny_problem(device)
+    sigma = noise_norm(per_sample_loss(mask, 3), params, images, labels, chunk=5)
     n = images.shape[0]
     for m in range(2):
         grads = []

@@ -17,6 +17,7 @@ cross-entropy.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,7 +104,7 @@ def model_major(images: torch.Tensor) -> torch.Tensor:
     return images.permute(1, 0, 2, 3).contiguous(memory_format=torch.channels_last)
 
 
-def forward(params: Params, images: torch.Tensor) -> torch.Tensor:
+def forward(params: Params, images: torch.Tensor, channels_last: bool = True) -> torch.Tensor:
     """Logits of every model on its own images.
 
     Parameters
@@ -112,6 +113,10 @@ def forward(params: Params, images: torch.Tensor) -> torch.Tensor:
     images : (n, M, H, W) float tensor, channel ``m`` holding model ``m``'s images (see
         :func:`model_major`); channels-last memory is fastest (pooling 5–10× faster here).
         (n, 1, H, W) means every model sees the same images (a shared test set).
+    channels_last : pool in channels-last memory.  Off inside ``torch.func`` transforms: a
+        memory-format copy of a batched tensor is not implemented there on every torch build
+        (torch 2.11 with CUDA raised "NYI" for the per-sample gradients), and one sample gains
+        nothing from it.
 
     Returns
     -------
@@ -119,20 +124,33 @@ def forward(params: Params, images: torch.Tensor) -> torch.Tensor:
     """
     n = images.shape[0]
     models = params["conv1_w"].shape[0]
-    channels_last = torch.channels_last
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     w1 = params["conv1_w"].reshape((-1,) + params["conv1_w"].shape[2:])
     if images.shape[1] == 1 and models > 1:
         x = _shared_first_conv(images[:, 0], w1, params["conv1_b"].reshape(-1))
     else:
         x = F.conv2d(images, w1, params["conv1_b"].reshape(-1), padding=1, groups=models)
     # max-pool and ReLU commute; pooling first halves the ReLU work
-    x = F.relu(F.max_pool2d(x.contiguous(memory_format=channels_last), 2))
+    x = F.relu(F.max_pool2d(x.contiguous(memory_format=layout), 2))
     w2 = params["conv2_w"].reshape((-1,) + params["conv2_w"].shape[2:])
     x = F.conv2d(x, w2, params["conv2_b"].reshape(-1), padding=1, groups=models)
-    x = F.relu(F.max_pool2d(x.contiguous(memory_format=channels_last), 2))
+    x = F.relu(F.max_pool2d(x.contiguous(memory_format=layout), 2))
     features = x.reshape(n, models, -1)                     # per model: (c2, h, w) flattened
     logits = torch.einsum("nmf,mkf->mnk", features, params["head_w"])
     return logits + params["head_b"][:, None, :]
+
+
+def per_sample_loss(mask: torch.Tensor, classes: int) -> Callable:
+    """``loss(params, image (M, H, W), label (M,))``: the ghost loss (000 eq. 5.2) of one sample
+    index summed over models, in the form ``torch.func.vmap(grad(·))`` takes for per-sample
+    gradients (:func:`engine.cnn.curvature.noise_norm`)."""
+
+    def loss(params: Params, image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        logits = forward(params, image[None], channels_last=False)
+        ext, _ = ghost_losses(logits, label[:, None], mask, classes)
+        return ext.sum()
+
+    return loss
 
 
 def _shared_first_conv(images: torch.Tensor, weight: torch.Tensor,
