@@ -405,6 +405,8 @@ class EngineLoop:
 
 
 
+STOP_FLUSH = 2.0  # s the engine waits, when stopping, for its last messages to be written
+
 # how a frame's structure travels (the grids weigh about 1 MB pickled)
 NEW, UNCHANGED, SAME_GRIDS = "new", "unchanged", "same grids"
 GRIDS = ("grid_x", "grid_y", "values", "basins")
@@ -416,8 +418,9 @@ def serve(preset: Preset, commands, consumed, stop, connection) -> None:
     ``UNCHANGED`` (structure stripped: the last one stands), ``SAME_GRIDS`` (a new temperature:
     the grids stripped, the last ones stand) or ``NEW``."""
     last_structure: list = [None]
+    outbox: queue.SimpleQueue = queue.SimpleQueue()
 
-    def send(kind: str, payload) -> None:
+    def transmit(kind: str, payload) -> None:
         if kind == "frame":
             structure, last = payload.structure, last_structure[0]
             last_structure[0] = structure
@@ -432,6 +435,19 @@ def serve(preset: Preset, commands, consumed, stop, connection) -> None:
                 payload = (payload, NEW)
         connection.send((kind, payload))
 
+    def sender() -> None:
+        """Writes the messages in order.  The loop does not wait on the pipe: a frame of 10⁴
+        positions fills it several times over, and each refill waits for the window's reader
+        thread to get the GIL from a painting GUI thread."""
+        try:
+            while (message := outbox.get()) is not None:
+                transmit(*message)
+        except (BrokenPipeError, EOFError, ConnectionResetError, OSError):
+            stop.set()  # the window is gone
+
+    def send(kind: str, payload) -> None:
+        outbox.put((kind, payload))  # a bundle holds copies only: the loop may step on
+
     parent = os.getppid()
 
     def exit_with_parent() -> None:  # a killed window must not leave an engine spinning
@@ -441,9 +457,11 @@ def serve(preset: Preset, commands, consumed, stop, connection) -> None:
             time.sleep(1.0)
 
     threading.Thread(target=exit_with_parent, daemon=True).start()
+    writer = threading.Thread(target=sender, name="engine-sender", daemon=True)
+    writer.start()
     try:
         EngineLoop(preset, commands, consumed, stop, send).run()
-    except (BrokenPipeError, EOFError, ConnectionResetError):
-        pass  # the window is gone
     finally:
+        outbox.put(None)
+        writer.join(STOP_FLUSH)
         connection.close()

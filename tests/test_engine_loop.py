@@ -1,9 +1,10 @@
 """The engine loop without a window: commands in, frames out (an instant consumer)."""
+import multiprocessing
 import queue
 import threading
 import time
 
-from app.engine_loop import EngineLoop
+from app.engine_loop import DENSITY_THRESHOLD, STOP_FLUSH, EngineLoop, serve
 from engine.presets import load
 from tests.conftest import ROOT
 
@@ -46,3 +47,30 @@ def test_a_temperature_change_restarts_escape_statistics_after_the_frame_showing
     assert sim.escape_start == first.state.step >= 300
     events = sim.events()
     assert len(events) == 0 or events[:, 0].min() > sim.escape_start
+
+
+def test_the_engine_stops_promptly_while_the_window_reads_no_frame():
+    # a frame of 2·10⁴ positions (320 kB) is several pipe buffers: the loop hands it to its
+    # sender thread instead of waiting for the window's reader, so a window that reads
+    # nothing (busy, or hung) holds up neither the loop nor its shutdown
+    preset = load(ROOT / "presets" / "double_well_kramers.toml").with_changes(
+        ensemble={"particles": DENSITY_THRESHOLD})
+    receive, transmit = multiprocessing.Pipe(duplex=False)
+    commands, consumed, stop = queue.Queue(), threading.Event(), threading.Event()
+    thread = threading.Thread(target=serve, args=(preset, commands, consumed, stop, transmit),
+                              daemon=True)
+    thread.start()
+    try:
+        kind = None
+        while kind != "loaded":      # the first frame follows at once; it stays unread
+            assert receive.poll(180), "no message from the engine"
+            kind, _ = receive.recv()
+        time.sleep(1.0)
+        stop.set()
+        thread.join(STOP_FLUSH + 5.0)
+        assert not thread.is_alive()
+    finally:
+        stop.set()
+        while thread.is_alive() and receive.poll(1.0):   # let a blocked writer finish
+            receive.recv()
+        thread.join(10)
