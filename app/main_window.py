@@ -27,6 +27,7 @@ from .views.landscape import LandscapeView
 from .views.measure import MeasureView
 from .views.series import SeriesView
 from .widgets.sliders import ValueSlider
+from .widgets.text import reflowed
 from .worker import EngineWorker, FrameBundle
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
@@ -597,7 +598,7 @@ class MainWindow(QMainWindow):
         except PresetError as exc:
             self.description.setPlainText(str(exc))
             return
-        self.description.setPlainText(f"{preset.name}\n\n{preset.description}")
+        self.description.setPlainText(f"{preset.name}\n\n{reflowed(preset.description)}")
 
     def _on_loaded(self, preset: Preset) -> None:
         self.preset = preset

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.widgets.text import reflowed
 from tests.conftest import PRESETS, ROOT
 
 pytestmark = pytest.mark.qt
@@ -43,7 +44,8 @@ def test_every_bundled_preset_opens_and_draws(qtbot, window):
         # the gallery highlights the open preset and shows its description
         current = window.gallery.currentItem()
         assert current is not None and Path(current.data(256)) == path  # Qt.UserRole
-        assert window.preset.name in window.description.toPlainText()
+        shown = window.description.toPlainText()
+        assert shown == f"{window.preset.name}\n\n{reflowed(window.preset.description)}"
         # the reused bounding rectangles are those a fresh computation gives now
         view = window.landscape_view
         for item in (view.minima, view.saddles, view.scatter):
@@ -494,3 +496,11 @@ def test_an_off_diagnostic_plot_keeps_the_runs_epoch_axis(qtbot):
     for key in ("lambda_max", "lyapunov", "noise_norm"):
         assert np.isfinite(on.metrics()[key]).any()
         assert view.plots[key].vb.autoRangeEnabled()[0]
+
+
+def test_descriptions_are_reflowed_into_paragraphs():
+    # the TOML source's hard line breaks went to the screen as ragged short lines
+    text = ("One sentence that the file\nwraps at 95 columns.\n\n"
+            "A second paragraph:\n- item one\n- item two\n")
+    assert reflowed(text) == ("One sentence that the file wraps at 95 columns.\n\n"
+                              "A second paragraph:\n- item one\n- item two")

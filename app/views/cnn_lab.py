@@ -20,6 +20,7 @@ from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPr
 
 from engine.cnn.config import CnnPreset
 from engine.cnn.report import per_run_events
+from ..widgets.text import reflowed
 from .curves import add_legend
 
 ARM_COLOURS = [(80, 160, 255), (255, 90, 80), (90, 200, 120), (200, 140, 255)]
@@ -163,13 +164,13 @@ class CnnLabView(QWidget):
         self.preset = preset
         self.title.setText(f"<b>{preset.name}</b> — {preset.data.source}, "
                            f"{preset.data.per_class}/class, {preset.training.optimizer}")
-        self.title.setToolTip(preset.description)
+        self.title.setToolTip(reflowed(preset.description))
         self.runs.setValue(preset.training.runs)
         self.epochs.setValue(preset.training.epochs)
         self.lr.setValue(preset.training.lr)
         self.ghosts.setValue(preset.model.ghosts)
         self.diag_every.setValue(preset.diagnostics.every)
-        self.report.setPlainText(preset.description)
+        self.report.setPlainText(reflowed(preset.description))
 
     def configured_preset(self) -> CnnPreset | None:
         if self.preset is None:
