@@ -444,6 +444,10 @@ def serve(preset: Preset, commands, consumed, stop, connection) -> None:
                 transmit(*message)
         except (BrokenPipeError, EOFError, ConnectionResetError, OSError):
             stop.set()  # the window is gone
+        finally:
+            # closed here, not by the loop: closing under a blocked write made that write
+            # fail later on a missing handle (a window that reads nothing, then drains)
+            connection.close()
 
     def send(kind: str, payload) -> None:
         outbox.put((kind, payload))  # a bundle holds copies only: the loop may step on
@@ -463,5 +467,5 @@ def serve(preset: Preset, commands, consumed, stop, connection) -> None:
         EngineLoop(preset, commands, consumed, stop, send).run()
     finally:
         outbox.put(None)
+        # a writer still blocked after this (a window that reads nothing) ends with the process
         writer.join(STOP_FLUSH)
-        connection.close()
