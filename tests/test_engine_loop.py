@@ -4,8 +4,11 @@ import queue
 import threading
 import time
 
+import numpy as np
+
 from app.engine_loop import DENSITY_THRESHOLD, STOP_FLUSH, EngineLoop, serve
 from engine.presets import load
+from engine.simulation import Simulation
 from tests.conftest import ROOT
 
 
@@ -79,3 +82,37 @@ def test_the_engine_stops_promptly_while_the_window_reads_no_frame():
             pass
         else:
             raise AssertionError("the engine's sender never closed its end of the pipe")
+
+
+def test_a_step_too_long_to_split_is_shown_before_a_second_one_makes_the_frame_late(
+        monkeypatch):
+    # at 10⁶ particles one step takes 12–17 ms and a chunk cannot be cut shorter: waiting for
+    # a second step before the progress frame made frames 24–34 ms apart (under 30 fps)
+    original = Simulation.advance
+
+    def slow(self, n_steps, **kwargs):
+        time.sleep(0.02 * n_steps)     # 20 ms a step: two of them pass 1/30 s
+        return original(self, n_steps, **kwargs)
+
+    monkeypatch.setattr(Simulation, "advance", slow)
+    preset = load(ROOT / "presets" / "double_well_kramers.toml").with_changes(
+        ensemble={"particles": 200})
+    steps, commands, consumed, stop = [], queue.Queue(), threading.Event(), threading.Event()
+
+    def send(kind, payload):
+        if kind == "frame":
+            steps.append(payload.state.step)
+            consumed.set()   # drawn at once
+
+    loop = EngineLoop(preset, commands, consumed, stop, send)
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    try:
+        commands.put(("speed", (10,)))
+        commands.put(("play", (True,)))
+        _wait(lambda: len(steps) > 0 and steps[-1] >= 150)
+    finally:
+        stop.set()
+        thread.join(30)
+    gaps = np.diff([s for s in steps if s >= 20])    # after the rate estimate has settled
+    assert np.median(gaps) == 1, gaps
