@@ -122,12 +122,12 @@ def test_arms_share_data_and_shared_layer_initial_weights():
 @pytest.mark.parametrize("device", DEVICES)
 def test_same_seed_gives_identical_metrics_and_another_seed_does_not(device):
     # float32 and minibatches, with σ(θ) and Lanczos every other epoch: bit for bit, also on CUDA
-    diagnostics = {"every": 2, "lanczos_steps": 8}
-    a = CnnExperiment(small_preset(diagnostics, optimizer="sgd", batch_size=7), device).run()
-    b = CnnExperiment(small_preset(diagnostics, optimizer="sgd", batch_size=7), device).run()
-    c = CnnExperiment(small_preset(diagnostics, optimizer="sgd", batch_size=7, seed=6),
-                      device).run()
-    a, b, c = a.metrics(), b.metrics(), c.metrics()
+    def metrics(seed):
+        preset = small_preset({"every": 2, "lanczos_steps": 8}, optimizer="sgd", batch_size=7,
+                              seed=seed)
+        return CnnExperiment(preset, device).run().metrics()
+
+    a, b, c = metrics(5), metrics(5), metrics(6)
     assert np.isfinite(a["noise_norm"][2]).all()
     for key in a:
         assert np.array_equal(a[key], b[key], equal_nan=True), key

@@ -1,5 +1,6 @@
 """The engine loop without a window: commands in, frames out (an instant consumer)."""
 import multiprocessing
+from contextlib import contextmanager
 import queue
 import threading
 import time
@@ -10,6 +11,18 @@ from app.engine_loop import DENSITY_THRESHOLD, STOP_FLUSH, EngineLoop, serve
 from engine.presets import load
 from engine.simulation import Simulation
 from tests.conftest import ROOT
+
+
+@contextmanager
+def _running(loop: EngineLoop, stop: threading.Event):
+    """``loop.run`` on a thread for the ``with`` block; stopped and joined after it."""
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
 
 
 def _wait(condition, timeout=120.0):
@@ -32,9 +45,7 @@ def test_a_temperature_change_restarts_escape_statistics_after_the_frame_showing
             consumed.set()   # drawn at once
 
     loop = EngineLoop(preset, commands, consumed, stop, send)
-    thread = threading.Thread(target=loop.run, daemon=True)
-    thread.start()
-    try:
+    with _running(loop, stop):
         commands.put(("play", (True,)))
         _wait(lambda: loop.sim is not None and loop.sim.step >= 300)
         assert loop.sim.escape_start == 0 and loop.sim.event_count() > 0
@@ -42,9 +53,6 @@ def test_a_temperature_change_restarts_escape_statistics_after_the_frame_showing
         _wait(lambda: any(f.state.preset.dynamics.temperature == 0.25 for f in frames))
         _wait(lambda: len(frames) > 0 and frames[-1].escapes is not None
               and frames[-1].state.preset.dynamics.temperature == 0.25)
-    finally:
-        stop.set()
-        thread.join(30)
     sim = loop.sim
     first = next(f for f in frames if f.state.preset.dynamics.temperature == 0.25)
     assert sim.escape_start == first.state.step >= 300
@@ -105,14 +113,9 @@ def test_a_step_too_long_to_split_is_shown_before_a_second_one_makes_the_frame_l
             consumed.set()   # drawn at once
 
     loop = EngineLoop(preset, commands, consumed, stop, send)
-    thread = threading.Thread(target=loop.run, daemon=True)
-    thread.start()
-    try:
+    with _running(loop, stop):
         commands.put(("speed", (10,)))
         commands.put(("play", (True,)))
         _wait(lambda: len(steps) > 0 and steps[-1] >= 150)
-    finally:
-        stop.set()
-        thread.join(30)
     gaps = np.diff([s for s in steps if s >= 20])    # after the rate estimate has settled
     assert np.median(gaps) == 1, gaps
