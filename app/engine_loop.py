@@ -36,7 +36,7 @@ from engine.diagnostics.measure import (EmpiricalMeasure, gibbs_cells, kl_diverg
 from engine.diagnostics.structure import Structure, analyse
 from engine.export import write_csv, write_npz
 from engine.presets import Preset, PresetError
-from engine.simulation import Frame, Simulation
+from engine.simulation import Frame, Simulation, equivalent_langevin
 
 CHUNK_SECONDS = 0.015  # engine work between command checks and frames
 RECORD_PIECE_SECONDS = 0.008  # record work between command checks (a record: 35–80 ms at 10⁶)
@@ -340,9 +340,8 @@ class EngineLoop:
             self._reset_measure()  # a new invariant measure: pool afresh
             if self.sim.structure is not None and "landscape_params" not in changes:
                 self._escapes_restart_due = True
-                d = self.sim.preset.dynamics
-                self.structure = self.structure.at(d.temperature if d.kind != "gd" else 0.0,
-                                                   d.lr)
+                equivalent = equivalent_langevin(self.sim.preset.dynamics)
+                self.structure = self.structure.at(*equivalent)
                 self.sim.structure = self.structure
 
     def _restart_escapes_if_due(self) -> None:

@@ -92,14 +92,16 @@ def escape_summary(sim: Simulation) -> dict | None:
     for pair in table["pairs"]:
         predicted = kramers.get((pair["from"], pair["to"]), {})
         pair["kramers_mfpt_steps"] = predicted.get("mfpt_steps")
-        pair["mfpt_time"] = pair["mfpt_steps"] * sim.preset.dynamics.lr
+        pair["mfpt_time"] = pair["mfpt_steps"] * structure.lr
     passage = log.first_passage(sim.step)
     passage.pop("times", None)
     return {"events": log.total, "events_retained": log.retained,
             "events_dropped": sim.events_dropped,
             "transitions": table["pairs"], "first_passage_from_start": passage,
             "occupation": occupation(sim.last_core[sim.alive.astype(bool)], n_states),
-            "laplace_weights": structure.weights.tolist()}
+            "laplace_weights": structure.weights.tolist(),
+            # the equivalent Langevin temperature and step the predictions are made at
+            "prediction_temperature": structure.temperature, "prediction_lr": structure.lr}
 
 
 def mixing_summary(sim: Simulation) -> dict:

@@ -64,6 +64,36 @@ def bounds_of(preset: Preset, landscape: Landscape) -> np.ndarray:
     return np.array([b[0][0], b[0][1], b[1][0], b[1][1]], dtype=np.float64)
 
 
+def _minibatch_factor(d: DynamicsSpec) -> float:
+    """``(n − B)/(B (n − 1))``: the variance of a mean of ``B`` of ``n`` whitened samples drawn
+    without replacement, per unit of their population variance."""
+    return (d.dataset_size - d.batch_size) / (d.batch_size * (d.dataset_size - 1))
+
+
+def equivalent_langevin(d: DynamicsSpec) -> tuple[float, float]:
+    """``(T, η)`` of the overdamped Langevin dynamics ``x ← x − η∇f + √(2ηT)ξ`` whose position
+    steps have the same drift and noise covariance as ``d``: the temperature and time step at
+    which the Laplace weights and Eyring–Kramers times of its escapes are predicted.
+
+    - GD: ``T = 0`` (no prediction).  Langevin: ``(T, η)``.
+    - SGD with additive minibatch noise ``σ²Σ``: ``T + η σ² tr Σ (n − B) / (4 B (n − 1))``
+      (2D), so that the batch size acts as a temperature and ``η/B`` fixed keeps it (the linear
+      scaling rule).
+    - Heavy ball ``v ← βv − η g``: over many steps ``x`` moves by ``(η g + noise)/(1 − β)``, so
+      ``(T/(1 − β), η/(1 − β))``.
+    - State-dependent (curvature) minibatch noise has no Gibbs measure: ``T = 0``.
+    """
+    if d.kind == "gd":
+        return 0.0, d.lr
+    temperature = d.temperature
+    if d.kind == "sgd" and d.noise_scale != 0.0:
+        if d.noise == "curvature":
+            return 0.0, d.lr / (1.0 - d.momentum)
+        trace = float(np.trace(np.asarray(d.noise_cov, dtype=np.float64))) * d.noise_scale ** 2
+        temperature += d.lr * trace * _minibatch_factor(d) / 4.0
+    return temperature / (1.0 - d.momentum), d.lr / (1.0 - d.momentum)
+
+
 def make_dataset(spec: DynamicsSpec, seed: int) -> np.ndarray:
     """The ``n`` noise vectors ``a_i`` (or shifts ``s_i``), shape ``(n, 2)``.
 
@@ -517,21 +547,14 @@ class Simulation:
         return out
 
     def effective_temperature(self) -> float:
-        """``T_eff = η tr Cov(g) / (2d) + T``, divided by ``1 − β`` with momentum (DESIGN §4)."""
+        """``T_eff = η tr Cov(g) / (2d) + T``, divided by ``1 − β`` with momentum (DESIGN §4).
+        State-dependent (curvature) minibatch noise is measured at the particles."""
         d = self.preset.dynamics
-        if d.kind == "gd":
-            return 0.0
-        t_eff = d.temperature
-        if d.kind == "sgd":
-            n, b = d.dataset_size, d.batch_size
-            finite = (n - b) / (b * (n - 1))
-            cov = np.array(d.noise_cov) * d.noise_scale ** 2
-            if d.noise == "additive":
-                trace = float(np.trace(cov)) * finite
-            else:  # Cov(g) ≈ H Σ H at the particles, averaged over the ensemble
-                trace = self._state_noise_trace() * d.noise_scale ** 2 * finite
-            t_eff += d.lr * trace / 4.0
-        return t_eff / (1.0 - d.momentum)
+        if d.kind == "sgd" and d.noise == "curvature":
+            # Cov(g) ≈ H Σ H at the particles, averaged over the ensemble
+            trace = self._state_noise_trace() * d.noise_scale ** 2 * _minibatch_factor(d)
+            return (d.temperature + d.lr * trace / 4.0) / (1.0 - d.momentum)
+        return equivalent_langevin(d)[0]
 
     def _state_noise_trace(self) -> float:
         """The state-dependent factor of T_eff's noise term, an ensemble mean over the live

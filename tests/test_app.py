@@ -157,6 +157,8 @@ def test_escapes_view_shows_measured_and_kramers_times(qtbot, window):
     _wait(qtbot, lambda: window.escapes_view.table.rowCount() > 0, timeout=90_000)
     kramers = window.escapes_view.table.item(0, 4).text()
     assert kramers.replace(",", "") == "16485"
+    header = window.escapes_view.table.horizontalHeaderItem(4).text()
+    assert header == "Kramers at T = 0.2 (steps)"
     assert window.worker.state.events > 0
     # the raster: one vertical tick (a pair of points at one step) per event shown
     ticks = [(item.xData, item.yData) for item in window.escapes_view.rasters

@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 
-from engine.api import run_preset, summary
+from engine.api import escape_summary, run_preset, summary
 from engine.diagnostics.escapes import EscapeLog, first_passage, transition_table
 from engine.diagnostics.mixing import integrated_autocorrelation_time
-from engine.simulation import Simulation
+from engine.diagnostics.structure import analyse
+from engine.simulation import Simulation, equivalent_langevin
 from tests.conftest import make_preset
 
 B_CORE = 0.6  # core sets {x ≤ −0.6} and {x ≥ 0.6} of (x² − 1)² + y²
@@ -58,6 +59,69 @@ def test_mfpt_matches_exact_one_dimensional_quadrature(temperature, particles, s
         (tau, exact_steps, n)
     # exit times follow the exponential law (KS against the censored MLE fit)
     assert passage["ks_pvalue"] > 0.001
+
+
+def _double_well_run(dynamics, particles, steps):
+    sim = Simulation(make_preset(
+        landscape={"builtin": "double_well", "params": {"kappa": 1.0},
+                   "bounds": [[-2.0, 2.0], [-1.5, 1.5]], "boundary": "reflect"},
+        dynamics=dynamics,
+        ensemble={"particles": particles, "seed": 21, "init": {"mean": [-1.0, 0.0], "std": 0.0}},
+        run={"steps": steps, "record_every": 1000}), diagnostics=False)
+    cores, gx, gy = _core_grid()
+    sim.attach_cores(cores, gx, gy)
+    sim.advance(steps)
+    return sim
+
+
+DATASET = 4096
+SGD_SIGMA = 31.63  # per-sample noise σ: T_eff ≈ 0.25 at η = 0.001, B = 2 and at η = 0.002, B = 4
+
+
+@pytest.mark.parametrize("lr,batch", [(0.001, 2), (0.002, 4)])
+def test_sgd_escapes_at_the_temperature_its_batch_size_sets(lr, batch):
+    """Minibatch SGD with additive noise escapes like Langevin at T = η σ² tr Σ (n − B) /
+    (4 B (n − 1)); η/B fixed keeps T and the escape time per unit time η·steps (the linear
+    scaling rule)."""
+    steps = int(30 / lr)
+    dynamics = {"kind": "sgd", "lr": lr, "batch_size": batch, "dataset_size": DATASET,
+                "noise": "additive", "noise_scale": SGD_SIGMA}
+    sim = _double_well_run(dynamics, 2000, steps)
+    temperature, step = equivalent_langevin(sim.preset.dynamics)
+    assert step == lr and temperature == pytest.approx(0.25, rel=2e-3)
+    assert temperature == pytest.approx(sim.effective_temperature(), rel=1e-12)
+    passage = first_passage(sim.events(), sim.initial_core, 0, steps)
+    assert passage["censored"] > 0 and passage["escaped"] > 400
+    exact_steps = exact_mfpt(temperature, b=B_CORE - 0.0025) / lr
+    tau, n = passage["mfpt_steps"], passage["escaped"]  # 99 % interval, as above
+    assert tau * np.exp(-2.576 / np.sqrt(n)) < exact_steps < tau * np.exp(2.576 / np.sqrt(n)), \
+        (tau, exact_steps, n)
+
+
+def test_predictions_use_the_equivalent_langevin_temperature_and_step():
+    landscape = {"builtin": "double_well", "params": {"kappa": 1.0}}
+    sgd = {"kind": "sgd", "lr": 0.01, "batch_size": 8, "dataset_size": 64, "noise": "additive",
+           "noise_scale": 2.0, "noise_cov": [[1.5, 0.5], [0.5, 0.5]], "temperature": 0.05}
+    # 0.05 + η σ² tr Σ (n − B)/(4B(n − 1)) = 0.05 + 0.01 · 4 · 2 · 56/(4 · 8 · 63)
+    assert equivalent_langevin(make_preset(dynamics=sgd).dynamics) == pytest.approx(
+        (0.05 + 0.08 * 56 / (32 * 63), 0.01), rel=1e-12)
+    heavy_ball = make_preset(dynamics={"kind": "momentum", "lr": 0.01, "temperature": 0.1,
+                                       "momentum": 0.75}).dynamics
+    assert equivalent_langevin(heavy_ball) == pytest.approx((0.4, 0.04), rel=1e-12)
+    gd = make_preset(dynamics={"kind": "gd", "lr": 0.01, "temperature": 0.3}).dynamics
+    curvature = make_preset(dynamics={**sgd, "noise": "curvature"}).dynamics
+    assert equivalent_langevin(gd)[0] == 0.0 and equivalent_langevin(curvature)[0] == 0.0
+
+    preset = make_preset(landscape=landscape, dynamics={**sgd, "temperature": 0.0})
+    sim = Simulation(preset)
+    sim.attach_structure(analyse(preset, resolution=128, sim=sim))
+    temperature = sim.effective_temperature()
+    assert sim.structure.temperature == pytest.approx(temperature, rel=1e-12)
+    kramers = sim.structure.kramers[0]
+    assert kramers["barrier_over_T"] == pytest.approx(1.0 / temperature, rel=1e-6)
+    sim.advance(200)
+    summary = escape_summary(sim)
+    assert summary["prediction_temperature"] == pytest.approx(temperature, rel=1e-12)
 
 
 def test_ridge_recrossings_are_not_events():

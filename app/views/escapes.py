@@ -95,6 +95,11 @@ class EscapesView(QWidget):
                 self.weight_lines[k].setVisible(False)
         if len(steps) > 1:
             self.occupation_axes.update(float(steps[0]), float(steps[-1]), {})
+        temperature = summary.get("prediction_temperature") or 0.0
+        header = (f"Kramers at T = {temperature:.3g} (steps)" if temperature > 0
+                  else "Kramers (steps)")
+        if self.table.horizontalHeaderItem(4).text() != header:  # T_eff of SGD, β, …
+            self.table.setHorizontalHeaderItem(4, QTableWidgetItem(header))
         rows = summary["transitions"]
         self.table.setRowCount(len(rows))
         for r, pair in enumerate(rows):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..presets import Preset
-from ..simulation import Simulation
+from ..simulation import Simulation, equivalent_langevin
 
 
 @dataclass
@@ -61,7 +61,8 @@ class Structure:
         return self.basins[iy.astype(np.int64), ix.astype(np.int64)].astype(np.int64)
 
     def at(self, temperature: float, lr: float) -> "Structure":
-        """The same landscape structure with Laplace weights and Kramers times at ``T``, ``η``.
+        """The same landscape structure with Laplace weights and Kramers times at ``T``, ``η``
+        (those of the equivalent Langevin dynamics, :func:`engine.simulation.equivalent_langevin`).
 
         Times that overflow a float (ΔU/T ≳ 700) are reported as ``None`` with their log10.
         """
@@ -226,8 +227,7 @@ def analyse(preset: Preset, resolution: int = 512, sim: Simulation | None = None
             crit.refined = False  # Newton found a critical point of the wrong index
         saddles.append((crit, (i, j)))
 
-    d = preset.dynamics
     structure = Structure(minima, saddles, np.zeros(len(minima)), [], gx, gy, values, basins,
-                          0.0, d.lr)
-    return structure.at(d.temperature if d.kind != "gd" else 0.0, d.lr)
+                          0.0, preset.dynamics.lr)
+    return structure.at(*equivalent_langevin(preset.dynamics))
 
