@@ -6,6 +6,7 @@ no traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -61,51 +62,74 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _sweep_values(varies: list[str]) -> tuple[list[str], list[tuple]]:
+    """``["a.b=1,2", "c.d=3,4"]`` → (["a.b", "c.d"], [(1, 3), (2, 4)]): keys varied together."""
+    from .presets import parse_set
+    keys, columns = [], []
+    for vary in varies:
+        key, raw = vary.split("=", 1) if "=" in vary else (vary, "")
+        values = [parse_set(f"{key}={v}")[1] for v in raw.split(",") if v.strip()]
+        if not values:
+            raise PresetError("--vary", vary, "expected key.path=v1,v2,…")
+        if columns and len(values) != len(columns[0]):
+            raise PresetError("--vary", vary, f"has {len(values)} values where "
+                                              f"{keys[0]} has {len(columns[0])}")
+        keys.append(key)
+        columns.append(values)
+    return keys, list(zip(*columns))
+
+
 def cmd_sweep(args) -> int:
-    """Run the preset once per value of one key; tabulate measured MFPTs beside Kramers."""
+    """Run the preset once per value (per tuple of values of keys varied together); tabulate
+    measured MFPTs beside Kramers at the equivalent Langevin temperature."""
     from .api import run_preset, summary
     from .export import atomic_write_text, write_json
-    from .presets import parse_set
     preset = _load_with_overrides(args)
-    key, raw = args.vary.split("=", 1) if "=" in args.vary else (args.vary, "")
-    values = [parse_set(f"{key}={v}")[1] for v in raw.split(",") if v.strip()]
-    if not values:
-        raise PresetError("--vary", args.vary, "expected key.path=v1,v2,…")
+    keys, settings = _sweep_values(args.vary)
     rows = []
-    for value in values:
-        variant = apply_sets(preset, [f"{key}={value}"])
-        progress = None if args.quiet else _progress_printer(f"{key}={value}")
+    for setting in settings:
+        label = " ".join(f"{k}={v}" for k, v in zip(keys, setting))
+        variant = apply_sets(preset, [f"{k}={v}" for k, v in zip(keys, setting)])
+        progress = None if args.quiet else _progress_printer(label)
         sim = run_preset(variant, progress=progress)
         info = summary(sim)
         escapes = info["escapes"] or {}
-        temperature = variant.dynamics.temperature
-        for pair in escapes.get("transitions", []):
-            kramers = pair.get("kramers_mfpt_steps")
-            barrier = next((k["barrier"] for k in sim.structure.kramers
-                            if (k["from"], k["to"]) == (pair["from"], pair["to"])), None)
-            rows.append({key: value, "temperature": temperature, "from": pair["from"],
-                         "to": pair["to"], "barrier": barrier,
-                         "barrier_over_T": barrier / temperature if barrier and temperature
-                         else None,
-                         "transitions": pair["transitions"], "mfpt_steps": pair["mfpt_steps"],
-                         "mfpt_ci95_low": pair["mfpt_steps_ci95"][0],
-                         "mfpt_ci95_high": pair["mfpt_steps_ci95"][1],
+        temperature = sim.structure.temperature  # T of the equivalent Langevin dynamics
+        measured = {(p["from"], p["to"]): p for p in escapes.get("transitions", [])}
+        # a row per predicted transition, measured or not: a setting whose runs saw no escape
+        # still shows in the table (0 transitions beside its Kramers time)
+        for predicted in sim.structure.kramers:
+            pair = measured.get((predicted["from"], predicted["to"]), {})
+            kramers, barrier = predicted.get("mfpt_steps"), predicted["barrier"]
+            tau = pair.get("mfpt_steps")
+            low, high = pair.get("mfpt_steps_ci95", (None, None))
+            rows.append({**dict(zip(keys, setting)), "temperature": temperature,
+                         "lr_equivalent": sim.structure.lr, "from": predicted["from"],
+                         "to": predicted["to"], "barrier": barrier,
+                         "barrier_over_T": barrier / temperature if temperature else None,
+                         "transitions": pair.get("transitions", 0), "mfpt_steps": tau,
+                         "mfpt_ci95_low": low, "mfpt_ci95_high": high,
                          "kramers_mfpt_steps": kramers,
-                         "ratio_measured_over_kramers": pair["mfpt_steps"] / kramers
-                         if kramers else None})
+                         "ratio_measured_over_kramers": tau / kramers
+                         if tau is not None and kramers else None})
     out = Path(args.out)
     if out.suffix == ".json":
-        write_json(out, {"vary": key, "rows": rows})
+        write_json(out, {"vary": keys, "rows": rows})
     else:
-        columns = list(rows[0]) if rows else [key]
+        columns = list(rows[0]) if rows else keys
         lines = [",".join(columns)] + [",".join("" if r[c] is None else str(r[c])
                                                 for c in columns) for r in rows]
         atomic_write_text(out, "\n".join(lines) + "\n")
+    def steps(value) -> str:
+        return "–" if value is None or not math.isfinite(value) else f"{value:.0f}"
+
     for r in rows:
-        print(f"{key}={r[key]}: {r['from']}→{r['to']} ΔU/T={r['barrier_over_T']:.2f} "
-              f"measured {r['mfpt_steps']:.0f} steps [{r['mfpt_ci95_low']:.0f}, "
-              f"{r['mfpt_ci95_high']:.0f}] vs Eyring–Kramers "
-              f"{r['kramers_mfpt_steps'] or float('nan'):.0f}")
+        ratio = r["barrier_over_T"]
+        print(f"{' '.join(f'{k}={r[k]}' for k in keys)}: {r['from']}→{r['to']} "
+              f"ΔU/T={'–' if ratio is None else f'{ratio:.2f}'} "
+              f"measured {steps(r['mfpt_steps'])} steps [{steps(r['mfpt_ci95_low'])}, "
+              f"{steps(r['mfpt_ci95_high'])}] ({r['transitions']} transitions) vs "
+              f"Eyring–Kramers {steps(r['kramers_mfpt_steps'])}")
     print(out)
     return 0
 
@@ -206,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="run a preset over values of one key (e.g. an "
                                          "Arrhenius sweep of the temperature)")
     sweep.add_argument("preset")
-    sweep.add_argument("--vary", required=True, metavar="KEY.PATH=V1,V2,…")
+    sweep.add_argument("--vary", required=True, action="append", metavar="KEY.PATH=V1,V2,…",
+                       help="repeat to vary keys together, value by value (e.g. "
+                            "dynamics.lr=0.01,0.02 --vary dynamics.batch_size=4,8)")
     _run_options(sweep, "output .csv or .json table")
     sweep.set_defaults(func=cmd_sweep)
     ghosts = sub.add_parser("ghosts", help="compare runs with e = 0, 1, 2, 4 ghosts from the "

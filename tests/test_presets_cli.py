@@ -148,3 +148,27 @@ def test_cli_sweep_tabulates_measured_and_kramers_times(tmp_path):
     by_t = {float(r["dynamics.temperature"]): r for r in rows if r["from"] == "0"}
     assert float(by_t[0.5]["mfpt_steps"]) < float(by_t[0.4]["mfpt_steps"])
     assert float(by_t[0.5]["kramers_mfpt_steps"]) < float(by_t[0.4]["kramers_mfpt_steps"])
+
+
+def test_cli_sweep_varies_keys_together_at_the_equivalent_temperature(tmp_path):
+    out = tmp_path / "scaling.json"
+    result = _cli("sweep", "presets/batch_size_temperature.toml",
+                  "--vary", "dynamics.lr=0.01,0.02,0.01", "--vary", "dynamics.batch_size=4,8,8",
+                  "--steps", "2000", "--set", "ensemble.particles=200", "--out", str(out),
+                  "--quiet")
+    assert result.returncode == 0, result.stderr
+    table = json.loads(out.read_text())
+    assert table["vary"] == ["dynamics.lr", "dynamics.batch_size"]
+    temperature = {(r["dynamics.lr"], r["dynamics.batch_size"]): r["temperature"]
+                   for r in table["rows"]}
+    # T = η σ² (n − B)/(2B(n − 1)), σ² = 200, n = 4096: η/B fixed keeps it, B doubled halves it
+    for (lr, batch), t in temperature.items():
+        assert t == pytest.approx(lr * 200 * (4096 - batch) / (2 * batch * 4095), rel=1e-12)
+    assert set(temperature) == {(0.01, 4), (0.02, 8), (0.01, 8)}
+
+    mismatched = _cli("sweep", "presets/batch_size_temperature.toml", "--vary",
+                      "dynamics.lr=0.01,0.02", "--vary", "dynamics.batch_size=4",
+                      "--out", str(tmp_path / "x.csv"))
+    assert mismatched.returncode == 2
+    assert "dynamics.batch_size=4" in mismatched.stderr and "1 values" in mismatched.stderr
+    assert not (tmp_path / "x.csv").exists()
