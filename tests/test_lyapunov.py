@@ -90,3 +90,53 @@ def test_tangent_vector_never_holds_subnormal_numbers():
         assert not np.any((t > 0) & (t < smallest_normal)), sim.step
     _, tangent = sim.running_lyapunov()
     np.testing.assert_allclose(tangent, np.log(1 - lr * 1.0), atol=5.0 / 2200)
+
+
+def _edge_of_stability_run(lr, steps=3000):
+    from engine.presets import apply_sets, load
+    sim = Simulation(apply_sets(load("presets/edge_of_stability.toml"), [f"dynamics.lr={lr}"]))
+    sim.advance(steps)
+    sharp = np.hypot(sim.positions[:, 0] + 1.0, sim.positions[:, 1])
+    flat = np.hypot(sim.positions[:, 0] - 1.5, sim.positions[:, 1])
+    return sim, sharp, flat
+
+
+def test_edge_of_stability_preset_the_sharp_minimum_is_a_gd_limit_only_below_two_over_a():
+    """The preset's minima have Hessians aI (a = 20, at (−1, 0)) and bI (b = 2, at (1.5, 0))."""
+    from engine.api import structure_info
+    from engine.presets import load
+    minima = structure_info(load("presets/edge_of_stability.toml"))["minima"]
+    assert sorted(m["gd_stable_below_lr"] for m in minima) == pytest.approx([0.1, 1.0])
+    # below 2/a = 0.1 both are limits, γ̂ → log|1 − ηa| at the sharp one
+    sim, sharp, flat = _edge_of_stability_run(0.095)
+    at_sharp = sharp < 1e-9
+    assert 0.3 < at_sharp.mean() and np.all(at_sharp | (flat < 1e-9))
+    gamma, _ = sim.running_lyapunov()
+    # the transient's terms differ from the limit's for a few dozen of the 3000 steps
+    np.testing.assert_allclose(gamma[at_sharp], np.log(abs(1 - 0.095 * 20.0)), atol=0.005)
+
+    # above it the sharp minimum repels: its particles end on a period-2 orbit across it with
+    # loss > 0, where I − ηH has the eigenvalue −1 (seen at 1e-16), so ‖I − ηH‖₂ = 1 and γ̂
+    # stops moving, while the tangent exponent is negative: a stable orbit that γ̂, an upper
+    # bound, puts at the edge of stability
+    sim, sharp, flat = _edge_of_stability_run(0.15)
+    orbiting = flat > 1e-9
+    assert sharp.min() > 0.05 and 0.3 < orbiting.mean()
+    assert np.all(sim.snapshot().loss[orbiting] > 0.1)
+    before = sim.positions[orbiting].copy()
+    gamma, tangent = sim.running_lyapunov()
+    sim.advance(1)
+    assert np.all(np.abs(sim.positions[orbiting] - before).max(axis=1) > 0.05)
+    sim.advance(1999)
+    np.testing.assert_allclose(sim.positions[orbiting], before, atol=1e-9)
+    gamma_late, tangent_late = sim.running_lyapunov()
+    # the mean term of each estimate over the last 2000 steps
+    term = (gamma_late * 5000 - gamma * 3000)[orbiting] / 2000
+    tangent_term = (tangent_late * 5000 - tangent * 3000)[orbiting] / 2000
+    np.testing.assert_allclose(term, 0.0, atol=1e-12)
+    assert np.all(tangent_term < -0.1)
+    assert np.all(gamma_late[orbiting] > tangent_late[orbiting])
+
+    # from η ≈ 0.25 the sharp region throws every particle out to the flat minimum
+    _, _, flat = _edge_of_stability_run(0.25)
+    assert np.all(flat < 1e-9)

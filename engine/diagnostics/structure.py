@@ -100,6 +100,9 @@ class Structure:
         for m, w in zip(self.minima, self.weights):
             item = m.to_json()
             item["weight"] = float(w)
+            # GD converges to this minimum from nearby iff η < 2/λ_max (edge of stability)
+            top = float(np.linalg.eigvalsh(m.hessian)[-1])
+            item["gd_stable_below_lr"] = 2.0 / top if top > 0 else None
             minima.append(item)
         saddles = []
         for s, (a, b) in self.saddles:
