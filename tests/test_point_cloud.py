@@ -29,7 +29,8 @@ def test_splat_draws_squares_at_mapped_pixels_and_clears_the_previous_frame():
     dirty = np.zeros(4, dtype=np.int64)
     # device x = 10·x + 5, device y = −10·y + 15 (y up in data, down on screen)
     points = np.array([[0.0, 0.0], [1.0, 1.0], [np.nan, 0.0], [100.0, 0.0]])
-    splat(points, 10.0, 0.0, 0.0, -10.0, 5.0, 15.0, 3, ORANGE, image, dirty)
+    counts = np.zeros(image.shape, dtype=np.int32)
+    splat(points, 10.0, 0.0, 0.0, -10.0, 5.0, 15.0, 3, ORANGE, image, dirty, counts)
     drawn = np.argwhere(image == ORANGE)
     expected = {(r, c) for cr, cc in ((15, 5), (5, 15)) for r in range(cr - 1, cr + 2)
                 for c in range(cc - 1, cc + 2)}
@@ -37,7 +38,7 @@ def test_splat_draws_squares_at_mapped_pixels_and_clears_the_previous_frame():
     assert np.count_nonzero(image) == 18
     assert list(dirty) == [4, 17, 4, 17]                # rows 4…16, cols 4…16
     # the next frame clears what the last one drew
-    splat(points[:1], 10.0, 0.0, 0.0, -10.0, 5.0, 15.0, 3, ORANGE, image, dirty)
+    splat(points[:1], 10.0, 0.0, 0.0, -10.0, 5.0, 15.0, 3, ORANGE, image, dirty, counts)
     assert np.count_nonzero(image) == 9
     assert list(dirty) == [14, 17, 4, 7]
 
@@ -45,8 +46,37 @@ def test_splat_draws_squares_at_mapped_pixels_and_clears_the_previous_frame():
 def test_splat_clips_squares_at_the_image_edge():
     image = np.zeros((10, 10), dtype=np.uint32)
     dirty = np.zeros(4, dtype=np.int64)
-    splat(np.array([[0.0, 0.0]]), 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 3, ORANGE, image, dirty)
+    splat(np.array([[0.0, 0.0]]), 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 3, ORANGE, image, dirty,
+          np.zeros(image.shape, dtype=np.int32))
     assert np.count_nonzero(image) == 4 and list(dirty) == [0, 2, 0, 2]
+
+
+def test_a_pixel_holding_a_share_of_the_cloud_is_drawn_larger():
+    # GD collapses a cloud onto a minimum: 900 of 1000 points on one pixel, 100 spread out
+    image = np.zeros((200, 200), dtype=np.uint32)
+    dirty = np.zeros(4, dtype=np.int64)
+    counts = np.zeros(image.shape, dtype=np.int32)
+    spread = np.stack([np.arange(100) * 1.7 + 10.5, np.full(100, 180.5)], axis=1)
+    points = np.concatenate([np.full((900, 2), 100.5), spread])
+    splat(points, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 3, ORANGE, image, dirty, counts)
+    # 90 % of the cloud: 3 + 2·(1 + ⌊2·log10(90)⌋) = 3 + 2·4 = 11 pixels
+    stack = np.argwhere(image[:150] == ORANGE)
+    assert stack.min(axis=0).tolist() == [95, 95] and stack.max(axis=0).tolist() == [105, 105]
+    assert len(stack) == 11 * 11
+    # single points keep their size (3 rows), and the scratch counts are left zero
+    assert np.array_equal(np.flatnonzero(image[:, 12] == ORANGE), [179, 180, 181])
+    assert not counts.any()
+    # 7 points on one pixel (under STACK_MIN) do not grow, nor does 1 % of 10⁴ spread points
+    image[:] = 0
+    splat(np.full((7, 2), 50.5), 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 3, ORANGE, image, dirty, counts)
+    assert np.count_nonzero(image) == 9
+    rng = np.random.default_rng(0)
+    cloud = rng.normal(100.0, 25.0, size=(10_000, 2))   # at most a few points per pixel
+    splat(cloud, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 3, ORANGE, image, dirty, counts)
+    plain = np.zeros_like(image)
+    for x, y in np.floor(cloud).astype(int):
+        plain[max(y - 1, 0):max(y + 2, 0), max(x - 1, 0):max(x + 2, 0)] = ORANGE
+    assert np.array_equal(image, plain)
 
 
 def test_data_bounds_ignore_non_finite_points():
