@@ -96,17 +96,20 @@ def cmd_sweep(args) -> int:
         escapes = info["escapes"] or {}
         temperature = sim.structure.temperature  # T of the equivalent Langevin dynamics
         measured = {(p["from"], p["to"]): p for p in escapes.get("transitions", [])}
-        # a row per predicted transition, measured or not: a setting whose runs saw no escape
-        # still shows in the table (0 transitions beside its Kramers time)
-        for predicted in sim.structure.kramers:
-            pair = measured.get((predicted["from"], predicted["to"]), {})
-            kramers, barrier = predicted.get("mfpt_steps"), predicted["barrier"]
+        predicted = {(k["from"], k["to"]): k for k in sim.structure.kramers}
+        # a row per predicted transition, seen or not (a setting whose runs saw no escape
+        # still shows, with 0 transitions), then any seen transition without a prediction
+        for source, target in list(predicted) + [t for t in measured if t not in predicted]:
+            pair = measured.get((source, target), {})
+            theory = predicted.get((source, target), {})
+            kramers, barrier = theory.get("mfpt_steps"), theory.get("barrier")
             tau = pair.get("mfpt_steps")
             low, high = pair.get("mfpt_steps_ci95", (None, None))
             rows.append({**dict(zip(keys, setting)), "temperature": temperature,
-                         "lr_equivalent": sim.structure.lr, "from": predicted["from"],
-                         "to": predicted["to"], "barrier": barrier,
-                         "barrier_over_T": barrier / temperature if temperature else None,
+                         "lr_equivalent": sim.structure.lr, "from": source,
+                         "to": target, "barrier": barrier,
+                         "barrier_over_T": barrier / temperature
+                         if barrier is not None and temperature else None,
                          "transitions": pair.get("transitions", 0), "mfpt_steps": tau,
                          "mfpt_ci95_low": low, "mfpt_ci95_high": high,
                          "kramers_mfpt_steps": kramers,
