@@ -172,3 +172,18 @@ def test_cli_sweep_varies_keys_together_at_the_equivalent_temperature(tmp_path):
     assert mismatched.returncode == 2
     assert "dynamics.batch_size=4" in mismatched.stderr and "1 values" in mismatched.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_cli_sweep_keeps_observed_transitions_that_have_no_prediction(tmp_path):
+    # basins 0 and 2 of the Gaussian mixture share no saddle: no Kramers time, yet particles
+    # pass between them (≈ 55 times in 2000 steps of 5000 particles, seed 2 of the preset)
+    out = tmp_path / "mixture.csv"
+    result = _cli("sweep", "presets/gaussian_mixture_gibbs.toml", "--vary",
+                  "dynamics.temperature=1.0", "--steps", "2000", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    lines = out.read_text().splitlines()
+    rows = [dict(zip(lines[0].split(","), line.split(","))) for line in lines[1:]]
+    unpredicted = [r for r in rows if r["kramers_mfpt_steps"] == ""]
+    assert unpredicted and all(r["barrier"] == "" and int(r["transitions"]) > 0
+                               for r in unpredicted)
+    assert any(r["kramers_mfpt_steps"] != "" for r in rows)
