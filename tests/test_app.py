@@ -277,6 +277,24 @@ def test_a_temperature_change_brings_new_weights_on_the_same_grids(qtbot, window
     assert after.kramers[0]["mfpt_steps"] < before.kramers[0]["mfpt_steps"]  # hotter: faster
 
 
+def test_switching_to_sgd_predicts_escapes_at_its_batch_size_temperature(qtbot, window):
+    # the double well preset runs Langevin at T = 0.2; as minibatch SGD (σ = 1 by default,
+    # n = 64) its escapes are predicted at T_eff = T + η σ² tr Σ (n − B)/(4B(n − 1))
+    window.set_playing(True)
+    _wait(qtbot, lambda: window._structure is not None)
+    window.kind_combo.setCurrentText("sgd")
+    window.sliders["noise_scale"].spin.setValue(10.0)
+    window.sliders["temperature"].spin.setValue(0.0)
+
+    def t_eff(batch):
+        return 0.01 * 100.0 * 2.0 * (64 - batch) / (4.0 * batch * 63)
+
+    _wait(qtbot, lambda: window._structure.temperature == pytest.approx(t_eff(8), rel=1e-9))
+    window.sliders["batch_size"].spin.setValue(16)
+    _wait(qtbot, lambda: window._structure.temperature == pytest.approx(t_eff(16), rel=1e-9))
+    assert window.worker.state.preset.dynamics.kind == "sgd"
+
+
 def test_a_batch_is_cut_into_equal_chunks():
     from app.engine_loop import equal_chunk
     for remaining, longest in ((143, 70), (100, 50), (7, 70), (1000, 1), (99, 98)):
