@@ -295,6 +295,31 @@ def test_switching_to_sgd_predicts_escapes_at_its_batch_size_temperature(qtbot, 
     assert window.worker.state.preset.dynamics.kind == "sgd"
 
 
+def test_the_cursor_over_a_marker_describes_the_critical_point(qtbot, window):
+    from PyQt6.QtCore import QPointF
+    view = window.landscape_view
+    _wait(qtbot, lambda: view._structure is not None)
+    vb = view.plot.plotItem.vb
+    left = min(view._structure.minima, key=lambda m: m.x)
+    index = view._structure.minima.index(left)
+    at = vb.mapViewToScene(QPointF(left.x, left.y))
+    # (x² − 1)² + y² at (−1, 0): Hessian diag(8, 2), GD converges for η < 2/8, two equal
+    # wells share the Laplace weight at the preset's T = 0.2
+    text = view.readout_text(at + QPointF(3, -2))
+    assert text.endswith(f"minimum {index}: f = 0, Hessian eigenvalues 2, 8, GD converges to it "
+                         "for η < 2/λ_max = 0.25, Laplace weight 0.5 at T = 0.2"), text
+    assert text.startswith("x = -0.98")  # 3 pixels off the marker: still its readout
+    assert "minimum" not in view.readout_text(at + QPointF(30, 0))
+    # the long description wraps in the view's readout band: the plot keeps its size
+    size = view.plot.size()
+    view.readout.setText(text)
+    qtbot.wait(100)
+    assert view.plot.size() == size
+    saddle = vb.mapViewToScene(QPointF(0.0, 0.0))
+    assert "saddle between minima 0 and 1: f = 1, Hessian eigenvalues -4, 2" in \
+        view.readout_text(saddle)
+
+
 def test_a_batch_is_cut_into_equal_chunks():
     from app.engine_loop import equal_chunk
     for remaining, longest in ((143, 70), (100, 50), (7, 70), (1000, 1), (99, 98)):

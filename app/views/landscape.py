@@ -1,12 +1,14 @@
 """Landscape view: heatmap + contours of f, the particle cloud (scatter or density), trails,
-minima and saddles, and the cursor readout (x, y, f)."""
+minima and saddles, and the cursor readout (x, y, f; a critical point's curvature, GD step limit
+and Laplace weight over its marker)."""
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QRectF
+from PyQt6.QtCore import QPointF, QRectF
 from PyQt6.QtGui import QPainterPath
-from PyQt6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QLabel, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QLabel, QSizePolicy,
+                             QVBoxLayout, QWidget)
 
 from ..engine_loop import TRAIL_PARTICLES, FrameBundle
 from .point_cloud import PointCloudItem
@@ -16,6 +18,7 @@ TRAIL_LENGTH = 40  # points per trail at most
 # a trail shows where its particle was over the last TRAIL_STEPS steps: at a high speed (steps
 # per frame) far-apart frames joined by straight lines drew a web across the basin
 TRAIL_STEPS = 400
+MARKER_PICK_PIXELS = 8  # the cursor this close to a minimum or saddle describes it
 CONTOURS = 12
 CONTOUR_RGB = np.array([255.0, 255.0, 255.0])
 CONTOUR_ALPHA = 0.4
@@ -90,10 +93,16 @@ class LandscapeView(QWidget):
         legend.addItem(self.minima, "minimum")
         legend.addItem(self.saddles, "index-1 saddle")
         self.readout = QLabel("x = –, y = –, f = –")
+        # a marker's description is long: it wraps within the view's width (never widening the
+        # view) in a fixed two-line band (the plot does not jump as the cursor moves)
+        self.readout.setWordWrap(True)
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.readout.setFixedHeight(2 * self.readout.fontMetrics().lineSpacing() + 4)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.readout)
         self._grid = None
         self._bounds = None
+        self._structure = None
         self._trail = np.zeros((0, TRAIL_PARTICLES, 2))
         self._trail_steps = np.zeros(0, dtype=np.int64)
         self._generation = -1
@@ -104,6 +113,7 @@ class LandscapeView(QWidget):
         """Draw the heatmap and contours from the engine's grid analysis; markers always, the
         (costly) heatmap and contours only when the landscape grid itself changed."""
         self._bounds = np.asarray(bounds)
+        self._structure = structure
         if structure is None:
             return
         self.minima.setData([m.x for m in structure.minima], [m.y for m in structure.minima])
@@ -163,7 +173,12 @@ class LandscapeView(QWidget):
             self.trails.setPath(QPainterPath())
 
     def _mouse_moved(self, event) -> None:
-        point = self.plot.plotItem.vb.mapSceneToView(event[0])
+        self.readout.setText(self.readout_text(event[0]))
+
+    def readout_text(self, scene_pos) -> str:
+        """x, y and f under the cursor; over a minimum's or saddle's marker, what the engine
+        knows of that critical point."""
+        point = self.plot.plotItem.vb.mapSceneToView(scene_pos)
         x, y = point.x(), point.y()
         text = f"x = {x:.4g}, y = {y:.4g}"
         if self._grid is not None:
@@ -172,4 +187,34 @@ class LandscapeView(QWidget):
                 ix = int(np.clip(np.rint((x - gx[0]) / (gx[1] - gx[0])), 0, gx.size - 1))
                 iy = int(np.clip(np.rint((y - gy[0]) / (gy[1] - gy[0])), 0, gy.size - 1))
                 text += f", f ≈ {values[iy, ix]:.5g}"
-        self.readout.setText(text)
+        marker = self._marker_at(scene_pos)
+        return text if marker is None else f"{text}  ·  {marker}"
+
+    def _marker_at(self, scene_pos, radius: float = MARKER_PICK_PIXELS) -> str | None:
+        structure = self._structure
+        if structure is None:
+            return None
+        view = self.plot.plotItem.vb
+        points = [(c, k, True) for k, c in enumerate(structure.minima)]
+        points += [(c, pair, False) for c, pair in structure.saddles]
+        best = None
+        for crit, label, is_minimum in points:
+            at = view.mapViewToScene(QPointF(crit.x, crit.y))
+            distance = float(np.hypot(at.x() - scene_pos.x(), at.y() - scene_pos.y()))
+            if distance <= radius and (best is None or distance < best[0]):
+                best = (distance, crit, label, is_minimum)
+        if best is None:
+            return None
+        _, crit, label, is_minimum = best
+        eig = np.linalg.eigvalsh(crit.hessian)
+        curvature = f"Hessian eigenvalues {eig[0]:.4g}, {eig[1]:.4g}"
+        if not is_minimum:
+            return (f"saddle between minima {label[0]} and {label[1]}: f = {crit.f:.5g}, "
+                    f"{curvature}")
+        text = f"minimum {label}: f = {crit.f:.5g}, {curvature}"
+        if eig[1] > 0:
+            text += f", GD converges to it for η < 2/λ_max = {2.0 / eig[1]:.4g}"
+        if structure.temperature > 0:
+            text += (f", Laplace weight {structure.weights[label]:.3g} at "
+                     f"T = {structure.temperature:.3g}")
+        return text
