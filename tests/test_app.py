@@ -315,6 +315,9 @@ def test_the_cursor_over_a_marker_describes_the_critical_point(qtbot, window):
     view.readout.setText(text)
     qtbot.wait(100)
     assert view.plot.size() == size
+    # with heavy-ball momentum β the stable steps reach 2(1 + β)/λ_max
+    window.sliders["momentum"].spin.setValue(0.5)
+    _wait(qtbot, lambda: "β = 0.5: η < 2(1 + β)/λ_max = 0.375" in view.readout_text(at))
     saddle = vb.mapViewToScene(QPointF(0.0, 0.0))
     assert "saddle between minima 0 and 1: f = 1, Hessian eigenvalues -4, 2" in \
         view.readout_text(saddle)

@@ -103,6 +103,7 @@ class LandscapeView(QWidget):
         self._grid = None
         self._bounds = None
         self._structure = None
+        self._dynamics = None
         self._trail = np.zeros((0, TRAIL_PARTICLES, 2))
         self._trail_steps = np.zeros(0, dtype=np.int64)
         self._generation = -1
@@ -140,6 +141,7 @@ class LandscapeView(QWidget):
 
     def show_frame(self, bundle: FrameBundle) -> None:
         frame = bundle.frame
+        self._dynamics = bundle.state.preset.dynamics  # for the markers' step limits
         positions = frame.positions
         if bundle.state.generation != self._generation or (
                 self._trail_steps.size and frame.step < self._trail_steps[-1]):  # new run, reset
@@ -214,6 +216,11 @@ class LandscapeView(QWidget):
         text = f"minimum {label}: f = {crit.f:.5g}, {curvature}"
         if eig[1] > 0:
             text += f", GD converges to it for η < 2/λ_max = {2.0 / eig[1]:.4g}"
+            beta = 0.0 if self._dynamics is None or self._dynamics.kind == "gd" else \
+                self._dynamics.momentum
+            if beta > 0:  # heavy ball v ← βv − η∇f is stable iff ηλ < 2(1 + β) (DESIGN §13)
+                text += (f" (with β = {beta:.3g}: η < 2(1 + β)/λ_max = "
+                         f"{2 * (1 + beta) / eig[1]:.4g})")
         if structure.temperature > 0:
             text += (f", Laplace weight {structure.weights[label]:.3g} at "
                      f"T = {structure.temperature:.3g}")
