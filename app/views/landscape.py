@@ -214,13 +214,14 @@ class LandscapeView(QWidget):
             return (f"saddle between minima {label[0]} and {label[1]}: f = {crit.f:.5g}, "
                     f"{curvature}")
         text = f"minimum {label}: f = {crit.f:.5g}, {curvature}"
-        if eig[1] > 0:
-            text += f", GD converges to it for η < 2/λ_max = {2.0 / eig[1]:.4g}"
+        limit = crit.gd_step_limit()
+        if limit is not None:
+            text += f", GD converges to it for η < 2/λ_max = {limit:.4g}"
             beta = 0.0 if self._dynamics is None or self._dynamics.kind == "gd" else \
                 self._dynamics.momentum
-            if beta > 0:  # heavy ball v ← βv − η∇f is stable iff ηλ < 2(1 + β) (DESIGN §13)
+            if beta > 0:
                 text += (f" (with β = {beta:.3g}: η < 2(1 + β)/λ_max = "
-                         f"{2 * (1 + beta) / eig[1]:.4g})")
+                         f"{crit.gd_step_limit(beta):.4g})")
         if structure.temperature > 0:
             text += (f", Laplace weight {structure.weights[label]:.3g} at "
                      f"T = {structure.temperature:.3g}")

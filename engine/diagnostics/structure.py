@@ -35,6 +35,12 @@ class Critical:
     def to_json(self) -> dict:
         return {"x": self.x, "y": self.y, "f": self.f, "hessian": self.hessian.tolist()}
 
+    def gd_step_limit(self, momentum: float = 0.0) -> float | None:
+        """The largest η at which GD (heavy ball with ``momentum`` β) converges to this minimum
+        from nearby: ``2(1 + β)/λ_max`` (the edge of stability); None without curvature."""
+        top = float(np.linalg.eigvalsh(self.hessian)[-1])
+        return 2.0 * (1.0 + momentum) / top if top > 0 else None
+
 
 @dataclass
 class Structure:
@@ -100,9 +106,7 @@ class Structure:
         for m, w in zip(self.minima, self.weights):
             item = m.to_json()
             item["weight"] = float(w)
-            # GD converges to this minimum from nearby iff η < 2/λ_max (edge of stability)
-            top = float(np.linalg.eigvalsh(m.hessian)[-1])
-            item["gd_stable_below_lr"] = 2.0 / top if top > 0 else None
+            item["gd_stable_below_lr"] = m.gd_step_limit()
             minima.append(item)
         saddles = []
         for s, (a, b) in self.saddles:
