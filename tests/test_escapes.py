@@ -35,33 +35,9 @@ def _core_grid():
     return cores, gx, gy
 
 
-@pytest.mark.parametrize("temperature,particles,steps", [(0.25, 2000, 15000),
-                                                         (0.2, 3000, 25000)])
-def test_mfpt_matches_exact_one_dimensional_quadrature(temperature, particles, steps):
-    lr = 0.002
-    sim = Simulation(make_preset(
-        landscape={"builtin": "double_well", "params": {"kappa": 1.0},
-                   "bounds": [[-2.0, 2.0], [-1.5, 1.5]], "boundary": "reflect"},
-        dynamics={"kind": "langevin", "lr": lr, "temperature": temperature},
-        ensemble={"particles": particles, "seed": 21, "init": {"mean": [-1.0, 0.0], "std": 0.0}},
-        run={"steps": steps, "record_every": 1000}), diagnostics=False)
-    cores, gx, gy = _core_grid()
-    # the core grid spacing is 0.005: snap the exact target to the grid cell boundary used
-    sim.attach_cores(cores, gx, gy)
-    assert 3 <= 1.0 / temperature <= 6  # ΔU/T as the issue asks
-    sim.advance(steps)
-    passage = first_passage(sim.events(), sim.initial_core, 0, steps)
-    assert passage["censored"] > 0 and passage["escaped"] > 400
-    exact_steps = exact_mfpt(temperature, b=B_CORE - 0.0025) / lr  # nearest-cell rounding
-    # 99 % interval (two temperatures are tested): τ̂ exp(±2.576/√n)
-    tau, n = passage["mfpt_steps"], passage["escaped"]
-    assert tau * np.exp(-2.576 / np.sqrt(n)) < exact_steps < tau * np.exp(2.576 / np.sqrt(n)), \
-        (tau, exact_steps, n)
-    # exit times follow the exponential law (KS against the censored MLE fit)
-    assert passage["ks_pvalue"] > 0.001
-
-
 def _double_well_run(dynamics, particles, steps):
+    """``particles`` started at (−1, 0) of the double well, run ``steps`` with the core sets of
+    :func:`_core_grid` (a 0.005 grid: exact targets sit at the cell boundary B_CORE − 0.0025)."""
     sim = Simulation(make_preset(
         landscape={"builtin": "double_well", "params": {"kappa": 1.0},
                    "bounds": [[-2.0, 2.0], [-1.5, 1.5]], "boundary": "reflect"},
@@ -72,6 +48,24 @@ def _double_well_run(dynamics, particles, steps):
     sim.attach_cores(cores, gx, gy)
     sim.advance(steps)
     return sim
+
+
+@pytest.mark.parametrize("temperature,particles,steps", [(0.25, 2000, 15000),
+                                                         (0.2, 3000, 25000)])
+def test_mfpt_matches_exact_one_dimensional_quadrature(temperature, particles, steps):
+    lr = 0.002
+    assert 3 <= 1.0 / temperature <= 6  # ΔU/T as the issue asks
+    sim = _double_well_run({"kind": "langevin", "lr": lr, "temperature": temperature},
+                           particles, steps)
+    passage = first_passage(sim.events(), sim.initial_core, 0, steps)
+    assert passage["censored"] > 0 and passage["escaped"] > 400
+    exact_steps = exact_mfpt(temperature, b=B_CORE - 0.0025) / lr  # nearest-cell rounding
+    # 99 % interval (two temperatures are tested): τ̂ exp(±2.576/√n)
+    tau, n = passage["mfpt_steps"], passage["escaped"]
+    assert tau * np.exp(-2.576 / np.sqrt(n)) < exact_steps < tau * np.exp(2.576 / np.sqrt(n)), \
+        (tau, exact_steps, n)
+    # exit times follow the exponential law (KS against the censored MLE fit)
+    assert passage["ks_pvalue"] > 0.001
 
 
 DATASET = 4096
