@@ -507,8 +507,10 @@ def test_trails_cover_the_last_steps_not_the_last_frames(qtbot):
     from app.views.landscape import TRAIL_LENGTH, TRAIL_STEPS, LandscapeView
     view = LandscapeView()
     qtbot.addWidget(view)
+    from engine.presets import load
     positions = np.random.default_rng(1).uniform(-1, 1, (50, 2))
-    state = SimpleNamespace(generation=1)
+    state = SimpleNamespace(generation=1,
+                            preset=load(ROOT / "presets" / "double_well_kramers.toml"))
 
     def show(step):
         frame = SimpleNamespace(positions=positions + 1e-4 * step, step=step)
