@@ -38,6 +38,7 @@ class LandscapeSpec:
     bounds: tuple[tuple[float, float], tuple[float, float]] | None = None
     boundary: str = "reflect"
     wall_stiffness: float = 100.0
+    max_operations: int | None = None  # an expression's operation budget (None: the default)
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,8 @@ class _Reader:
                 self.number(value[1], f"{key}[1]", **limits))
 
 
+MAX_BOUND = 1e12  # |bound| of the landscape box: beyond it f, its grid and steps lose meaning
+MIN_RELATIVE_WIDTH = 1e-9
 _PRESET_KEYS = {"name", "description", "landscape", "dynamics", "ensemble", "run"}
 _MAX_PARTICLES = 5_000_000
 
@@ -184,16 +187,23 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
         raw = land["bounds"]
         if not isinstance(raw, list) or len(raw) != 2:
             raise r.fail("landscape.bounds", f"= {raw!r}: expected [[x_lo, x_hi], [y_lo, y_hi]]")
-        bx = r.pair(raw[0], "landscape.bounds[0]")
-        by = r.pair(raw[1], "landscape.bounds[1]")
+        bx = r.pair(raw[0], "landscape.bounds[0]", low=-MAX_BOUND, high=MAX_BOUND)
+        by = r.pair(raw[1], "landscape.bounds[1]", low=-MAX_BOUND, high=MAX_BOUND)
         for key, (lo, hi) in (("landscape.bounds[0]", bx), ("landscape.bounds[1]", by)):
             if not lo < hi:
                 raise r.fail(key, f"= {[lo, hi]!r}: lower bound must be below upper bound")
+            if hi - lo < MIN_RELATIVE_WIDTH * max(1.0, abs(lo), abs(hi)):
+                raise r.fail(key, f"= {[lo, hi]!r}: too narrow for float64 to resolve its "
+                             f"grid (width must be ≥ {MIN_RELATIVE_WIDTH:g} × max(1, |bound|))")
         bounds = (bx, by)
     boundary = r.string(land.get("boundary", "reflect"), "landscape.boundary", BOUNDARIES)
     stiffness = r.number(land.get("wall_stiffness", 100.0), "landscape.wall_stiffness", low=0,
                          low_open=True)
-    landscape = LandscapeSpec(builtin, expr, params, bounds, boundary, stiffness)
+    max_operations = None
+    if "max_operations" in land:
+        max_operations = r.integer(land["max_operations"], "landscape.max_operations", low=1,
+                                   high=100_000)
+    landscape = LandscapeSpec(builtin, expr, params, bounds, boundary, stiffness, max_operations)
 
     dyn = r.table(data.get("dynamics", {}), "dynamics")
     r.unknown(dyn, {f.name for f in fields(DynamicsSpec)}, "dynamics")
@@ -232,6 +242,8 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
     if dynamics.kind == "ghost" and builtin != "sine_classifier":
         raise r.fail("dynamics.kind", "= 'ghost' needs a classifier landscape "
                      "(landscape.builtin = 'sine_classifier')")
+    if dynamics.kind == "ghost" or (dynamics.kind == "sgd" and builtin == "sine_classifier"):
+        _check_classifier_minibatches(dynamics, boundary, r)
 
     ens = r.table(data.get("ensemble", {}), "ensemble")
     r.unknown(ens, {"particles", "init", "seed"}, "ensemble")
@@ -266,14 +278,35 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
     return preset
 
 
+def _check_classifier_minibatches(d: DynamicsSpec, boundary: str, r: _Reader) -> None:
+    """Minibatch SGD on a classifier's data (kind ghost, or sgd on the classifier) runs in the
+    ghost kernel, which has no momentum, no walls and no analytic noise model (its minibatch
+    noise is the data's): refuse those settings rather than ignore them."""
+    what = f"kind {d.kind!r} on the classifier (minibatches of its data)"
+    if d.momentum != 0.0:
+        raise r.fail("dynamics.momentum", f"= {d.momentum!r}: {what} has no momentum; use 0 "
+                     "(or kind 'momentum', heavy ball on the full-data gradient)")
+    if boundary == "wall":
+        raise r.fail("landscape.boundary", f"= 'wall': {what} supports 'reflect', 'periodic' "
+                     "or 'none'")
+    default = DynamicsSpec()
+    for key in ("noise", "noise_scale", "noise_cov"):
+        value = getattr(d, key)
+        if value != getattr(default, key):
+            shown = [list(row) for row in value] if key == "noise_cov" else value
+            raise r.fail(f"dynamics.{key}", f"= {shown!r}: {what} draws its minibatch noise "
+                         f"from the data; the analytic noise model does not apply (leave "
+                         f"{key} at its default)")
+
+
 def _check_landscape(preset: Preset, r: _Reader) -> None:
     """Parse the expression now so a bad one is reported at load time with file and key."""
     spec = preset.landscape
     if spec.expr is None:
         return
-    from .landscapes.expression import ExpressionError, parse
+    from .landscapes.expression import MAX_OPERATIONS, ExpressionError, parse
     try:
-        parse(spec.expr, tuple(spec.params))
+        parse(spec.expr, tuple(spec.params), spec.max_operations or MAX_OPERATIONS)
     except ExpressionError as exc:
         raise r.fail("landscape.expr", str(exc)) from None
 

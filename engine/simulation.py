@@ -48,11 +48,14 @@ def landscape_for(preset: Preset) -> Landscape:
             raise PresetError(preset.source, "landscape.params", str(exc)) from None
     if spec.builtin is not None:
         return BUILTINS[spec.builtin]
-    key = (spec.expr, tuple(spec.params))
+    key = (spec.expr, tuple(spec.params), spec.max_operations)
     if key not in _LANDSCAPES:
         from .landscapes import ExpressionError
+        from .landscapes.expression import MAX_OPERATIONS
         try:
-            _LANDSCAPES[key] = compile_expression(spec.expr, spec.params)
+            _LANDSCAPES[key] = compile_expression(spec.expr, spec.params,
+                                                  max_operations=spec.max_operations
+                                                  or MAX_OPERATIONS)
         except ExpressionError as exc:
             raise PresetError(preset.source, "landscape.expr", str(exc)) from None
     return _LANDSCAPES[key]

@@ -121,26 +121,41 @@ def _hessian(row: np.ndarray) -> np.ndarray:
     return np.array([[row[3], row[4]], [row[4], row[5]]])
 
 
-def _newton(sim: Simulation, x: float, y: float, max_move: float, iters: int = 50):
-    """Newton on ∇f = 0 from (x, y); returns the point or None if it wanders off."""
-    x0, y0 = x, y
-    for _ in range(iters):
-        row = sim.evaluate(np.array([[x, y]]))[0]
-        grad = row[1:3]
-        hess = _hessian(row)
-        if np.hypot(*grad) < 1e-11 * (1.0 + abs(row[0])):
-            break
-        try:
-            step = np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            return None
-        x, y = x - step[0], y - step[1]
-        if not (np.isfinite(x) and np.isfinite(y)) or math.hypot(x - x0, y - y0) > max_move:
-            return None
-    row = sim.evaluate(np.array([[x, y]]))[0]
-    if np.hypot(row[1], row[2]) > 1e-6 * (1.0 + abs(row[0])):
-        return None
-    return Critical(float(x), float(y), float(row[0]), _hessian(row))
+def _newton(sim: Simulation, points: np.ndarray, max_move: float,
+            iters: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Newton on ∇f = 0 from every row of ``points`` at once.
+
+    Returns the points reached, their ``(f, fx, fy, fxx, fxy, fyy)`` rows and a mask of those
+    that converged without leaving ``max_move`` of their start (the others keep their start)."""
+    start = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    pts = start.copy()
+    ok = np.ones(len(pts), dtype=bool)
+    active = ok.copy()
+    with np.errstate(all="ignore"):
+        for _ in range(iters):
+            idx = np.flatnonzero(active)
+            if idx.size == 0:
+                break
+            rows = sim.evaluate(pts[idx])
+            f, gx, gy, hxx, hxy, hyy = rows.T
+            done = np.hypot(gx, gy) < 1e-11 * (1.0 + np.abs(f))
+            det = hxx * hyy - hxy * hxy
+            bad = ~done & ((det == 0) | ~np.isfinite(det))
+            step = np.column_stack([(hyy * gx - hxy * gy) / det, (hxx * gy - hxy * gx) / det])
+            moving = ~done & ~bad
+            new = pts[idx] - np.where(moving[:, None], step, 0.0)
+            far = ~np.all(np.isfinite(new), axis=1) | (
+                np.hypot(*(new - start[idx]).T) > max_move)
+            bad |= moving & far
+            pts[idx[moving & ~far]] = new[moving & ~far]
+            ok[idx[bad]] = False
+            active[idx[done | bad]] = False
+        rows = sim.evaluate(pts)
+        converged = np.hypot(rows[:, 1], rows[:, 2]) <= 1e-6 * (1.0 + np.abs(rows[:, 0]))
+    ok &= converged & np.all(np.isfinite(rows), axis=1)
+    pts[~ok] = start[~ok]
+    rows[~ok] = sim.evaluate(start[~ok])
+    return pts, rows, ok
 
 
 def _sinks(values: np.ndarray) -> np.ndarray:
@@ -168,8 +183,115 @@ def _sinks(values: np.ndarray) -> np.ndarray:
         pointer = jumped
 
 
+MAX_MINIMA = 1024  # sinks refined and reported (the lowest ones): bounds the analysis time
+
+
+def _near_non_finite(finite: np.ndarray) -> np.ndarray:
+    """Cells with a non-finite cell among their 8 neighbours (or non-finite themselves)."""
+    bad = np.pad(~finite, 1, constant_values=False)
+    ny, nx = finite.shape
+    out = np.zeros_like(finite)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            out |= bad[1 + dy:1 + dy + ny, 1 + dx:1 + dx + nx]
+    return out
+
+
+def _refine_minima(sim: Simulation, values: np.ndarray, finite: np.ndarray, gx: np.ndarray,
+                   gy: np.ndarray, sinks: np.ndarray) -> tuple[list[Critical], np.ndarray, int]:
+    """The minima behind the sink cells and, per distinct sink, the index of its minimum (−1:
+    none: a sink on the domain edge or beside a non-finite region is the boundary, not a
+    minimum; sinks beyond the :data:`MAX_MINIMA` lowest are dropped and counted)."""
+    ny, nx = values.shape
+    spacing = max(gx[1] - gx[0], gy[1] - gy[0])
+    sink_ids = np.unique(sinks)
+    iy, ix = np.divmod(sink_ids, nx)
+    usable = finite[iy, ix]
+    dropped = 0
+    if usable.sum() > MAX_MINIMA:
+        keep = np.flatnonzero(usable)
+        lowest = keep[np.argsort(values[iy[keep], ix[keep]], kind="stable")[:MAX_MINIMA]]
+        dropped = int(usable.sum()) - MAX_MINIMA
+        usable = np.zeros_like(usable)
+        usable[lowest] = True
+    candidates = np.flatnonzero(usable)
+    cells = np.column_stack([gx[ix[candidates]], gy[iy[candidates]]])
+    pts, rows, ok = _newton(sim, cells, max_move=4 * spacing)
+    cell_rows = sim.evaluate(cells)
+    hessians = rows[:, [3, 4, 4, 5]].reshape(-1, 2, 2)
+    positive = np.all(np.linalg.eigvalsh(hessians) > 0, axis=1)
+    padded = np.pad(np.where(finite, values, np.inf), 1, constant_values=np.inf)
+    strict = np.ones(values.shape, dtype=bool)  # below all 8 neighbours: not a plateau cell
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dx or dy:
+                strict &= values < padded[1 + dy:1 + dy + ny, 1 + dx:1 + dx + nx]
+    edge = _near_non_finite(finite)
+    edge[[0, -1], :] = True
+    edge[:, [0, -1]] = True
+    minima: list[Critical] = []
+    sink_to_min = np.full(sink_ids.size, -1, dtype=np.int64)
+    buckets: dict[tuple[int, int], list[int]] = {}  # minima by 2-spacing cell: merging is O(1)
+    for c, k in enumerate(candidates):
+        if ok[c] and positive[c]:
+            crit = Critical(float(pts[c, 0]), float(pts[c, 1]), float(rows[c, 0]),
+                            _hessian(rows[c]))
+        elif edge[iy[k], ix[k]] or not strict[iy[k], ix[k]]:
+            continue  # the boundary of the domain or of the finite region, or a plateau
+        else:
+            crit = Critical(float(cells[c, 0]), float(cells[c, 1]), float(values[iy[k], ix[k]]),
+                            _hessian(cell_rows[c]), False)
+        cell = (int(crit.x // (2 * spacing)), int(crit.y // (2 * spacing)))
+        near = [j for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                for j in buckets.get((cell[0] + dx, cell[1] + dy), ())
+                if math.hypot(minima[j].x - crit.x, minima[j].y - crit.y) < 2 * spacing]
+        if near:
+            sink_to_min[k] = min(near)
+            continue
+        sink_to_min[k] = len(minima)
+        buckets.setdefault(cell, []).append(len(minima))
+        minima.append(crit)
+    return minima, sink_to_min, dropped
+
+
+def _lowest_passes(values: np.ndarray, basins: np.ndarray) -> list[tuple[int, int, float, int,
+                                                                       int]]:
+    """For every pair ``i < j`` of adjacent basins the boundary edge minimising
+    ``max(f(a), f(b))``: ``(i, j, level, iy, ix)`` with the higher cell of that edge."""
+    ny, nx = values.shape
+    found = []
+    for (sy, sx) in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        lo_x, hi_x = max(0, -sx), nx - max(0, sx)
+        a, fa = basins[:ny - sy, lo_x:hi_x], values[:ny - sy, lo_x:hi_x]
+        b, fb = basins[sy:, lo_x + sx:hi_x + sx], values[sy:, lo_x + sx:hi_x + sx]
+        mask = (a != b) & (a >= 0) & (b >= 0)
+        if not mask.any():
+            continue
+        rows, cols = np.nonzero(mask)
+        higher_b = fb[mask] >= fa[mask]
+        found.append((np.minimum(a[mask], b[mask]), np.maximum(a[mask], b[mask]),
+                      np.maximum(fa[mask], fb[mask]), rows + np.where(higher_b, sy, 0),
+                      cols + lo_x + np.where(higher_b, sx, 0)))
+    if not found:
+        return []
+    i, j, level, iy, ix = (np.concatenate(column) for column in zip(*found))
+    order = np.lexsort((level, j, i))  # stable: ties keep the first direction's edge
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = (i[order][1:] != i[order][:-1]) | (j[order][1:] != j[order][:-1])
+    pick = order[first]
+    return [(int(i[k]), int(j[k]), float(level[k]), int(iy[k]), int(ix[k])) for k in pick]
+
+
+class StructureError(ValueError):
+    """The landscape cannot be analysed over its bounds (e.g. it is nowhere finite there)."""
+
+
 def analyse(preset: Preset, resolution: int = 512, sim: Simulation | None = None) -> Structure:
-    """Minima, basins, saddles, barriers and Kramers times of the preset's landscape."""
+    """Minima, basins, saddles, barriers and Kramers times of the preset's landscape.
+
+    Cells where ``f`` is not finite belong to no basin and hold no minimum; the work is
+    vectorised and at most :data:`MAX_MINIMA` minima are refined, so any landscape is analysed
+    in bounded time.  Raises :class:`StructureError` when ``f`` is finite on no cell."""
     if sim is None:
         sim = Simulation(preset.with_changes(ensemble={"particles": 1}))
     x0, x1, y0, y1 = sim.bounds
@@ -177,64 +299,36 @@ def analyse(preset: Preset, resolution: int = 512, sim: Simulation | None = None
     gy = np.linspace(y0, y1, resolution)
     X, Y = np.meshgrid(gx, gy)
     values = sim.evaluate(np.column_stack([X.ravel(), Y.ravel()]))[:, 0].reshape(X.shape)
+    finite = np.isfinite(values)
+    if not finite.any():
+        raise StructureError(
+            f"f is not finite anywhere on a {resolution}×{resolution} grid over the bounds "
+            f"x ∈ [{x0:g}, {x1:g}], y ∈ [{y0:g}, {y1:g}] (e.g. f({gx[0]:g}, {gy[0]:g}) = "
+            f"{values[0, 0]})")
     spacing = max(gx[1] - gx[0], gy[1] - gy[0])
-    sinks = _sinks(values)
-    sink_ids, cell_sink = np.unique(sinks, return_inverse=True)
+    sinks = _sinks(np.where(finite, values, np.inf))
+    minima, sink_to_min, dropped = _refine_minima(sim, values, finite, gx, gy, sinks)
+    basins = sink_to_min[np.searchsorted(np.unique(sinks), sinks)].reshape(values.shape)
+    basins[~finite] = -1
 
-    # refine sinks to minima; sinks converging to one minimum share its index
-    minima: list[Critical] = []
-    sink_to_min = np.full(sink_ids.size, -1, dtype=np.int64)
-    for k, flat in enumerate(sink_ids):
-        iy, ix = divmod(int(flat), resolution)
-        crit = _newton(sim, gx[ix], gy[iy], max_move=4 * spacing)
-        if crit is None or np.any(np.linalg.eigvalsh(crit.hessian) <= 0):
-            crit = Critical(float(gx[ix]), float(gy[iy]), float(values[iy, ix]),
-                            _hessian(sim.evaluate(np.array([[gx[ix], gy[iy]]]))[0]), False)
-            on_edge = ix in (0, resolution - 1) or iy in (0, resolution - 1)
-            if on_edge:  # a sink on the domain edge is the boundary, not a minimum
-                continue
-        for j, m in enumerate(minima):
-            if math.hypot(m.x - crit.x, m.y - crit.y) < 2 * spacing:
-                sink_to_min[k] = j
-                break
-        else:
-            sink_to_min[k] = len(minima)
-            minima.append(crit)
-    basins = sink_to_min[cell_sink].reshape(values.shape)
-
-    # lowest pass between each pair of adjacent basins
-    passes: dict[tuple[int, int], tuple[float, int, int]] = {}
-    for (sy, sx) in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        a = basins[:values.shape[0] - sy, max(0, -sx):values.shape[1] - max(0, sx)]
-        b = basins[sy:, max(0, sx):values.shape[1] + min(0, sx) or None]
-        fa = values[:values.shape[0] - sy, max(0, -sx):values.shape[1] - max(0, sx)]
-        fb = values[sy:, max(0, sx):values.shape[1] + min(0, sx) or None]
-        mask = (a != b) & (a >= 0) & (b >= 0)
-        if not mask.any():
-            continue
-        level = np.maximum(fa, fb)[mask]
-        la, lb = a[mask], b[mask]
-        rows, cols = np.nonzero(mask)
-        order = np.argsort(level)
-        for k in order:
-            key = (int(min(la[k], lb[k])), int(max(la[k], lb[k])))
-            if key not in passes or level[k] < passes[key][0]:
-                iy = rows[k] + (sy if fb[rows[k], cols[k]] >= fa[rows[k], cols[k]] else 0)
-                ix = cols[k] + max(0, -sx) + (sx if fb[rows[k], cols[k]] >= fa[rows[k], cols[k]]
-                                              else 0)
-                passes[key] = (float(level[k]), int(iy), int(ix))
     saddles: list[tuple[Critical, tuple[int, int]]] = []
-    for (i, j), (level, iy, ix) in sorted(passes.items()):
-        crit = _newton(sim, gx[ix], gy[iy], max_move=6 * spacing)
-        if crit is None:
-            crit = Critical(float(gx[ix]), float(gy[iy]), level,
-                            _hessian(sim.evaluate(np.array([[gx[ix], gy[iy]]]))[0]), False)
-        eig = np.linalg.eigvalsh(crit.hessian)
-        if crit.refined and not (eig[0] < 0 < eig[1]):
-            crit.refined = False  # Newton found a critical point of the wrong index
-        saddles.append((crit, (i, j)))
+    passes = _lowest_passes(values, basins)
+    if passes:
+        starts = np.array([[gx[ix], gy[iy]] for _, _, _, iy, ix in passes])
+        pts, rows, ok = _newton(sim, starts, max_move=6 * spacing)
+        eig = np.linalg.eigvalsh(rows[:, [3, 4, 4, 5]].reshape(-1, 2, 2))
+        for k, (i, j, level, _, _) in enumerate(passes):
+            if ok[k]:
+                crit = Critical(float(pts[k, 0]), float(pts[k, 1]), float(rows[k, 0]),
+                                _hessian(rows[k]), bool(eig[k, 0] < 0 < eig[k, 1]))
+            else:  # Newton failed, or found a critical point of the wrong index
+                crit = Critical(float(pts[k, 0]), float(pts[k, 1]), level, _hessian(rows[k]),
+                                False)
+            saddles.append((crit, (i, j)))
 
+    extra = {"minima_dropped": dropped} if dropped else {}
+    if not finite.all():
+        extra["non_finite_cells"] = int((~finite).sum())
     structure = Structure(minima, saddles, np.zeros(len(minima)), [], gx, gy, values, basins,
-                          0.0, preset.dynamics.lr)
+                          0.0, preset.dynamics.lr, extra)
     return structure.at(*equivalent_langevin(preset.dynamics))
-
