@@ -33,7 +33,7 @@ import numpy as np
 from engine.diagnostics.binning import histogram2d
 from engine.diagnostics.measure import (EmpiricalMeasure, gibbs_cells, kl_divergence,
                                         total_variation)
-from engine.diagnostics.structure import Structure, analyse
+from engine.diagnostics.structure import Structure, StructureError, analyse
 from engine.export import write_csv, write_npz
 from engine.presets import Preset, PresetError
 from engine.simulation import Frame, Simulation, equivalent_langevin
@@ -349,14 +349,30 @@ class EngineLoop:
             self.sim.restart_escapes()
         self._escapes_restart_due = False
 
+    @staticmethod
+    def _structure_of(sim: Simulation) -> tuple[Structure | None, str]:
+        """The landscape's structure, or None and why; raises :class:`StructureError` only
+        when the landscape is finite nowhere in its box."""
+        try:
+            return analyse(sim.preset, resolution=256, sim=sim), ""
+        except StructureError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - analysis is optional decoration
+            return None, f"{type(exc).__name__}: {exc}"
+
     def _analyse(self) -> None:
         try:
-            self.structure = analyse(self.sim.preset, resolution=256, sim=self.sim)
-        except Exception as exc:  # noqa: BLE001 - analysis is optional decoration
-            self.structure = None
-            self._send("failed", ("structure analysis", str(exc)))
+            structure, problem = self._structure_of(self.sim)
+        except StructureError as exc:
+            structure, problem = None, str(exc)
+        self._attach(structure, problem)
+
+    def _attach(self, structure: Structure | None, problem: str) -> None:
+        self.structure = structure
+        if structure is None:
+            self._send("failed", ("structure analysis", problem))
             return
-        self.sim.attach_structure(self.structure)  # basins and escape events from now on
+        self.sim.attach_structure(structure)  # basins and escape events from now on
         self._escapes_at = 0.0
 
     def _load(self, preset: Preset) -> None:
@@ -365,6 +381,12 @@ class EngineLoop:
         try:
             sim = Simulation(preset)
             sim.compile(escapes=True)  # here, not on the first Play; basins come next
+            # a landscape finite nowhere in its box is refused here, before it replaces the
+            # running session (any other analysis failure only costs the basins)
+            structure, problem = self._structure_of(sim)
+        except StructureError as exc:
+            self._send("failed", ("load", f"{preset.source}: landscape: {exc}"))
+            return
         except (PresetError, ValueError) as exc:
             self._send("failed", ("load", str(exc)))
             return
@@ -372,7 +394,7 @@ class EngineLoop:
         self._escapes_restart_due = False
         self.generation += 1
         self._rate = self._chunk_seconds = 0.0
-        self._analyse()
+        self._attach(structure, problem)
         self._reset_measure()
         self._send("loaded", self._state(sim))
 

@@ -1,11 +1,14 @@
 """Headless Python API: the same operations as the CLI, for scripts and tests."""
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Callable
 
-from .export import write_csv, write_json, write_npz
-from .presets import Preset
+import numpy as np
+
+from .export import csv_bytes, npz_bytes, prepare_output, publish_pair
+from .presets import Preset, PresetError
 from .simulation import Simulation
 
 
@@ -15,29 +18,57 @@ def run_preset(preset: Preset, out: str | Path | None = None, steps: int | None 
     """Run ``preset`` for ``steps`` (default ``preset.run.steps``); optionally write ``out``.
 
     ``out`` ending in ``.npz`` gets the DESIGN §9 arrays, ``.csv`` the long-format table; the
-    JSON sidecar ``out + ".json"`` holds :func:`summary`.  ``escapes`` runs the structure
-    analysis first so basins and core-set escape events are tracked.
+    JSON sidecar ``out + ".json"`` holds :func:`summary`.  The output folder is checked (and
+    created) before the run starts, and the two files are published together
+    (:func:`engine.export.publish_pair`).  ``escapes`` runs the structure analysis first so
+    basins and core-set escape events are tracked.
     Returns the finished :class:`Simulation` for further inspection.
     """
+    if out is not None:
+        out = prepare_output(out)
+        if out.suffix not in (".npz", ".csv"):
+            raise ValueError(f"{out}: the output must end in .npz or .csv")
     sim = Simulation(preset)
     if escapes:
-        from .diagnostics.structure import analyse
-        sim.attach_structure(analyse(preset, sim=sim))
+        from .diagnostics.structure import StructureError, analyse
+        try:
+            structure = analyse(preset, sim=sim)
+        except StructureError as exc:
+            raise PresetError(preset.source, "landscape", str(exc)) from None
+        sim.attach_structure(structure)
     total = preset.run.steps if steps is None else int(steps)
     sim.advance(total, progress=progress)
     if out is not None:
-        out = Path(out)
+        run_id = uuid.uuid4().hex
         arrays = sim.trajectory_arrays()
-        if out.suffix == ".csv":
-            write_csv(out, arrays)
-        else:
-            write_npz(out, arrays)
-        write_json(out.with_suffix(out.suffix + ".json"), summary(sim))
+        arrays["run_id"] = np.array(run_id)
+        data = csv_bytes(arrays) if out.suffix == ".csv" else npz_bytes(arrays)
+        publish_pair(out, data, {"run_id": run_id, "file": out.name, **summary(sim)})
     return sim
 
 
+def divergence_summary(sim: Simulation) -> dict:
+    """Particles frozen because their state left the finite numbers: how many, and the first
+    recorded step at which the record saw one (records are ``stride`` steps apart)."""
+    series = sim.history.scalar_series()
+    frozen = int(len(sim.alive) - np.count_nonzero(sim.alive))
+    first = None
+    counts = series.get("n_frozen")
+    if frozen and counts is not None and counts.size:
+        seen = np.flatnonzero(counts > 0)
+        first = int(series["steps"][seen[0]]) if seen.size else int(sim.step)
+    return {"frozen": frozen, "particles": int(len(sim.alive)), "first_seen_step": first,
+            "record_stride_steps": int(sim.history.stride)}
+
+
 def summary(sim: Simulation) -> dict:
-    """Ensemble summary of a finished run (the JSON sidecar of ``run``)."""
+    """Ensemble summary of a finished run (the JSON sidecar of ``run``).  Frozen (diverged)
+    particles are left out of every statistic and counted in ``divergence``."""
+    with np.errstate(all="ignore"):  # non-finite series of diverged runs are reported as null
+        return _summary(sim)
+
+
+def _summary(sim: Simulation) -> dict:
     frame = sim.snapshot()
     alive = frame.alive
     return {
@@ -55,6 +86,7 @@ def summary(sim: Simulation) -> dict:
         "measure": measure_summary(sim),
         "escapes": escape_summary(sim),
         "mixing": mixing_summary(sim),
+        "divergence": divergence_summary(sim),
     }
 
 
@@ -112,14 +144,18 @@ def mixing_summary(sim: Simulation) -> dict:
     frames = sim.history.particle_arrays()
     stride, frame_stride = sim.history.stride, sim.history.frame_stride
     out = {"record_stride_steps": stride, "frame_stride_steps": frame_stride}
-    if series["steps"].size > 8:
+    if series["steps"].size > 8 and np.all(np.isfinite(series["loss_mean"])):
         out["loss_mean_iat_frames"] = integrated_autocorrelation_time(series["loss_mean"])
         out["loss_mean_iat_steps"] = out["loss_mean_iat_frames"] * stride
-    if frames.get("positions") is not None and frames["positions"].ndim == 3 and \
-            frames["positions"].shape[0] > 8:
-        # per-particle x trajectories: average the autocorrelation over particles
-        out["x_iat_frames"] = integrated_autocorrelation_time(frames["positions"][:, :, 0])
-        out["loss_iat_frames"] = integrated_autocorrelation_time(frames["loss"])
+    positions = frames.get("positions")
+    if positions is not None and positions.ndim == 3 and positions.shape[0] > 8:
+        # per-particle trajectories, averaged over the particles whose whole record is finite
+        finite = (np.all(np.isfinite(positions), axis=(0, 2))
+                  & np.all(np.isfinite(frames["loss"]), axis=0))
+        if not finite.any():
+            return out
+        out["x_iat_frames"] = integrated_autocorrelation_time(positions[:, finite, 0])
+        out["loss_iat_frames"] = integrated_autocorrelation_time(frames["loss"][:, finite])
         for key in ("x_iat", "loss_iat"):
             out[f"{key}_steps"] = out[f"{key}_frames"] * frame_stride
     return out
@@ -127,5 +163,8 @@ def mixing_summary(sim: Simulation) -> dict:
 
 def structure_info(preset: Preset) -> dict:
     """Minima, saddles and Eyring–Kramers times of the preset's landscape (DESIGN §10)."""
-    from .diagnostics.structure import analyse
-    return analyse(preset).to_json()
+    from .diagnostics.structure import StructureError, analyse
+    try:
+        return analyse(preset).to_json()
+    except StructureError as exc:
+        raise PresetError(preset.source, "landscape", str(exc)) from None

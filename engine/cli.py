@@ -49,9 +49,23 @@ def cmd_run(args) -> int:
         raise PresetError("--out", str(out), "must end in .npz or .csv")
     quiet = args.quiet or preset.run.steps < 20000
     progress = None if quiet else _progress_printer("run")
-    run_preset(preset, out=out, progress=progress)
+    sim = run_preset(preset, out=out, progress=progress)
     print(out)
-    return 0
+    return _report_divergence(sim)
+
+
+def _report_divergence(sim) -> int:
+    """One warning line when particles diverged; status 3 when all of them did."""
+    from .api import divergence_summary
+    d = divergence_summary(sim)
+    if not d["frozen"]:
+        return 0
+    first = (f", the first seen by step {d['first_seen_step']}"
+             if d["first_seen_step"] is not None else "")
+    print(f"warning: {d['frozen']} of {d['particles']} particles diverged (their state left "
+          f"the finite numbers) and were frozen{first}; they are left out of the summary",
+          file=sys.stderr)
+    return 3 if d["frozen"] == d["particles"] else 0
 
 
 def cmd_info(args) -> int:
