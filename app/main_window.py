@@ -116,6 +116,9 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.status_rates)
         self._build_menus()
         self._cache_static_items()
+        # a .toml file dropped on the window opens like File ▸ Open (the plots and read-only
+        # text ignore a drag, so Qt hands it on up to the window)
+        self.setAcceptDrops(True)
 
         self.worker = EngineWorker(preset)  # the engine runs in a process of its own
         self.worker.frame_ready.connect(self.show_frame)
@@ -343,17 +346,53 @@ class MainWindow(QMainWindow):
             return False
         self._remember(str(path))
         if isinstance(preset, CnnPreset):
-            if self.cnn_worker.running.is_set():
-                self._on_failed("open preset", "a CNN experiment is training: cancel it first")
-                return False
-            self.cnn_view.set_preset(preset)
-            self.tabs.setCurrentWidget(self.cnn_view)
-            self._select_in_gallery(path)
-            self.error_banner.setText("")
-            return True
+            return self.show_cnn_preset(preset)
         self.tabs.setCurrentWidget(self.landscape_view)
         self.worker.submit("load", preset)
         return True
+
+    def show_cnn_preset(self, preset: CnnPreset) -> bool:
+        """Bring the CNN lab to the front with this experiment in its controls (not training;
+        refused while one trains)."""
+        if self.cnn_worker.running.is_set():
+            self._on_failed("open preset", "a CNN experiment is training: cancel it first")
+            return False
+        self.cnn_view.set_preset(preset)
+        self.tabs.setCurrentWidget(self.cnn_view)
+        self._select_in_gallery(preset.source)
+        self.error_banner.setText("")
+        return True
+
+    # -- drag and drop -------------------------------------------------------------------------
+    @staticmethod
+    def dropped_preset(mime) -> str | None:
+        """The first local ``.toml`` file a drag carries, or None (not a drag for us)."""
+        if mime is None or not mime.hasUrls():
+            return None
+        for url in mime.urls():
+            if url.isLocalFile() and url.toLocalFile().lower().endswith(".toml"):
+                return url.toLocalFile()
+        return None
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self.dropped_preset(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self.dropped_preset(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        path = self.dropped_preset(event.mimeData())
+        if path is None:
+            super().dropEvent(event)
+            return
+        event.acceptProposedAction()
+        self.open_preset(path)  # a bad file: the error in the status bar, the session intact
 
     # -- CNN lab -------------------------------------------------------------------------------
     def start_cnn(self, preset: CnnPreset, device: str) -> bool:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up (if needed) and open the app on the default preset (or the preset given).
+# Set up (if needed) and open the app on the default preset, or on the preset given (2D or CNN
+# lab; options as for `python -m app --help`, e.g. --run to train a CNN-lab preset at once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m app "${@:-presets/double_well_kramers.toml}"
+exec .venv/bin/python -m app "$@"

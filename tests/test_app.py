@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.widgets.text import reflowed
-from tests.conftest import PRESETS, ROOT
+from tests.conftest import ALL_PRESETS, CNN_PRESETS, PRESETS, ROOT
 
 pytestmark = pytest.mark.qt
 
@@ -554,3 +554,142 @@ def test_descriptions_are_reflowed_into_paragraphs():
             "A second paragraph:\n- item one\n- item two\n")
     assert reflowed(text) == ("One sentence that the file wraps at 95 columns.\n\n"
                               "A second paragraph:\n- item one\n- item two")
+
+
+# -- the command line (python -m app) and drag-and-drop ---------------------------------------
+@pytest.fixture
+def launch(qtbot):
+    """``launch(*argv)``: what ``python -m app *argv`` builds before the event loop (a shown
+    window, or the exit status); the windows are shut down at the end."""
+    from app.__main__ import build_window
+    windows = []
+
+    def _launch(*argv):
+        window = build_window([str(a) for a in argv])
+        if not isinstance(window, int):
+            qtbot.addWidget(window)
+            windows.append(window)
+        return window
+
+    yield _launch
+    for window in windows:
+        window.shutdown()
+
+
+def _assert_cnn_controls_show(view, path):
+    from engine.cnn.config import load_cnn
+    preset = load_cnn(path)
+    assert view.preset == preset and view.preset.source == str(path)
+    assert view.lr.value() == pytest.approx(preset.training.lr)
+    assert view.epochs.value() == preset.training.epochs
+    assert view.runs.value() == preset.training.runs
+    assert view.ghosts.value() == preset.model.ghosts
+    assert view.diag_every.value() == preset.diagnostics.every
+
+
+@pytest.mark.parametrize("path", ALL_PRESETS, ids=lambda p: p.name)
+def test_every_bundled_preset_opens_from_the_command_line(qtbot, launch, path):
+    window = launch(path)
+    assert not isinstance(window, int)
+    if path in CNN_PRESETS:
+        assert window.tabs.currentWidget() is window.cnn_view
+        _assert_cnn_controls_show(window.cnn_view, path)
+        assert Path(window.gallery.currentItem().data(256)) == path  # Qt.UserRole
+        # the 2D side holds the default preset, paused; the CNN waits for Train
+        _wait(qtbot, lambda: window.worker.state is not None)
+        assert window.worker.state.preset.source == str(ROOT / "presets" /
+                                                         "double_well_kramers.toml")
+        qtbot.wait(300)
+        assert window.worker.state.step == 0 and not window.play_button.isChecked()
+        assert not window.cnn_worker.running.is_set() and window.cnn_view.start_button.isEnabled()
+        assert window.tabs.currentWidget() is window.cnn_view     # the 2D load kept it in front
+    else:
+        assert window.tabs.currentWidget() is window.landscape_view
+        assert window.play_button.isChecked()
+        _wait(qtbot, lambda: window.worker.state is not None and window.worker.state.step > 0)
+        assert window.worker.state.preset.source == str(path)
+    assert window.last_error == ""
+
+
+def test_a_cnn_preset_with_run_trains_at_once(qtbot, launch):
+    path = ROOT / "presets" / "cnn_smoke.toml"
+    window = launch(path, "--run")
+    assert window.tabs.currentWidget() is window.cnn_view
+    _assert_cnn_controls_show(window.cnn_view, path)
+    assert window.cnn_worker.running.is_set() and window.cnn_view.cancel_button.isEnabled()
+    _wait(qtbot, lambda: window.cnn_view.progress.value() >= 1)
+    window.cnn_view.cancel_button.click()
+    _wait(qtbot, lambda: not window.cnn_worker.running.is_set())
+    assert window.cnn_worker.cancelled and window.last_error == ""
+    assert not window.play_button.isChecked()                   # the 2D side stayed paused
+
+
+def test_a_broken_preset_on_the_command_line_exits_2_with_one_line(launch, tmp_path, capsys):
+    from PyQt6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+
+    def shown_windows():
+        return [w for w in QApplication.topLevelWidgets()
+                if isinstance(w, MainWindow) and w.isVisible()]
+
+    before = shown_windows()
+    bad = tmp_path / "broken.toml"
+    bad.write_text('name = "b"\n[landscape]\nbuiltin = "double_well"\n[dynamics]\nlr = -3\n')
+    cnn = tmp_path / "bad_cnn.toml"
+    cnn.write_text('name = "c"\n[training]\nepochs = 0\n')
+    syntax = tmp_path / "syntax.toml"
+    syntax.write_text('name = "s"\n[landscape\n')
+    for path, why in ((bad, "dynamics.lr"), (cnn, "training.epochs"),
+                      (syntax, "TOML syntax error"), (tmp_path / "missing.toml", "not found")):
+        assert launch(path) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and len(err.strip().splitlines()) == 1, err
+        assert err.startswith(f"error: {path}") and why in err, err
+    assert launch("--help") == 0 and "--run" in capsys.readouterr().out
+    assert shown_windows() == before                                 # no window came up
+
+
+def _drag_and_drop(target, path) -> tuple[bool, bool]:
+    """Drag a local file over ``target`` and drop it, the way Qt delivers it (the enter goes up
+    the parents until one accepts; the drop goes where the enter was accepted).  Whether the
+    enter and the drop were accepted."""
+    from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PyQt6.QtGui import QDragEnterEvent, QDropEvent
+    from PyQt6.QtWidgets import QApplication
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    point = QPointF(target.width() / 2, target.height() / 2)
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(point.toPoint(), *args)
+    QApplication.sendEvent(target, enter)
+    if not enter.isAccepted():
+        return False, False
+    drop = QDropEvent(point, *args)
+    QApplication.sendEvent(target, drop)
+    return True, drop.isAccepted()
+
+
+def test_a_dropped_preset_opens_and_a_broken_one_is_reported(qtbot, window, tmp_path):
+    cnn = ROOT / "presets" / "cnn_smoke.toml"
+    text = tmp_path / "notes.txt"
+    text.write_text("not a preset")
+    plot = window.landscape_view.plot.viewport()     # the plot ignores drags: the window takes it
+    assert _drag_and_drop(plot, text) == (False, False)
+    generation = window.worker.generation
+    assert _drag_and_drop(plot, cnn) == (True, True)
+    assert window.tabs.currentWidget() is window.cnn_view
+    _assert_cnn_controls_show(window.cnn_view, cnn)
+    assert not window.cnn_worker.running.is_set() and window.last_error == ""
+    # a broken file: said in the status bar, the session goes on untouched
+    bad = tmp_path / "broken.toml"
+    bad.write_text('name = "b"\n[training]\nlr = "fast"\n')
+    assert _drag_and_drop(window.cnn_view, bad) == (True, True)
+    assert "broken.toml: training.lr" in window.last_error
+    assert "broken.toml" in window.statusBar().currentMessage()
+    assert window.cnn_view.preset.source == str(cnn)
+    assert window.worker.generation == generation
+    drawn = window.frames_drawn
+    window.set_playing(True)
+    _wait(qtbot, lambda: window.frames_drawn > drawn)            # still alive
