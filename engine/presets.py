@@ -7,6 +7,7 @@ resolved preset, so ``load(save(p)) == p``.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -317,6 +318,8 @@ def parse_toml(text: str, source: str = "<string>") -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PresetError(source, "", f"TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise PresetError(source, "", "TOML nested too deeply") from None
 
 
 def read_text(path: str | Path) -> str:
@@ -377,16 +380,58 @@ def parse_set(assignment: str) -> tuple[list[str], Any]:
     The value is read as a TOML value; a bare word that is not valid TOML is taken as a string.
     """
     if "=" not in assignment:
-        raise PresetError("--set", assignment, "expected key.path=value")
+        raise PresetError("--set", _shown(assignment), "expected key.path=value")
     key, raw = assignment.split("=", 1)
     path = [part.strip() for part in key.strip().split(".")]
     if not all(path):
-        raise PresetError("--set", key, "empty key component")
+        raise PresetError("--set", _shown(key), "empty key component")
+    for part in path:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", part):
+            raise PresetError("--set", _shown(key), f"key component {_shown(part)!r} is not a "
+                              "bare TOML key (letters, digits, _ and -)")
+    raw = raw.strip()
+    if any(c in raw for c in "\n\r\x00") or any(ord(c) < 32 and c != "\t" for c in raw):
+        raise PresetError("--set", ".".join(path), f"= {_shown(raw)!r}: a value is one line "
+                          "(no newlines or control characters)")
+    depth = _nesting(raw)
+    if depth > MAX_SET_NESTING:
+        raise PresetError("--set", ".".join(path), f"= {_shown(raw)!r}: nested {depth} deep "
+                          f"(at most {MAX_SET_NESTING})")
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
-        value = raw.strip()
+        value = raw
     return path, value
+
+
+MAX_SET_NESTING = 8
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _nesting(raw: str) -> int:
+    """Deepest bracket nesting of a TOML value, ignoring brackets inside strings."""
+    depth = deepest = 0
+    quote = ""
+    escaped = False
+    for c in raw:
+        if quote:
+            if escaped:
+                escaped = False
+            elif c == "\\" and quote == '"':
+                escaped = True
+            elif c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
 
 
 def assign(data: dict, assignments: list[str]) -> set[str]:
