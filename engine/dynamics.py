@@ -238,11 +238,7 @@ _fold_into_bounds = njit(nogil=True, cache=True)(_fold)
 @njit(nogil=True, inline="always")
 def _write_plain_sums(acc, i, done):
     """The accumulator updates of a particle's diagnostics-free chunk of ``done`` steps, with the
-    scalar loop's exact operations (its sums are 0.0, its product untouched)."""
-    acc[i, ACC_LYAP] += 0.0
-    acc[i, ACC_TANGENT] += 0.0
-    acc[i, ACC_LOSS] += 0.0
-    acc[i, ACC_GRAD] += 0.0
+    scalar loop's exact operations (its sums and product untouched)."""
     acc[i, ACC_COUNT] += done
 
 
@@ -329,11 +325,13 @@ def _build(func) -> Kernels:
                 vx, vy = vel[i, 0], vel[i, 1]
                 tx, ty, tvx, tvy = tangent[i, 0], tangent[i, 1], tangent[i, 2], tangent[i, 3]
                 s0, s1, s2, s3 = rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3]
-                lyap = 0.0
+                # the sums go on from the accumulators, step by step: the same additions in
+                # the same order however the steps are cut into chunks (bitwise chunk-proof)
+                lyap = acc[i, ACC_LYAP]
                 lyap_prod = acc[i, ACC_LYAP_PRODUCT]
-                tlog = 0.0
-                loss_sum = 0.0
-                grad_sum = 0.0
+                tlog = acc[i, ACC_TANGENT]
+                loss_sum = acc[i, ACC_LOSS]
+                grad_sum = acc[i, ACC_GRAD]
                 done = 0
                 for k in range(n_steps):
                     f, fx, fy, fxx, fxy, fyy = full(x, y, p, bounds, wall, stiffness)
@@ -470,11 +468,11 @@ def _build(func) -> Kernels:
                 tangent[i, 0], tangent[i, 1], tangent[i, 2], tangent[i, 3] = tx, ty, tvx, tvy
                 rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
                 last_core[i] = core
-                acc[i, ACC_LYAP] += lyap
+                acc[i, ACC_LYAP] = lyap
                 acc[i, ACC_LYAP_PRODUCT] = lyap_prod
-                acc[i, ACC_TANGENT] += tlog
-                acc[i, ACC_LOSS] += loss_sum
-                acc[i, ACC_GRAD] += grad_sum
+                acc[i, ACC_TANGENT] = tlog
+                acc[i, ACC_LOSS] = loss_sum
+                acc[i, ACC_GRAD] = grad_sum
                 acc[i, ACC_COUNT] += done
 
         return particles_range

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from .dynamics import _fold_into_bounds
 from .landscapes.base import Landscape
 from .rng import next_normal, sample_without_replacement
 from .vector_math import vexp, vsincos
@@ -330,7 +331,8 @@ def _extended_step_norm(jac, dim, scale, hxx, hxy, hyy, h_wg, h_gg, ghosts):
 
 @njit(nogil=True, inline="always", fastmath={"contract", "arcp", "nsz"})
 def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts, alpha,
-                 n_steps, lr, temperature, batch, bounds, diagnostics, zx, zf):
+                 n_steps, lr, temperature, batch, bounds, boundary, diagnostics, zx, zf, escapes,
+                 cores, core_geom, last_core, events, event_count, block, step0):
     # Each step works on the whole minibatch in passes over its samples (the inner loops over
     # q): the sine/cosine and the c + e exponentials per sample are elementwise loops that LLVM
     # vectorises with engine.vector_math; reductions stay in sample order, so the result does
@@ -362,17 +364,22 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
     jac = np.empty((dim, dim))
     full_hessian = diagnostics and ghosts > 0
     sigma = math.sqrt(2.0 * lr * temperature)
+    grid_ny, grid_nx = cores.shape
+    capacity = events.shape[1]
     for i in range(start, stop):
         if not alive[i]:
             continue
         s0, s1, s2, s3 = rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3]
         w0, w1 = w[i, 0], w[i, 1]
         g_i = gamma[i]
-        lyap = 0.0
-        lyap_prod = 1.0
-        loss_sum = 0.0
-        grad_sum = 0.0
-        for _ in range(n_steps):
+        core = last_core[i]
+        # the sums go on from the accumulators (columns as engine.dynamics.ACC_*), step by
+        # step: the same additions however the steps are cut into chunks
+        lyap = acc[i, 0]
+        lyap_prod = acc[i, 5]
+        loss_sum = acc[i, 2]
+        grad_sum = acc[i, 3]
+        for t in range(n_steps):
             s0, s1, s2, s3 = sample_without_replacement(picks, picked, n_data, batch, s0, s1,
                                                         s2, s3)
             for q in range(batch):
@@ -488,61 +495,97 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
                         noise = sigma * zz
                     value = g_i[j, d] - lr * grad_gamma[j, d] * inv + noise
                     g_i[j, d] = min(max(value, -GAMMA_MAX), GAMMA_MAX)
-            # reflect w into the bounds
-            for _ in range(4):
-                if new0 > bounds[1]:
-                    new0 = 2.0 * bounds[1] - new0
-                elif new0 < bounds[0]:
-                    new0 = 2.0 * bounds[0] - new0
-                if new1 > bounds[3]:
-                    new1 = 2.0 * bounds[3] - new1
-                elif new1 < bounds[2]:
-                    new1 = 2.0 * bounds[2] - new1
-            new0 = min(max(new0, bounds[0]), bounds[1])
-            new1 = min(max(new1, bounds[2]), bounds[3])
+            if boundary == 1:  # reflect w into the bounds
+                for _ in range(4):
+                    if new0 > bounds[1]:
+                        new0 = 2.0 * bounds[1] - new0
+                    elif new0 < bounds[0]:
+                        new0 = 2.0 * bounds[0] - new0
+                    if new1 > bounds[3]:
+                        new1 = 2.0 * bounds[3] - new1
+                    elif new1 < bounds[2]:
+                        new1 = 2.0 * bounds[2] - new1
+                new0 = min(max(new0, bounds[0]), bounds[1])
+                new1 = min(max(new1, bounds[2]), bounds[3])
+            elif boundary == 3 and not (bounds[0] <= new0 < bounds[1]
+                                        and bounds[2] <= new1 < bounds[3]):
+                new0, new1, _, _ = _fold_into_bounds(new0, new1, 0.0, 0.0, bounds, boundary)
             if not math.isfinite(new0 + new1):
                 alive[i] = 0
                 break
             w0, w1 = new0, new1
             acc[i, 4] += 1.0
-        lyap += math.log(lyap_prod)
+            if escapes:  # core-set entries, as in the step kernel of engine.dynamics
+                ix = min(max(int((w0 - core_geom[0]) * core_geom[2] + 0.5), 0), grid_nx - 1)
+                iy = min(max(int((w1 - core_geom[1]) * core_geom[3] + 0.5), 0), grid_ny - 1)
+                here = cores[iy, ix]
+                if here >= 0 and here != core:
+                    if core >= 0:
+                        slot = event_count[block]
+                        if slot < capacity:
+                            events[block, slot, 0] = step0 + t + 1
+                            events[block, slot, 1] = i
+                            events[block, slot, 2] = core
+                            events[block, slot, 3] = here
+                        event_count[block] = slot + 1
+                    core = here
         w[i, 0], w[i, 1] = w0, w1
         rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
-        acc[i, 0] += lyap
-        acc[i, 2] += loss_sum
-        acc[i, 3] += grad_sum
+        last_core[i] = core
+        acc[i, 0] = lyap
+        acc[i, 5] = lyap_prod
+        acc[i, 2] = loss_sum
+        acc[i, 3] = grad_sum
 
 
 @njit(nogil=True, cache=True, fastmath={"contract", "arcp", "nsz"})
 def _ghost_range_plain(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts, alpha,
-                       n_steps, lr, temperature, batch, bounds, zx, zf):
+                       n_steps, lr, temperature, batch, bounds, boundary, zx, zf, escapes, cores,
+                       core_geom, last_core, events, event_count, block, step0):
     # diagnostics as a constant: their untaken branches cost ~10 % of the plain step
     _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts, alpha, n_steps,
-                 lr, temperature, batch, bounds, False, zx, zf)
+                 lr, temperature, batch, bounds, boundary, False, zx, zf, escapes, cores,
+                 core_geom, last_core, events, event_count, block, step0)
 
 
 @njit(nogil=True, cache=True, fastmath={"contract", "arcp", "nsz"})
 def _ghost_range_diagnostics(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts,
-                             alpha, n_steps, lr, temperature, batch, bounds, zx, zf):
+                             alpha, n_steps, lr, temperature, batch, bounds, boundary, zx, zf,
+                             escapes, cores, core_geom, last_core, events, event_count, block,
+                             step0):
     _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts, alpha, n_steps,
-                 lr, temperature, batch, bounds, True, zx, zf)
+                 lr, temperature, batch, bounds, boundary, True, zx, zf, escapes, cores,
+                 core_geom, last_core, events, event_count, block, step0)
+
+
+GHOST_BLOCK = 64  # particles per parallel work item of ghost_advance (and per event buffer row)
 
 
 @njit(nogil=True, parallel=True, cache=True)
 def ghost_advance(w, gamma, alive, rng, acc, xs, ys, classes, ghosts, alpha, n_steps, lr,
-                  temperature, batch, bounds, diagnostics, zx, zf):
-    """Ghost-extended minibatch SGD for every particle, in place; blocks of 64 in parallel."""
+                  temperature, batch, bounds, boundary, diagnostics, zx, zf, escapes, cores,
+                  core_geom, last_core, events, event_count, step0):
+    """Ghost-extended minibatch SGD for every particle, in place; blocks of 64 in parallel.
+
+    ``boundary`` is an index of :data:`engine.dynamics.BOUNDARIES` other than ``wall``
+    (0 none, 1 reflect, 3 periodic).  With ``escapes``, core-set entries are logged per block
+    of 64 particles into ``events[block]`` rows (step, particle, from, to) and counted in
+    ``event_count[block]``, as :func:`engine.dynamics` kernels do; ``last_core`` is each
+    particle's last core set, updated in place."""
     n = w.shape[0]
-    n_blocks = (n + 63) // 64
+    n_blocks = (n + GHOST_BLOCK - 1) // GHOST_BLOCK
     for block in prange(n_blocks):
-        start, stop = block * 64, min(n, block * 64 + 64)
+        start, stop = block * GHOST_BLOCK, min(n, block * GHOST_BLOCK + GHOST_BLOCK)
         if diagnostics:
             _ghost_range_diagnostics(start, stop, w, gamma, alive, rng, acc, xs, ys, classes,
-                                     ghosts, alpha, n_steps, lr, temperature, batch, bounds, zx,
-                                     zf)
+                                     ghosts, alpha, n_steps, lr, temperature, batch, bounds,
+                                     boundary, zx, zf, escapes, cores, core_geom, last_core,
+                                     events, event_count, block, step0)
         else:
             _ghost_range_plain(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts,
-                               alpha, n_steps, lr, temperature, batch, bounds, zx, zf)
+                               alpha, n_steps, lr, temperature, batch, bounds, boundary, zx, zf,
+                               escapes, cores, core_geom, last_core, events, event_count, block,
+                               step0)
 
 
 METRIC_COLUMNS = ("f_orig", "f_ghost", "f_ext", "ghost_mass", "accuracy", "grad_norm",

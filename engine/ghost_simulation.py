@@ -1,16 +1,24 @@
-"""Ensembles of ghost-extended SGD runs on a classifier landscape (kind ``ghost``).
+"""Ensembles of minibatch SGD runs on a classifier landscape: kind ``ghost``, and kind ``sgd`` on
+the classifier (its ghost-free case, ``e = 0``).
 
-Same surface as :class:`engine.simulation.Simulation` (advance, snapshot, history, export); the
-state adds the ghost weights ``γ`` of every particle, shape ``(N, e, 3)``, initialised
-``N(0, ghost_init²)`` from each particle's own stream.  Recorded per particle: ``f_orig(w)``
-(as ``loss``), ``f_ghost``, ``ghost_mass`` and the running Lyapunov estimate of the w-block.
-Time averages are of the minibatch extended loss and minibatch w-gradient norm of each step.
+Same surface as :class:`engine.simulation.Simulation` (advance, snapshot, history, export,
+escape tracking, checkpoints); the state adds the ghost weights ``γ`` of every particle, shape
+``(N, e, 3)``, initialised ``N(0, ghost_init²)`` from each particle's own stream.  Recorded per
+particle: ``f_orig(w)`` (as ``loss``), ``f_ghost``, ``ghost_mass`` and the running Lyapunov
+estimate of the w-block.  Time averages are of the minibatch extended loss and minibatch
+w-gradient norm of each step.
+
+Kind ``sgd`` on a classifier is plain SGD on the classifier's data: real minibatches of the same
+samples, drawn by the same kernel as kind ``ghost`` with ``e = 0`` (the ``ghosts`` setting is
+kind ``ghost``'s), so ``kind = "sgd"`` and ``kind = "ghost", ghosts = 0`` are the same run bit
+for bit.  The kernel honours the ``reflect``, ``periodic`` and ``none`` boundaries; settings it
+cannot honour (momentum, walls, the analytic noise models) are refused when the preset loads.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .ghost import METRIC_COLUMNS, full_data_metrics, ghost_advance
+from .ghost import GHOST_BLOCK, METRIC_COLUMNS, full_data_metrics, ghost_advance
 from .presets import PresetError
 from .rng import ZIGGURAT_F, ZIGGURAT_X, draw_normals, particle_states
 from .simulation import Simulation
@@ -19,44 +27,60 @@ PURPOSE_GHOST_INIT = 3
 
 
 class GhostSimulation(Simulation):
+    PARTICLE_FIELDS = Simulation.PARTICLE_FIELDS + ("gamma",)
+
+    def _derive_from_preset(self) -> None:
+        super()._derive_from_preset()
+        task = self.landscape.extras.get("task")
+        if task is None:
+            raise PresetError(self.preset.source, "dynamics.kind",
+                              f"= {self.preset.dynamics.kind!r} runs minibatches of a "
+                              "classifier's data: it needs landscape.builtin = "
+                              "'sine_classifier'")
+        self.task = task
+
     def _init_state(self) -> None:
-        self.task = self.landscape.extras["task"]
-        self.gamma = np.zeros((0, self.preset.dynamics.ghosts, 3))
         self.metrics = np.zeros((0, len(METRIC_COLUMNS)))
         super()._init_state()
 
-    def _resize(self, n: int) -> None:
-        old = self.positions.shape[0]
+    @property
+    def ghosts(self) -> int:
+        """The ghost logits the steps train: ``dynamics.ghosts`` for kind ghost, 0 for sgd."""
+        d = self.preset.dynamics
+        return d.ghosts if d.kind == "ghost" else 0
+
+    def _new_particles(self, first: int, count: int) -> dict[str, np.ndarray]:
+        rows = super()._new_particles(first, count)
         ghosts = self.preset.dynamics.ghosts
-        if n < old:
-            self.gamma = np.ascontiguousarray(self.gamma[:n])
-        else:
-            states = particle_states(self.preset.ensemble.seed, old, n - old, PURPOSE_GHOST_INIT)
-            init = draw_normals(states, 3 * ghosts, ZIGGURAT_X, ZIGGURAT_F) if ghosts else \
-                np.zeros((n - old, 0))
-            new = self.preset.dynamics.ghost_init * init.reshape(n - old, ghosts, 3)
-            self.gamma = np.ascontiguousarray(np.concatenate([self.gamma, new]))
+        states = particle_states(self.preset.ensemble.seed, first, count, PURPOSE_GHOST_INIT)
+        init = draw_normals(states, 3 * ghosts, ZIGGURAT_X, ZIGGURAT_F) if ghosts and count \
+            else np.zeros((count, 3 * ghosts))
+        rows["gamma"] = self.preset.dynamics.ghost_init * init.reshape(count, ghosts, 3)
+        return rows
+
+    def _resize(self, n: int) -> None:
         super()._resize(n)
         self._update_metrics()
 
-    def update_params(self, **changes) -> None:
-        if "kind" in changes and changes["kind"] != "ghost":
-            raise PresetError("update_params", "kind", "a ghost run stays a ghost run; load a "
-                              "preset with another kind instead")
-        super().update_params(**changes)
-
     def _step_chunk(self, chunk: int) -> None:
         d = self.preset.dynamics
+        tracking = self._cores.shape != (1, 1)
+        n_blocks = -(-self.positions.shape[0] // GHOST_BLOCK)
+        capacity = min(self._event_capacity, GHOST_BLOCK * chunk) if tracking else 0
+        event_buffer = np.empty((n_blocks, capacity, 4), dtype=np.int64)
+        event_count = np.zeros(n_blocks, dtype=np.int64)
         ghost_advance(self.positions, self.gamma, self.alive, self.rng, self.acc, self.task.x,
-                      self.task.y, self.task.classes, d.ghosts, float(self.params[0]), chunk,
-                      d.lr, d.temperature, d.batch_size, self.bounds, self.diagnostics,
-                      ZIGGURAT_X, ZIGGURAT_F)
+                      self.task.y, self.task.classes, self.ghosts, float(self.params[0]), chunk,
+                      d.lr, d.temperature, d.batch_size, self.bounds, self.boundary_code,
+                      self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, tracking, self._cores,
+                      self._core_geom, self.last_core, event_buffer, event_count, self.step)
+        if tracking:
+            self._collect_events(event_buffer, event_count, capacity)
 
     def _update_metrics(self) -> None:
-        d = self.preset.dynamics
         self.metrics = np.empty((self.positions.shape[0], len(METRIC_COLUMNS)))
         full_data_metrics(self.positions, self.gamma, self.task.x, self.task.y,
-                          self.task.classes, d.ghosts, float(self.params[0]), self.metrics)
+                          self.task.classes, self.ghosts, float(self.params[0]), self.metrics)
         # f_orig and its gradient norm come from the same pass over the data (the landscape's
         # own evaluation would also build the Hessian, serially)
         self.out = np.ascontiguousarray(self.metrics[:, [0, 5]])

@@ -115,5 +115,18 @@ class History:
             out[key] = np.stack(frames) if frames else np.empty((0,))
         return out
 
+    def copy(self) -> "History":
+        """An independent copy (its frames copied: recording reuses the arrays of dropped
+        frames); the spare arrays are not copied."""
+        twin = History.__new__(History)
+        twin.__dict__ = dict(self.__dict__)
+        twin.steps = list(self.steps)
+        twin.frame_steps = list(self.frame_steps)
+        twin.scalars = {key: list(values) for key, values in self.scalars.items()}
+        twin.frames = {key: [frame.copy() for frame in frames]
+                       for key, frames in self.frames.items()}
+        twin._spare = {}
+        return twin
+
     def clear(self) -> None:
         self.__init__(self.base_stride, self.budget_bytes, self.min_frames)

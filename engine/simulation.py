@@ -37,6 +37,28 @@ STEP_ONLY_PARAMS = frozenset({"kind", "lr", "temperature", "batch_size", "moment
 _LANDSCAPES: dict[tuple, Landscape] = {}
 
 
+def simulation_class(preset: Preset) -> type:
+    """The class that runs ``preset``: :class:`engine.ghost_simulation.GhostSimulation` for
+    kind ``ghost`` and for minibatch SGD on a classifier (real minibatches of its data),
+    :class:`Simulation` otherwise."""
+    d = preset.dynamics
+    if d.kind == "ghost" or (d.kind == "sgd" and preset.landscape.builtin == "sine_classifier"):
+        from .ghost_simulation import GhostSimulation
+        return GhostSimulation
+    return Simulation
+
+
+def _copied(value):
+    """A copy of a state field that later steps cannot change: arrays and objects with a
+    ``copy`` method (the escape log, the history) are copied, immutable values shared."""
+    if isinstance(value, np.ndarray) or hasattr(value, "copy"):
+        return value.copy()
+    return value
+
+
+CHECKPOINT_VERSION = 1  # bumped whenever the declared state fields change meaning
+
+
 def landscape_for(preset: Preset) -> Landscape:
     """The compiled landscape of a preset (expressions compiled once per text and parameter set)."""
     spec = preset.landscape
@@ -215,10 +237,20 @@ class Simulation:
         Escape events kept as rows (the latest; the escape statistics cover all events).
     """
 
+    # The state of a run, declared once: ``_resize``, ``checkpoint`` and ``restore`` walk these
+    # lists, so none of them can forget a field.  PARTICLE_FIELDS are arrays with a row per
+    # particle (resized with N); RUN_FIELDS everything else a run carries from step to step —
+    # clock, parameters, accumulator caches, escape tracking and history.  Everything else on
+    # the object is derived from the preset (_derive_from_preset) or recomputed on demand.
+    PARTICLE_FIELDS = ("positions", "velocities", "alive", "rng", "tangent", "acc",
+                       "loss_start", "last_core")
+    RUN_FIELDS = ("step", "time", "params", "diagnostics", "_noise_trace", "_event_capacity",
+                  "escape_log", "events_dropped", "history", "structure", "_cores",
+                  "_core_geom", "_basin_grid", "_grid_x", "_grid_y")
+
     def __new__(cls, preset: Preset, *args, **kwargs):
-        if cls is Simulation and preset.dynamics.kind == "ghost":
-            from .ghost_simulation import GhostSimulation
-            return super().__new__(GhostSimulation)
+        if cls is Simulation:
+            cls = simulation_class(preset)
         return super().__new__(cls)
 
     def __init__(self, preset: Preset, history_budget_bytes: int = 256 * 2**20,
@@ -227,39 +259,39 @@ class Simulation:
         self.diagnostics = bool(diagnostics)
         self._event_capacity = EVENT_CAPACITY
         self._event_log_capacity = event_log_capacity
-        self.landscape = landscape_for(preset)
-        self.kernels = dyn.kernels_for(self.landscape)
         self.history = History(preset.run.record_every, history_budget_bytes)
         self._deferred: dict | None = None  # the parameters of a record left pending
         self._record_work = None  # the record in progress (a generator), see flush_record
         self.structure = None
         self._cores = np.full((1, 1), -1, dtype=np.int32)
+        self._basin_grid = self._cores
+        self._grid_x = self._grid_y = np.zeros(2)
         self._core_geom = np.zeros(4)
+        self._derive_from_preset()
         self._init_state()
 
     # -- state -----------------------------------------------------------------------------------
-    def _init_state(self) -> None:
+    def _derive_from_preset(self) -> None:
+        """What follows from the preset alone: the compiled landscape, bounds, noise data."""
         p = self.preset
-        self.params = self.landscape.param_vector(p.landscape.params)
+        self.landscape = landscape_for(p)
+        self.kernels = dyn.kernels_for(self.landscape)
         self.bounds = bounds_of(p, self.landscape)
         self.boundary_code = dyn.BOUNDARIES.index(p.landscape.boundary)
         self.data = make_dataset(p.dynamics, p.ensemble.seed)
+
+    def _init_state(self) -> None:
+        p = self.preset
+        self.params = self.landscape.param_vector(p.landscape.params)
         self.step = 0
         self.time = 0.0
-        n = p.ensemble.particles
-        self.positions = np.empty((0, 2))
-        self.velocities = np.empty((0, 2))
-        self.alive = np.empty(0, dtype=np.uint8)
-        self.rng = np.empty((0, 4), dtype=np.uint64)
-        self.tangent = np.empty((0, 4))
-        self.acc = np.empty((0, dyn.N_ACC))
-        self.out = np.empty((0, 2))
-        self.last_core = np.empty(0, dtype=np.int32)
-        self.loss_start = np.empty(0)
+        self.out = None
+        for name, rows in self._new_particles(0, 0).items():
+            setattr(self, name, rows)
         self._deferred = self._record_work = None
         # (step, value) of T_eff's state-dependent noise factor, see _state_noise_trace
         self._noise_trace: tuple[int, float] | None = None
-        self._resize(n)
+        self._resize(p.ensemble.particles)
         self.restart_escapes()
         self.history.clear()
         self._record()
@@ -280,28 +312,33 @@ class Simulation:
             pos = np.clip(pos, lo, hi)
         return pos
 
+    def _new_particles(self, first: int, count: int) -> dict[str, np.ndarray]:
+        """The rows of :attr:`PARTICLE_FIELDS` for particles ``first … first + count − 1`` as
+        they start (each from its own streams, so N changes never move other particles)."""
+        positions = self._initial_positions(first, count)
+        tangent = np.zeros((count, 4))
+        tangent[:, 0] = tangent[:, 1] = math.sqrt(0.5)
+        return {"positions": positions, "velocities": np.zeros((count, 2)),
+                "alive": np.ones(count, dtype=np.uint8),
+                "rng": particle_states(self.preset.ensemble.seed, first, count, PURPOSE_STEPS),
+                "tangent": tangent, "acc": dyn.new_accumulators(count),
+                "loss_start": self._loss_and_grad(positions)[:, 0],
+                "last_core": self._starting_states(positions)}
+
     def _resize(self, n: int) -> None:
         old = self.positions.shape[0]
         if n < old:
-            for name in ("positions", "velocities", "alive", "rng", "tangent", "acc",
-                         "last_core", "loss_start"):
+            for name in self.PARTICLE_FIELDS:
                 setattr(self, name, np.ascontiguousarray(getattr(self, name)[:n]))
-            self.out = None
-            return
-        count = n - old
-        seed = self.preset.ensemble.seed
-        new_pos = self._initial_positions(old, count)
-        tangent = np.zeros((count, 4))
-        tangent[:, 0] = tangent[:, 1] = math.sqrt(0.5)
-        self.positions = np.concatenate([self.positions, new_pos])
-        self.velocities = np.concatenate([self.velocities, np.zeros((count, 2))])
-        self.alive = np.concatenate([self.alive, np.ones(count, dtype=np.uint8)])
-        self.rng = np.concatenate([self.rng, particle_states(seed, old, count, PURPOSE_STEPS)])
-        self.tangent = np.concatenate([self.tangent, tangent])
-        self.acc = np.concatenate([self.acc, dyn.new_accumulators(count)])
+        else:
+            rows = self._new_particles(old, n - old)
+            if set(rows) != set(self.PARTICLE_FIELDS):
+                raise RuntimeError(f"{type(self).__name__}._new_particles gives {sorted(rows)}, "
+                                   f"not the declared {sorted(self.PARTICLE_FIELDS)}")
+            for name in self.PARTICLE_FIELDS:
+                setattr(self, name, np.ascontiguousarray(
+                    np.concatenate([getattr(self, name), rows[name]])))
         self.out = None
-        self.loss_start = np.concatenate([self.loss_start, self._loss_and_grad(new_pos)[:, 0]])
-        self.last_core = np.concatenate([self.last_core, self._starting_states(new_pos)])
 
     # -- basins and escapes --------------------------------------------------------------------
     @property
@@ -396,18 +433,13 @@ class Simulation:
         return self.escape_log.events()
 
     # -- parameters ------------------------------------------------------------------------------
-    def update_params(self, **changes) -> None:
-        """Change live parameters between chunks (keys in :data:`LIVE_PARAMS`).
-
-        ``landscape_params`` is a dict of landscape parameter values.  Raises ``PresetError``
-        for invalid values; on error nothing changes.
-        """
+    def preset_with(self, **changes) -> Preset:
+        """The validated preset with live parameter ``changes`` (keys in :data:`LIVE_PARAMS`;
+        ``landscape_params`` a dict) applied; raises ``PresetError`` for invalid values."""
         from .presets import preset_from_dict, to_dict
         unknown = set(changes) - set(LIVE_PARAMS)
         if unknown:
             raise PresetError("update_params", ", ".join(sorted(unknown)), "not a live parameter")
-        if not set(changes) <= STEP_ONLY_PARAMS:  # N or f changes what a pending record reads
-            self.flush_record()
         data = to_dict(self.preset)
         for key, value in changes.items():
             if key == "particles":
@@ -416,8 +448,23 @@ class Simulation:
                 data["landscape"]["params"] = {**data["landscape"].get("params", {}), **value}
             else:
                 data["dynamics"][key] = value
-        new = preset_from_dict(data, "live parameters")
-        new = replace(new, source=self.preset.source)
+        return replace(preset_from_dict(data, "live parameters"), source=self.preset.source)
+
+    def update_params(self, **changes) -> None:
+        """Change live parameters between chunks (keys in :data:`LIVE_PARAMS`).
+
+        ``landscape_params`` is a dict of landscape parameter values.  Raises ``PresetError``
+        for invalid values, and for a kind another class runs (:func:`simulation_class`: load
+        the preset with that kind instead); on error nothing changes.
+        """
+        new = self.preset_with(**changes)
+        if simulation_class(new) is not type(self):
+            raise PresetError("update_params", "kind",
+                              f"= {new.dynamics.kind!r}: a {self.preset.dynamics.kind!r} run on "
+                              "this landscape cannot switch to it live (another step kernel "
+                              "and state); load the preset with this kind instead")
+        if not set(changes) <= STEP_ONLY_PARAMS:  # N or f changes what a pending record reads
+            self.flush_record()
         old = self.preset
         self.preset = new
         if set(changes) & {"landscape_params", "particles", "noise"}:
@@ -478,14 +525,23 @@ class Simulation:
             self.bounds, self.boundary_code, self.preset.landscape.wall_stiffness,
             self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, tracking, self._cores,
             self._core_geom, self.last_core, event_buffer, event_count, self.step)
-        if tracking and event_count.any():
-            kept = np.minimum(event_count, capacity)
-            self.escape_log.add(np.concatenate(
-                [event_buffer[b, :kept[b]] for b in range(n_blocks) if kept[b]]))
-            dropped = int((event_count - kept).sum())
-            if dropped:
-                self.events_dropped += dropped
-                self._event_capacity *= 4  # larger buffers from the next chunk on
+        if tracking:
+            self._collect_events(event_buffer, event_count, capacity)
+
+    def _collect_events(self, event_buffer: np.ndarray, event_count: np.ndarray,
+                        capacity: int) -> None:
+        """Hand a chunk's per-block event rows to the escape log (rows past a block's
+        ``capacity`` were counted, not kept: they are counted as dropped, and the buffers of
+        the next chunks are larger)."""
+        if not event_count.any():
+            return
+        kept = np.minimum(event_count, capacity)
+        self.escape_log.add(np.concatenate(
+            [event_buffer[b, :kept[b]] for b in range(len(event_count)) if kept[b]]))
+        dropped = int((event_count - kept).sum())
+        if dropped:
+            self.events_dropped += dropped
+            self._event_capacity *= 4  # larger buffers from the next chunk on
 
     def _step_config(self) -> dyn.StepConfig:
         d = self.preset.dynamics
@@ -756,23 +812,37 @@ class Simulation:
 
     # -- checkpoints -----------------------------------------------------------------------------
     def checkpoint(self) -> dict:
-        """Everything needed to resume bitwise (arrays copied, history excluded)."""
-        return {"preset": self.preset, "step": self.step, "time": self.time,
-                **{name: getattr(self, name).copy() for name in
-                   ("positions", "velocities", "alive", "rng", "tangent", "acc", "out",
-                    "params", "last_core")},
-                "escape_log": self.escape_log.copy(), "events_dropped": self.events_dropped}
+        """Everything needed to resume bitwise: copies of every declared state field
+        (:attr:`PARTICLE_FIELDS`, :attr:`RUN_FIELDS`, history and escape tracking included) and
+        the preset.  ``restore`` of it into any simulation of the same class — a fresh one
+        included — continues as this one would."""
+        self.flush_record()
+        state = {"version": CHECKPOINT_VERSION, "class": type(self).__name__,
+                 "preset": self.preset}
+        for name in self.PARTICLE_FIELDS + self.RUN_FIELDS:
+            state[name] = _copied(getattr(self, name))
+        return state
 
     def restore(self, state: dict) -> None:
+        """Continue from ``checkpoint()``'s state (this object's own earlier state or another
+        simulation's of the same class).  Raises ``ValueError`` for a checkpoint of another
+        class or version, or one that lacks a declared field."""
+        if state.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"checkpoint version {state.get('version')!r} is not this "
+                             f"engine's ({CHECKPOINT_VERSION})")
+        if state.get("class") != type(self).__name__:
+            raise ValueError(f"a {state.get('class')} checkpoint cannot be restored into a "
+                             f"{type(self).__name__} (load its preset instead)")
+        missing = [name for name in self.PARTICLE_FIELDS + self.RUN_FIELDS if name not in state]
+        if missing:
+            raise ValueError(f"checkpoint lacks {', '.join(missing)}")
         self.flush_record()
         self.preset = state["preset"]
-        self.step, self.time = state["step"], state["time"]
-        for name in ("positions", "velocities", "alive", "rng", "tangent", "acc", "out",
-                     "params", "last_core"):
-            setattr(self, name, state[name].copy())
-        self.escape_log = state["escape_log"].copy()
-        self.events_dropped = state["events_dropped"]
-        self._noise_trace = None
+        self._derive_from_preset()
+        for name in self.PARTICLE_FIELDS + self.RUN_FIELDS:
+            setattr(self, name, _copied(state[name]))
+        self.out = None
+        self._deferred = self._record_work = None
 
     def reset(self) -> None:
         """Restart from the initial cloud with the current parameters."""
