@@ -36,7 +36,7 @@ from engine.diagnostics.measure import (EmpiricalMeasure, gibbs_cells, kl_diverg
 from engine.diagnostics.structure import Structure, StructureError, analyse
 from engine.export import write_csv, write_npz
 from engine.presets import Preset, PresetError
-from engine.simulation import Frame, Simulation, equivalent_langevin
+from engine.simulation import Frame, Simulation, equivalent_langevin, simulation_class
 
 CHUNK_SECONDS = 0.015  # engine work between command checks and frames
 RECORD_PIECE_SECONDS = 0.008  # record work between command checks (a record: 35–80 ms at 10⁶)
@@ -329,6 +329,13 @@ class EngineLoop:
         if self.sim is None:
             return
         try:
+            if "kind" in changes:
+                preset = self.sim.preset_with(**changes)
+                if simulation_class(preset) is not type(self.sim):
+                    # another step kernel and state (e.g. ghost ↔ langevin on the classifier):
+                    # a new run of this kind from the initial cloud, the controls follow it
+                    self._load(preset)
+                    return
             self.sim.update_params(**changes)
         except PresetError as exc:
             self._send("failed", ("parameter", str(exc)))

@@ -549,7 +549,32 @@ class MainWindow(QMainWindow):
         params = dict(self.preset.landscape.params) if self.preset.landscape.expr else {}
         from dataclasses import replace
         landscape = replace(self.preset.landscape, builtin=None, expr=text, params=params)
-        self.worker.submit("load", replace(self.preset, landscape=landscape))
+        self._load_on_landscape(landscape)
+
+    def _load_on_landscape(self, landscape) -> None:
+        """Load the current preset on another landscape, validated like a file.  Ghost runs
+        need the classifier: elsewhere they become plain SGD.  Minibatches of the classifier's
+        data have no momentum, walls or analytic noise model: those settings go back to their
+        defaults there."""
+        from dataclasses import replace
+        from engine.presets import DynamicsSpec, preset_from_dict, to_dict
+        data = to_dict(replace(self.preset, landscape=landscape))
+        dynamics = data["dynamics"]
+        classifier = landscape.builtin == "sine_classifier"
+        if dynamics["kind"] == "ghost" and not classifier:
+            dynamics["kind"] = "sgd"
+        if classifier and dynamics["kind"] in ("sgd", "ghost"):
+            defaults = to_dict(replace(self.preset, dynamics=DynamicsSpec()))["dynamics"]
+            for key in ("noise", "noise_scale", "noise_cov", "momentum"):
+                dynamics[key] = defaults[key]
+            if data["landscape"]["boundary"] == "wall":
+                data["landscape"]["boundary"] = "reflect"
+        try:
+            preset = preset_from_dict(data, self.preset.source)
+        except PresetError as exc:
+            self._on_failed("landscape", str(exc))
+            return
+        self.worker.submit("load", preset)
 
     def _ghosts_changed(self, value: float) -> None:
         from engine.presets import apply_sets
@@ -568,7 +593,7 @@ class MainWindow(QMainWindow):
         from dataclasses import replace
         landscape = replace(self.preset.landscape, builtin=name, expr=None, params={},
                             bounds=None)
-        self.worker.submit("load", replace(self.preset, landscape=landscape))
+        self._load_on_landscape(landscape)
 
     # -- dialogs ----------------------------------------------------------------------------------
     def _open_dialog(self) -> None:
@@ -645,17 +670,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"ErgoScope — {preset.name}")
         if preset.source and self.tabs.currentWidget() is not self.cnn_view:
             self._select_in_gallery(preset.source)  # (a CNN preset opened meanwhile keeps it)
-        d = preset.dynamics
-        self.kind_combo.blockSignals(True)
-        self.kind_combo.setCurrentText(d.kind)
-        self.kind_combo.blockSignals(False)
-        for key, value in (("lr", d.lr), ("temperature", d.temperature),
-                           ("batch_size", d.batch_size), ("momentum", d.momentum),
-                           ("noise_scale", d.noise_scale),
-                           ("particles", preset.ensemble.particles)):
-            self.sliders[key].set_value(value)
-        self.ghost_slider.set_value(d.ghosts)
-        self.ghost_slider.setEnabled(d.kind == "ghost")
+        self._show_dynamics(preset)
         self.seed_spin.blockSignals(True)
         self.seed_spin.setValue(min(preset.ensemble.seed, 2**31 - 1))
         self.seed_spin.blockSignals(False)
@@ -690,11 +705,28 @@ class MainWindow(QMainWindow):
         self._busy_shown = True
         self.statusBar().showMessage(message)
 
+    def _show_dynamics(self, preset: Preset) -> None:
+        """Put the run's method and dynamics parameters in the controls (no signals)."""
+        d = preset.dynamics
+        self.kind_combo.blockSignals(True)
+        self.kind_combo.setCurrentText(d.kind)
+        self.kind_combo.blockSignals(False)
+        for key, value in (("lr", d.lr), ("temperature", d.temperature),
+                           ("batch_size", d.batch_size), ("momentum", d.momentum),
+                           ("noise_scale", d.noise_scale),
+                           ("particles", preset.ensemble.particles)):
+            self.sliders[key].set_value(value)
+        self.ghost_slider.set_value(d.ghosts)
+        self.ghost_slider.setEnabled(d.kind == "ghost")
+
     def _on_failed(self, what: str, message: str) -> None:
         self._busy_shown = False
         self.last_error = f"{what} failed: {message}"
         self.error_banner.setText(self.last_error)
         self.statusBar().showMessage(self.last_error, 10000)
+        if what == "parameter" and self.worker.state is not None:
+            # a refused change changed nothing: the controls show what the run uses
+            self._show_dynamics(self.worker.state.preset)
 
     def show_frame(self, bundle: FrameBundle) -> None:
         if self._busy_shown:  # the pause announced by the worker is over
