@@ -14,7 +14,9 @@ from .simulation import Simulation
 
 def run_preset(preset: Preset, out: str | Path | None = None, steps: int | None = None,
                progress: Callable[[int, int], None] | None = None,
-               escapes: bool = True) -> Simulation:
+               escapes: bool = True, resume: Simulation | None = None,
+               checkpoint: str | Path | None = None,
+               checkpoint_every: int | None = None) -> Simulation:
     """Run ``preset`` for ``steps`` (default ``preset.run.steps``); optionally write ``out``.
 
     ``out`` ending in ``.npz`` gets the DESIGN §9 arrays, ``.csv`` the long-format table; the
@@ -22,14 +24,17 @@ def run_preset(preset: Preset, out: str | Path | None = None, steps: int | None 
     created) before the run starts, and the two files are published together
     (:func:`engine.export.publish_pair`).  ``escapes`` runs the structure analysis first so
     basins and core-set escape events are tracked.
+    ``resume`` continues that simulation (:func:`engine.checkpoint.resume`) instead of
+    starting one; ``checkpoint`` writes its state there every ``checkpoint_every`` steps and at
+    the end (:func:`engine.checkpoint.advance_with_checkpoints`).
     Returns the finished :class:`Simulation` for further inspection.
     """
     if out is not None:
         out = prepare_output(out)
         if out.suffix not in (".npz", ".csv"):
             raise ValueError(f"{out}: the output must end in .npz or .csv")
-    sim = Simulation(preset)
-    if escapes:
+    sim = Simulation(preset) if resume is None else resume
+    if escapes and resume is None:
         from .diagnostics.structure import StructureError, analyse
         try:
             structure = analyse(preset, sim=sim)
@@ -37,7 +42,11 @@ def run_preset(preset: Preset, out: str | Path | None = None, steps: int | None 
             raise PresetError(preset.source, "landscape", str(exc)) from None
         sim.attach_structure(structure)
     total = preset.run.steps if steps is None else int(steps)
-    sim.advance(total, progress=progress)
+    if checkpoint is None:
+        sim.advance(total, progress=progress)
+    else:
+        from .checkpoint import advance_with_checkpoints
+        advance_with_checkpoints(sim, total, checkpoint, checkpoint_every, progress)
     if out is not None:
         run_id = uuid.uuid4().hex
         arrays = sim.trajectory_arrays()

@@ -43,6 +43,8 @@ def _load_with_overrides(args) -> "object":
 
 def cmd_run(args) -> int:
     from .api import run_preset
+    if args.resume or args.checkpoint or args.checkpoint_every or args.preset is None:
+        return cmd_run_checkpointed(args)
     preset = _load_with_overrides(args)
     out = Path(args.out)
     if out.suffix not in (".npz", ".csv"):
@@ -50,6 +52,40 @@ def cmd_run(args) -> int:
     quiet = args.quiet or preset.run.steps < 20000
     progress = None if quiet else _progress_printer("run")
     sim = run_preset(preset, out=out, progress=progress)
+    print(out)
+    return _report_divergence(sim)
+
+
+def cmd_run_checkpointed(args) -> int:
+    """``run PRESET --checkpoint FILE [--checkpoint-every K]`` writes the run's complete state
+    to FILE (atomically) every K steps and at the end; ``run --resume FILE --steps M`` goes on
+    from it for M more steps (engine.checkpoint).  A run of a + b steps and a run of a steps
+    resumed for b write the same arrays."""
+    from .api import run_preset
+    from .checkpoint import resume
+    out = Path(args.out)
+    if out.suffix not in (".npz", ".csv"):
+        raise PresetError("--out", str(out), "must end in .npz or .csv")
+    every = args.checkpoint_every
+    if every is not None and (every < 1 or not args.checkpoint):
+        raise PresetError("--checkpoint-every", str(every),
+                          "must be >= 1" if every < 1 else "needs --checkpoint FILE")
+    if args.resume is None:
+        if args.preset is None:
+            raise PresetError("run", "", "give a preset file, or --resume CHECKPOINT")
+        preset, sim, steps = _load_with_overrides(args), None, None
+    else:
+        if args.preset is not None or args.set or args.seed is not None:
+            raise PresetError("--resume", args.resume, "continues the checkpoint's own run: "
+                              "give no preset, --set or --seed")
+        if args.steps is None or args.steps < 0:
+            raise PresetError("--resume", args.resume, "needs --steps M >= 0 (steps to add)")
+        sim = resume(args.resume, args.steps)
+        preset, steps = sim.preset, args.steps
+    quiet = args.quiet or (preset.run.steps if steps is None else steps) < 20000
+    progress = None if quiet else _progress_printer("run")
+    sim = run_preset(preset, out=out, steps=steps, progress=progress, resume=sim,
+                     checkpoint=args.checkpoint, checkpoint_every=every)
     print(out)
     return _report_divergence(sim)
 
@@ -237,8 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="ErgoScope engine, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="simulate a preset and write a trajectory file")
-    run.add_argument("preset")
+    run.add_argument("preset", nargs="?", help="preset file (not with --resume)")
     _run_options(run, "output .npz or .csv")
+    run.add_argument("--checkpoint", metavar="FILE",
+                     help="write the run's complete state here (atomically) at the end and "
+                          "every --checkpoint-every steps")
+    run.add_argument("--checkpoint-every", type=int, metavar="K")
+    run.add_argument("--resume", metavar="FILE",
+                     help="continue the run of a checkpoint for --steps more steps")
     run.set_defaults(func=cmd_run)
     info = sub.add_parser("info", help="minima, saddles and Kramers times as JSON")
     info.add_argument("preset")
