@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from pathlib import Path
 
+_STARTED = time.monotonic()
 DEFAULT_PRESET = Path(__file__).resolve().parents[1] / "presets" / "double_well_kramers.toml"
 
 EPILOG = """\
@@ -71,11 +74,38 @@ def build_window(argv: list[str] | None = None):
     return window
 
 
+def _smoke_report(window, linger_ms: int = 1500) -> None:
+    """``ERGOSCOPE_SMOKE=1``: print one line when the window is on screen ("window shown"), when
+    the engine announces a pause ("busy: …", e.g. compiling) and when the first frame arrives
+    ("first frame"), each with the seconds since ``python -m app`` started; quit ``linger_ms`` after
+    the first frame (time to paint it and for a screenshot).  Used by tests/test_x11_smoke.py."""
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+    start = _STARTED
+
+    def say(text: str) -> None:
+        print(f"{text} {time.monotonic() - start:.2f} s", flush=True)
+
+    QTimer.singleShot(0, lambda: say("window shown"))
+    window.worker.busy.connect(lambda message: say(f"busy: {message}"))
+    seen = []
+
+    def first(_bundle) -> None:
+        if not seen:
+            seen.append(True)
+            say("first frame")
+            QTimer.singleShot(linger_ms, QApplication.instance().quit)
+    window.worker.frame_ready.connect(first)
+    window.cnn_worker.frame_ready.connect(first)
+
+
 def main(argv: list[str] | None = None) -> int:
     window = build_window(argv)
     if isinstance(window, int):
         return window
     from PyQt6.QtWidgets import QApplication
+    if os.environ.get("ERGOSCOPE_SMOKE"):
+        _smoke_report(window, int(float(os.environ.get("ERGOSCOPE_SMOKE_LINGER", "1.5")) * 1000))
     return QApplication.instance().exec()
 
 

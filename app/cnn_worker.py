@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from PyQt6.QtCore import QObject, pyqtSignal, pyqtSlot
 
 from engine.cnn.config import CnnPreset
-from engine.cnn.report import summarise
-from engine.cnn.trainer import CnnExperiment
+
+if TYPE_CHECKING:  # torch is imported on the first experiment, not when the window opens (≈ 1 s)
+    from engine.cnn.trainer import CnnExperiment
 
 FRAME_INTERVAL = 0.1
 
@@ -53,6 +55,8 @@ class CnnWorker(QObject):
         self.running.set()
         self.cancelled = False
         try:
+            from engine.cnn.report import summarise
+            from engine.cnn.trainer import CnnExperiment
             start = time.perf_counter()
             experiment = CnnExperiment(preset, device)
             self.experiment = experiment

@@ -704,6 +704,9 @@ class MainWindow(QMainWindow):
     def _on_busy(self, message: str) -> None:
         self._busy_shown = True
         self.statusBar().showMessage(message)
+        # also over the landscape, which stays empty until the first frame (compiling…)
+        self.landscape_view.plot.setTitle(message.split(":")[-1].strip() or message,
+                                          color="#e0c050")
 
     def _show_dynamics(self, preset: Preset) -> None:
         """Put the run's method and dynamics parameters in the controls (no signals)."""
@@ -721,6 +724,7 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, what: str, message: str) -> None:
         self._busy_shown = False
+        self.landscape_view.plot.setTitle(None)
         self.last_error = f"{what} failed: {message}"
         self.error_banner.setText(self.last_error)
         self.statusBar().showMessage(self.last_error, 10000)
@@ -732,6 +736,7 @@ class MainWindow(QMainWindow):
         if self._busy_shown:  # the pause announced by the worker is over
             self._busy_shown = False
             self.statusBar().clearMessage()
+            self.landscape_view.plot.setTitle(None)
         try:
             if (bundle.state.generation != self._generation
                     or bundle.structure is not self._structure):

@@ -1,4 +1,4 @@
-"""Command line: ``python -m engine run|info|cnn …`` (DESIGN §10).
+"""Command line: ``python -m engine run|info|sweep|ghosts|cnn …`` (README, "Headless use").
 
 Errors in presets, expressions or arguments print one clear line on stderr and exit with 2;
 no traceback.
@@ -112,6 +112,13 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _prepare(out) -> None:
+    """Create the output's folder and check it is writable before a long computation, as
+    ``run`` does (an error after the run would lose it)."""
+    from .export import prepare_output
+    prepare_output(out)
+
+
 def _sweep_values(varies: list[str]) -> tuple[list[str], list[tuple]]:
     """``["a.b=1,2", "c.d=3,4"]`` → (["a.b", "c.d"], [(1, 3), (2, 4)]): keys varied together."""
     from .presets import parse_set
@@ -136,6 +143,7 @@ def cmd_sweep(args) -> int:
     from .export import atomic_write_text, write_json
     preset = _load_with_overrides(args)
     keys, settings = _sweep_values(args.vary)
+    _prepare(args.out)
     rows = []
     for setting in settings:
         label = " ".join(f"{k}={v}" for k, v in zip(keys, setting))
@@ -193,6 +201,7 @@ def cmd_ghosts(args) -> int:
     from .ghost_compare import compare, table_rows
     preset = _load_with_overrides(args)
     counts = [int(v) for v in args.ghosts.split(",") if v.strip()]
+    _prepare(args.out)
     state = {"last": 0.0}
 
     def progress(label, done, total):
@@ -230,6 +239,7 @@ def cmd_cnn(args) -> int:
     out = Path(args.out)
     if out.suffix != ".npz":
         raise PresetError("--out", str(out), "must end in .npz")
+    _prepare(out)
     values = [None]
     if args.vary:
         if "=" not in args.vary:
@@ -260,58 +270,141 @@ def cmd_cnn(args) -> int:
 
 def _run_options(command: argparse.ArgumentParser, out_help: str) -> None:
     """--steps, --seed, --set, --out and --quiet, shared by run, sweep and ghosts."""
-    command.add_argument("--steps", type=int)
-    command.add_argument("--seed", type=int)
+    command.add_argument("--steps", type=int, metavar="N",
+                         help="steps to simulate (sets run.steps; default: the preset's)")
+    command.add_argument("--seed", type=int, metavar="S",
+                         help="seed of the particles' random streams (sets ensemble.seed)")
     command.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
-                         help="override a preset value (TOML value; bare words are strings)")
-    command.add_argument("--out", required=True, help=out_help)
-    command.add_argument("--quiet", action="store_true", help="no progress bar")
+                         help="override a preset value, e.g. dynamics.temperature=0.25; the "
+                              "value is read as TOML (bare words are strings) and the result "
+                              "validated like the file; repeatable")
+    command.add_argument("--out", required=True, metavar="FILE",
+                         help=out_help + "; its folder is created")
+    command.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+
+
+_EXAMPLES = {
+    "run": """\
+Writes positions (F,N,2), loss, lyapunov, basin, events and the ensemble series to FILE
+(.npz, or a long-format .csv) and a JSON summary FILE.json beside it (escape statistics, measure
+vs Gibbs, autocorrelation times).  Exit status 2 on a bad preset or option, 3 when every particle
+diverged.
+
+examples:
+  python -m engine run presets/double_well_kramers.toml --steps 20000 \\
+      --set dynamics.temperature=0.25 --out out/dw.npz
+  python -m engine run presets/zhang_sin_lr004.toml --out out/zhang.csv
+  python -m engine run presets/double_well_kramers.toml --steps 10000 \\
+      --checkpoint out/dw.ckpt --checkpoint-every 5000 --out out/dw.npz
+  python -m engine run --resume out/dw.ckpt --steps 10000 --out out/dw_more.npz
+""",
+    "info": """\
+Prints JSON: the landscape's minima and index-1 saddles (position, value, Hessian eigenvalues,
+the largest stable GD step 2/λ_max), the Laplace weights at the preset's temperature and the
+Eyring–Kramers escape times between basins.  Nothing is simulated.
+
+examples:
+  python -m engine info presets/double_well_kramers.toml
+  python -m engine info presets/double_well_kramers.toml --set dynamics.temperature=0.5
+""",
+    "sweep": """\
+Runs the preset once per value of the varied key(s) and writes one row per (setting, transition):
+measured mean first-passage time with its 95 % interval beside the Eyring–Kramers prediction at
+the equivalent Langevin temperature (T_eff for SGD).
+
+examples:
+  python -m engine sweep presets/arrhenius_sweep.toml \\
+      --vary dynamics.temperature=0.2,0.25,0.33,0.5 --out out/arrhenius.csv
+  python -m engine sweep presets/batch_size_temperature.toml \\
+      --vary dynamics.lr=0.01,0.02,0.01 --vary dynamics.batch_size=4,8,8 --out out/scaling.csv
+""",
+    "ghosts": """\
+Ghost-extended SGD on a classifier preset (dynamics.kind = "ghost"): the same initial cloud run
+with each ghost count; per count the fraction of particles that reached the teacher basin over
+time (Wilson 95 % intervals), the median hitting time, the final loss and ghost mass.
+
+example:
+  python -m engine ghosts presets/ghost_corridor.toml --ghosts 0,1,2,4 --out out/ghosts.json
+""",
+    "cnn": """\
+Trains R runs × 2 arms (no ghosts / the preset's ghosts) of the small CNN together and writes
+FILE (.npz: every metric per epoch and run), its .json beside it (the report: first test-loss peaks,
+paired ghost − baseline differences with 95 % t intervals; out/smoke.npz → out/smoke.json) and
+PNG figures (out/smoke_bands.png, …).
+
+examples:
+  python -m engine cnn presets/cnn_smoke.toml --out out/smoke.npz
+  python -m engine cnn presets/rmnist30_ghost.toml --runs 10 --epochs 60 --out out/r10.npz
+  python -m engine cnn presets/rmnist30_ghost.toml --device cuda \\
+      --vary training.lr=0.05,0.1,0.2,0.5 --set diagnostics.every=20 --out out/sweep.npz
+""",
+}
+
+
+def _command(sub, name: str, summary: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+                          epilog=_EXAMPLES[name],
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine",
-                                     description="ErgoScope engine, headless.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="simulate a preset and write a trajectory file")
+    parser = argparse.ArgumentParser(
+        prog="python -m engine", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="ErgoScope engine, headless: the same presets and numbers as the window.",
+        epilog="`python -m engine COMMAND --help` describes each command with examples.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = _command(sub, "run", "simulate a preset and write a trajectory file")
     run.add_argument("preset", nargs="?", help="preset file (not with --resume)")
-    _run_options(run, "output .npz or .csv")
+    _run_options(run, "output trajectory, .npz or .csv")
     run.add_argument("--checkpoint", metavar="FILE",
                      help="write the run's complete state here (atomically) at the end and "
                           "every --checkpoint-every steps")
-    run.add_argument("--checkpoint-every", type=int, metavar="K")
+    run.add_argument("--checkpoint-every", type=int, metavar="K",
+                     help="with --checkpoint: also write it every K steps during the run")
     run.add_argument("--resume", metavar="FILE",
-                     help="continue the run of a checkpoint for --steps more steps")
+                     help="continue the run of a checkpoint for --steps more steps (no preset, "
+                          "--set or --seed: the checkpoint holds them)")
     run.set_defaults(func=cmd_run)
-    info = sub.add_parser("info", help="minima, saddles and Kramers times as JSON")
-    info.add_argument("preset")
-    info.add_argument("--set", action="append", metavar="KEY.PATH=VALUE")
+    info = _command(sub, "info", "minima, saddles and Kramers times as JSON")
+    info.add_argument("preset", help="preset file")
+    info.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
+                      help="override a preset value (TOML value; bare words are strings); "
+                           "repeatable")
     info.set_defaults(func=cmd_info)
-    sweep = sub.add_parser("sweep", help="run a preset over values of one key (e.g. an "
-                                         "Arrhenius sweep of the temperature)")
-    sweep.add_argument("preset")
+    sweep = _command(sub, "sweep", "run a preset over values of one or more keys (e.g. an "
+                                   "Arrhenius sweep of the temperature)")
+    sweep.add_argument("preset", help="preset file")
     sweep.add_argument("--vary", required=True, action="append", metavar="KEY.PATH=V1,V2,…",
-                       help="repeat to vary keys together, value by value (e.g. "
-                            "dynamics.lr=0.01,0.02 --vary dynamics.batch_size=4,8)")
-    _run_options(sweep, "output .csv or .json table")
+                       help="the values of a key, one run each; repeat to vary keys together, "
+                            "value by value (e.g. dynamics.lr=0.01,0.02 --vary "
+                            "dynamics.batch_size=4,8)")
+    _run_options(sweep, "output table, .csv or .json")
     sweep.set_defaults(func=cmd_sweep)
-    ghosts = sub.add_parser("ghosts", help="compare runs with e = 0, 1, 2, 4 ghosts from the "
-                                           "same initial cloud")
-    ghosts.add_argument("preset")
-    ghosts.add_argument("--ghosts", default="0,1,2,4")
-    _run_options(ghosts, "output .json or .csv")
+    ghosts = _command(sub, "ghosts", "compare runs with e = 0, 1, 2, 4 ghosts from the same "
+                                     "initial cloud")
+    ghosts.add_argument("preset", help="a ghost preset on the sine classifier")
+    ghosts.add_argument("--ghosts", default="0,1,2,4", metavar="E1,E2,…",
+                        help="ghost counts to compare (default 0,1,2,4)")
+    _run_options(ghosts, "output table, .json or .csv")
     ghosts.set_defaults(func=cmd_ghosts)
-    cnn = sub.add_parser("cnn", help="train the ghost-CNN experiment (R runs × 2 arms) and "
-                                     "write the NPZ, a JSON summary and PNG figures")
-    cnn.add_argument("preset")
-    cnn.add_argument("--runs", type=int)
-    cnn.add_argument("--epochs", type=int)
-    cnn.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    cnn.add_argument("--set", action="append", metavar="KEY.PATH=VALUE")
+    cnn = _command(sub, "cnn", "train the ghost-CNN experiment (R runs × 2 arms) and write the "
+                               "NPZ, a JSON summary and PNG figures")
+    cnn.add_argument("preset", help="a CNN-lab preset (tables data, model, training)")
+    cnn.add_argument("--runs", type=int, metavar="R",
+                     help="number of runs (data subsets × initialisations; default: the preset's)")
+    cnn.add_argument("--epochs", type=int, metavar="E",
+                     help="epochs per run (default: the preset's)")
+    cnn.add_argument("--device", default="auto",
+                     help="cpu, cuda or auto (default: CUDA when present, else the CPU)")
+    cnn.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
+                     help="override a preset value, e.g. training.lr=0.1 (TOML value); "
+                          "repeatable")
     cnn.add_argument("--vary", metavar="KEY.PATH=V1,V2,…",
-                     help="repeat the experiment for each value (e.g. training.lr=0.05,0.1,0.2)"
-                          " and write a <out>_sweep.json table")
-    cnn.add_argument("--out", required=True, help="output .npz")
-    cnn.add_argument("--quiet", action="store_true")
+                     help="repeat the experiment for each value (e.g. training.lr=0.05,0.1,0.2),"
+                          " writing <out>_<key><value>.npz each and a <out>_sweep.json table")
+    cnn.add_argument("--out", required=True, metavar="FILE",
+                     help="output .npz (its .json and figures beside it); its folder is created")
+    cnn.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     cnn.set_defaults(func=cmd_cnn)
     return parser
 

@@ -11,8 +11,21 @@ from tests.conftest import ALL_PRESETS, CNN_PRESETS, PRESETS, ROOT
 pytestmark = pytest.mark.qt
 
 
-def _wait(qtbot, condition, timeout=60_000):
-    qtbot.waitUntil(condition, timeout=timeout)
+def _wait(qtbot, condition, timeout=60_000, what=""):
+    """``qtbot.waitUntil`` whose failure says what it waited for (e.g. which preset) and where
+    the window stood."""
+    try:
+        qtbot.waitUntil(condition, timeout=timeout)
+    except qtbot.TimeoutError as exc:
+        window = getattr(qtbot, "_ergoscope_window", None)
+        state = ""
+        if window is not None:
+            state = (f"; engine generation {window.worker.generation}, shown generation "
+                     f"{window._generation}, frames drawn {window.frames_drawn}, "
+                     f"last error {window.last_error!r}, "
+                     f"status {window.statusBar().currentMessage()!r}")
+        raise AssertionError(f"timed out after {timeout / 1000:.0f} s waiting for "
+                             f"{what or 'a condition'}{state}") from exc
 
 
 @pytest.fixture
@@ -23,7 +36,9 @@ def window(qtbot):
     win = MainWindow(preset)
     qtbot.addWidget(win)
     win.show()
-    _wait(qtbot, lambda: win.frames_drawn >= 1)
+    qtbot._ergoscope_window = win
+    # the first frame waits for the step kernel: compiled on a fresh clone (cold numba cache)
+    _wait(qtbot, lambda: win.frames_drawn >= 1, 180_000, "the first frame of the default preset")
     yield win
     win.shutdown()
 
@@ -33,12 +48,16 @@ def test_every_bundled_preset_opens_and_draws(qtbot, window):
     for path in PRESETS:
         before = window.worker.generation
         assert window.open_preset(path)
-        _wait(qtbot, lambda: window.worker.generation > before)
+        # each preset may compile kernels of its own kind first (cold numba cache: minutes in all)
+        _wait(qtbot, lambda: window.worker.generation > before, 180_000,
+              f"preset {path.name} to load")
         generation = window.worker.generation
         # a frame of the old simulation may still be in flight: wait for one of the new one
-        _wait(qtbot, lambda: window._generation == generation)
+        _wait(qtbot, lambda: window._generation == generation, 180_000,
+              f"the first frame of preset {path.name}")
         drawn = window.frames_drawn
-        _wait(qtbot, lambda: window.frames_drawn > drawn)
+        _wait(qtbot, lambda: window.frames_drawn > drawn, 60_000,
+              f"a second frame of preset {path.name}")
         assert window.last_error == ""
         assert window.preset.source == str(path)
         # the gallery highlights the open preset and shows its description
