@@ -40,8 +40,15 @@ class GhostSimulation(Simulation):
         self.task = task
 
     def _init_state(self) -> None:
-        self.metrics = np.zeros((0, len(METRIC_COLUMNS)))
+        self._metrics = np.zeros((0, len(METRIC_COLUMNS)))
         super()._init_state()
+
+    @property
+    def metrics(self) -> np.ndarray:
+        """(N, 7) :data:`engine.ghost.METRIC_COLUMNS` of every particle at its current
+        position, from the full-data pass (made when first asked for after a step)."""
+        self.out  # noqa: B018 - the pass, unless it ran since the last step
+        return self._metrics
 
     @property
     def ghosts(self) -> int:
@@ -62,6 +69,14 @@ class GhostSimulation(Simulation):
         super()._resize(n)
         self._update_metrics()
 
+    def update_params(self, **changes) -> None:
+        kind = self.preset.dynamics.kind
+        if changes.get("kind", kind) != kind:
+            self.flush_record()  # recorded with the ghosts of its own steps
+        super().update_params(**changes)
+        if self.preset.dynamics.kind != kind:
+            self.out = None  # ghost ↔ sgd: the metrics count other ghost logits now
+
     def _step_chunk(self, chunk: int) -> None:
         d = self.preset.dynamics
         tracking = self._cores.shape != (1, 1)
@@ -78,17 +93,19 @@ class GhostSimulation(Simulation):
             self._collect_events(event_buffer, event_count, capacity)
 
     def _update_metrics(self) -> None:
-        self.metrics = np.empty((self.positions.shape[0], len(METRIC_COLUMNS)))
+        metrics = np.empty((self.positions.shape[0], len(METRIC_COLUMNS)))
         full_data_metrics(self.positions, self.gamma, self.task.x, self.task.y,
-                          self.task.classes, self.ghosts, float(self.params[0]), self.metrics)
+                          self.task.classes, self.ghosts, float(self.params[0]), metrics)
+        self._metrics = metrics
         # f_orig and its gradient norm come from the same pass over the data (the landscape's
         # own evaluation would also build the Hessian, serially)
-        self.out = np.ascontiguousarray(self.metrics[:, [0, 5]])
+        self.out = np.ascontiguousarray(metrics[:, [0, 5]])
         # the pass measures T_eff's noise factor for free: frames reuse it (_state_noise_trace)
         self._noise_trace = (self.step, self._metrics_noise_trace())
 
     def _metrics_noise_trace(self) -> float:
-        trace = self.metrics[self.alive.astype(bool), METRIC_COLUMNS.index("grad_cov_trace")]
+        trace = self._metrics[self.alive.astype(bool),
+                              METRIC_COLUMNS.index("grad_cov_trace")]
         return float(trace.mean()) if trace.size else float("nan")
 
     def _measure_noise_trace(self) -> float:

@@ -145,3 +145,17 @@ def test_gd_and_langevin_on_the_classifier_use_its_full_data_gradient():
                                         "dynamics.lr=0.01", "dynamics.temperature=0.0"))
     langevin.advance(1)
     np.testing.assert_array_equal(langevin.positions, sim.positions)
+
+
+def test_ghost_and_sgd_switch_live_on_the_classifier():
+    sim = Simulation(_ghost_preset("dynamics.ghosts=2", "dynamics.ghost_init=0.5"))
+    sim.advance(10)
+    assert sim.snapshot().loss is not None and np.all(sim.metrics[:, 3] > 0)
+    sim.update_params(kind="sgd")                  # the same class: a live change
+    assert np.all(sim.metrics[:, 3] == 0.0)        # no ghost logits now, at once
+    gamma = sim.gamma.copy()
+    sim.advance(10)
+    np.testing.assert_array_equal(sim.gamma, gamma)   # kind sgd trains no ghosts
+    with pytest.raises(PresetError, match="cannot switch to it live"):
+        sim.update_params(kind="langevin")         # another kernel: load that preset instead
+    assert sim.preset.dynamics.kind == "sgd"
