@@ -199,6 +199,57 @@ def _real_logits(w0, w1, x0, x1, count, alpha, classes, cos_out, sin_out, z, dz,
 _TASKS: dict[tuple, Landscape] = {}
 
 
+@njit(nogil=True, cache=True, inline="always", fastmath={"contract", "arcp", "nsz"})
+def classifier_value(w0, w1, p, x0s, x1s, label_cos, label_sin, classes):
+    """``(f, fx, fy, fxx, fxy, fyy)`` of the classifier's mean cross-entropy at ``(w0, w1)``
+    (``p[0]`` = α) on the samples ``x0s, x1s`` with their labels' phases."""
+    # Passes over all samples (vectorised sin/cos and exp, as in the ghost kernel).  With
+    # θ = w·x, z_k = α cos(θ − 2πk/c), dz_k = dz_k/dθ and p_k the softmax, per sample:
+    # L = log Σ e^{z_k} − z_y, ∇L = (Σ p_k dz_k − dz_y) x and
+    # ∇²L = [Σ_k (p_k − δ_ky)(−z_k) + Σ_k p_k dz_k² − (Σ_k p_k dz_k)²] x xᵀ.
+    a = p[0]
+    n = x0s.shape[0]
+    cos_s = np.empty(n)
+    sin_s = np.empty(n)
+    top = np.empty(n)
+    total = np.zeros(n)
+    first = np.zeros(n)      # Σ e_k dz_k
+    second = np.zeros(n)     # Σ e_k dz_k²
+    level = np.zeros(n)      # Σ e_k z_k
+    z = np.empty((classes, n))
+    dz = np.empty((classes, n))
+    _real_logits(w0, w1, x0s, x1s, n, a, classes, cos_s, sin_s, z, dz, top)
+    for k in range(classes):
+        for s in range(n):
+            e = vexp(z[k, s] - top[s])
+            total[s] += e
+            first[s] += e * dz[k, s]
+            second[s] += e * dz[k, s] * dz[k, s]
+            level[s] += e * z[k, s]
+    f = fx = fy = hxx = hxy = hyy = 0.0
+    product = 1.0
+    for s in range(n):
+        z_y = a * (cos_s[s] * label_cos[s] + sin_s[s] * label_sin[s])
+        dz_y = -a * (sin_s[s] * label_cos[s] - cos_s[s] * label_sin[s])
+        inv = 1.0 / total[s]
+        m = first[s] * inv
+        drive = m - dz_y
+        curvature = (z_y - level[s] * inv) + second[s] * inv - m * m
+        f += top[s] - z_y
+        product *= total[s]           # 1 ≤ total ≤ c: one log per 64 samples
+        if s % 64 == 63:
+            f += math.log(product)
+            product = 1.0
+        x0, x1 = x0s[s], x1s[s]
+        fx += drive * x0
+        fy += drive * x1
+        hxx += curvature * x0 * x0
+        hxy += curvature * x0 * x1
+        hyy += curvature * x1 * x1
+    f += math.log(product)
+    return f / n, fx / n, fy / n, hxx / n, hxy / n, hyy / n
+
+
 def classifier_for(params: dict[str, float], n: int, seed: int) -> Landscape:
     """The (cached) classifier landscape for preset parameters, dataset size and seed."""
     values = dict(zip(CLASSIFIER_PARAMS, CLASSIFIER_DEFAULTS))
@@ -224,51 +275,7 @@ def classifier_landscape(task: ClassifierTask, alpha: float = 3.0) -> Landscape:
 
     @njit(nogil=True, fastmath={"contract", "arcp", "nsz"})
     def func(w0, w1, p):
-        # Passes over all samples (vectorised sin/cos and exp, as in the ghost kernel).  With
-        # θ = w·x, z_k = α cos(θ − 2πk/c), dz_k = dz_k/dθ and p_k the softmax, per sample:
-        # L = log Σ e^{z_k} − z_y, ∇L = (Σ p_k dz_k − dz_y) x and
-        # ∇²L = [Σ_k (p_k − δ_ky)(−z_k) + Σ_k p_k dz_k² − (Σ_k p_k dz_k)²] x xᵀ.
-        a = p[0]
-        n = x0s.shape[0]
-        cos_s = np.empty(n)
-        sin_s = np.empty(n)
-        top = np.empty(n)
-        total = np.zeros(n)
-        first = np.zeros(n)      # Σ e_k dz_k
-        second = np.zeros(n)     # Σ e_k dz_k²
-        level = np.zeros(n)      # Σ e_k z_k
-        z = np.empty((classes, n))
-        dz = np.empty((classes, n))
-        _real_logits(w0, w1, x0s, x1s, n, a, classes, cos_s, sin_s, z, dz, top)
-        for k in range(classes):
-            for s in range(n):
-                e = vexp(z[k, s] - top[s])
-                total[s] += e
-                first[s] += e * dz[k, s]
-                second[s] += e * dz[k, s] * dz[k, s]
-                level[s] += e * z[k, s]
-        f = fx = fy = hxx = hxy = hyy = 0.0
-        product = 1.0
-        for s in range(n):
-            z_y = a * (cos_s[s] * label_cos[s] + sin_s[s] * label_sin[s])
-            dz_y = -a * (sin_s[s] * label_cos[s] - cos_s[s] * label_sin[s])
-            inv = 1.0 / total[s]
-            m = first[s] * inv
-            drive = m - dz_y
-            curvature = (z_y - level[s] * inv) + second[s] * inv - m * m
-            f += top[s] - z_y
-            product *= total[s]           # 1 ≤ total ≤ c: one log per 64 samples
-            if s % 64 == 63:
-                f += math.log(product)
-                product = 1.0
-            x0, x1 = x0s[s], x1s[s]
-            fx += drive * x0
-            fy += drive * x1
-            hxx += curvature * x0 * x0
-            hxy += curvature * x0 * x1
-            hyy += curvature * x1 * x1
-        f += math.log(product)
-        return f / n, fx / n, fy / n, hxx / n, hxy / n, hyy / n
+        return classifier_value(w0, w1, p, x0s, x1s, label_cos, label_sin, classes)
 
     landscape = Landscape(
         "sine_classifier", func, CLASSIFIER_PARAMS,
@@ -276,8 +283,27 @@ def classifier_landscape(task: ClassifierTask, alpha: float = 3.0) -> Landscape:
         ((-5.0, 5.0), (-5.0, 5.0)),
         f"CE of z_k = α cos(w·x − 2πk/{classes}) on n = {len(ys)} samples",
         notes="Teacher–student sine classifier (engine.ghost).",
-        extras={"task": task, "structural": CLASSIFIER_PARAMS[1:]})
+        extras={"task": task, "structural": CLASSIFIER_PARAMS[1:],
+                "binding": _classifier_binding(x0s, x1s, label_cos, label_sin, classes)})
     return landscape
+
+
+def _classifier_binding(x0s, x1s, label_cos, label_sin, classes: int) -> str:
+    """Source defining ``func`` for this task's data, for the kernel cache
+    (:mod:`engine.kernel_cache`): the samples as module constants, so the compiled kernels
+    can be cached under the data they were compiled for."""
+    def array(name, values):
+        return f"{name} = np.array([{', '.join(repr(float(v)) for v in values)}])"
+    return "\n".join([
+        "from engine.ghost import classifier_value  # noqa: E402",
+        array("x0s", x0s), array("x1s", x1s), array("label_cos", label_cos),
+        array("label_sin", label_sin), f"classes = {int(classes)}",
+        "",
+        "",
+        '@njit(nogil=True, cache=True, fastmath={"contract", "arcp", "nsz"})',
+        "def func(w0, w1, p):",
+        "    return classifier_value(w0, w1, p, x0s, x1s, label_cos, label_sin, classes)",
+    ]) + "\n"
 
 
 @njit(nogil=True, cache=True)

@@ -1,0 +1,50 @@
+"""Step kernels are compiled once per machine: a second process loads them from the cache."""
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+_PROBE = """
+import json, sys
+from engine.presets import load
+from engine.simulation import Simulation
+sim = Simulation(load(sys.argv[1]).with_changes(ensemble={"particles": 64}))
+sim.advance(5)
+sim.update_params(kind="sgd")
+sim.advance(5)
+hits = misses = 0
+for module in sorted(m for m in sys.modules if m.startswith("ergoscope_kernels.")):
+    for name in ("advance_blocks", "advance_grouped_blocks", "evaluate"):
+        stats = getattr(sys.modules[module], name).stats
+        hits += sum(stats.cache_hits.values())
+        misses += sum(stats.cache_misses.values())
+print(json.dumps({"hits": hits, "misses": misses}))
+"""
+
+
+def _probe(cache, preset):
+    env = {**os.environ, "ERGOSCOPE_KERNEL_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", _PROBE, str(preset)], env=env, text=True,
+                            capture_output=True, timeout=600, check=True)
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_a_second_process_loads_the_kernels_instead_of_compiling(tmp_path):
+    preset = ROOT / "presets" / "double_well_kramers.toml"
+    first = _probe(tmp_path, preset)
+    assert first["misses"] >= 2 and first["hits"] == 0  # compiled (Langevin, then the minibatch copy)
+    second = _probe(tmp_path, preset)
+    assert second == {"hits": first["misses"], "misses": 0}
+
+
+def test_an_expression_landscape_is_cached_under_its_own_source(tmp_path):
+    preset = tmp_path / "expr.toml"
+    preset.write_text('name = "e"\n[landscape]\nexpr = "(x**2 - 1)**2 + y**2/2"\n')
+    assert _probe(tmp_path, preset)["misses"] >= 2
+    assert _probe(tmp_path, preset)["misses"] == 0
+    other = tmp_path / "other.toml"
+    other.write_text('name = "o"\n[landscape]\nexpr = "(x**2 - 1)**2 + y**2/3"\n')
+    assert _probe(tmp_path, other)["misses"] >= 2  # another source: another module
+    assert len(list(tmp_path.glob("k_*.py"))) == 4  # two copies (lean, minibatch) per landscape
