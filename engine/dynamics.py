@@ -1,4 +1,4 @@
-"""Step kernels for ensembles on 2D landscapes (DESIGN §4), with the diagnostics fused in.
+"""Step kernels for ensembles on 2D landscapes (docs/science.md § 1, § 3), with the diagnostics fused in.
 
 The step kernel of a landscape covers every method; the method is chosen by runtime flags, so
 changing a knob never recompiles a compiled copy (a change that needs another copy compiles it
@@ -21,10 +21,10 @@ Finite-sum noise models for analytic landscapes (``f = (1/n) Σ f_i`` exactly):
 * ``additive``:  ``f_i(w) = f(w) + σ a_iᵀ w`` with centred ``a_i`` of covariance ``Σ_a``; the
   minibatch noise is state independent with covariance ``σ² Σ_a (n − B) / (B (n − 1))``.
 * ``curvature``: ``f_i(w) = f(w + s_i)`` with centred shifts ``s_i`` (covariance ``σ² Σ_a``); the
-  noise follows the local Hessian (001, Theorem 5).  Here ``f`` is approximately the mean of the
+  noise follows the local Hessian (textbook chapter 19, Theorem 5).  Here ``f`` is approximately the mean of the
   ``f_i`` (exact for quadratics, up to the constant ``½ tr(H Σ)``).
 
-Temperature convention (DESIGN §13): the SDE limit of SGD has ``T = η σ² / (2B)``; the engine
+Temperature convention (docs/science.md § 3): the SDE limit of SGD has ``T = η σ² / (2B)``; the engine
 reports ``T_eff = η tr Cov(g) / (2 d) + T`` (divided by ``1 − β`` with momentum).
 
 Fused per step and particle: the running Lyapunov sum ``log ‖I − η H_t‖₂`` with ``H_t`` the Hessian
@@ -231,6 +231,29 @@ def _fold(x, y, vx, vy, bounds, boundary):
 # Out of line: the step loops only test whether a point is outside, which keeps the rare
 # branch's registers out of the hot loop.
 _fold_into_bounds = njit(nogil=True, cache=True)(_fold)
+
+
+@njit(nogil=True, inline="always")
+def track_core(x, y, core, particle, step, cores, core_geom, events, event_count, block):
+    """Core-set bookkeeping after a step to ``(x, y)``: an event is an entry into a core set
+    other than the last one visited (so ridge recrossings are not counted), logged as
+    ``(step, particle, from, to)`` in ``events[block]`` (counted even beyond its capacity,
+    so the caller can enlarge it).  Returns the last core visited."""
+    grid_ny, grid_nx = cores.shape
+    ix = min(max(int((x - core_geom[0]) * core_geom[2] + 0.5), 0), grid_nx - 1)
+    iy = min(max(int((y - core_geom[1]) * core_geom[3] + 0.5), 0), grid_ny - 1)
+    here = cores[iy, ix]
+    if here < 0 or here == core:
+        return core
+    if core >= 0:
+        slot = event_count[block]
+        if slot < events.shape[1]:
+            events[block, slot, 0] = step
+            events[block, slot, 1] = particle
+            events[block, slot, 2] = core
+            events[block, slot, 3] = here
+        event_count[block] = slot + 1
+    return here
 
 
 @njit(nogil=True, inline="always")

@@ -1,4 +1,4 @@
-"""Ghost-extended SGD on 2D classifier landscapes (DESIGN §5, Park & Yun §5).
+"""Ghost-extended SGD on 2D classifier landscapes (Park & Yun (2025), §5; docs/science.md § 7).
 
 The classifier ``M ⊗ S``: a *sine classifier* on a synthetic dataset.  Samples ``x_i`` are
 uniform in [−1, 1]²; the teacher labels them ``y_i = argmax_k cos(w*·x_i − 2πk/c)`` and a fraction
@@ -14,7 +14,7 @@ The model reads the shared representation ``h(x; w) = (cos w·x, sin w·x)``: th
 fixed linear map ``z_k = α (cos a_k, sin a_k)·h`` with ``a_k = 2πk/c``.  The extension
 ``M ⊗ (S ⊕ S^gh)`` adds ``e`` ghost logits on the same representation,
 ``z_{c+j} = γ_j · (h(x; w), 1)``, with their own weights ``γ ∈ R^{e×3}`` (trainable, not plotted):
-ghost gradients flow back into w through h, which is what can open a corridor in w.  Per sample (000 eq. 5.2)
+ghost gradients flow back into w through h, which is what can open a corridor in w.  Per sample (Park & Yun (2025), eq. 5.2)
 
     L_ext = −z_y + log(Σ_{k<c} e^{z_k} + Σ_{j<e} e^{z_{c+j}}),
     L_ghost = L_ext − L_orig = log(1 + Σ_j e^{z_{c+j}} / Σ_k e^{z_k}) ≥ 0,
@@ -24,7 +24,7 @@ ghosts never carry a label; predictions use the c real logits.  ``∂L_ext/∂z_
 
 Kind ``ghost`` runs SGD (optionally with Langevin noise on every coordinate) on ``(w, γ)`` for every
 particle in one numba kernel; ``e = 0`` is plain per-sample minibatch SGD on the same model and
-shares the code path.  ``γ`` is clipped to ``[−GAMMA_MAX, GAMMA_MAX]`` (the compact set B of 000 §5).
+shares the code path.  ``γ`` is clipped to ``[−GAMMA_MAX, GAMMA_MAX]`` (the compact set B of Park & Yun (2025), §5).
 The running Lyapunov estimate uses the full minibatch Hessian of ``f_ext`` in ``(w, γ)`` — a
 ``(2 + 3e)²`` matrix — and ``‖I − ηH‖₂`` from its eigenvalues (Householder + implicit QL); with
 ``e = 0`` this is the 2×2 closed form.
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from .dynamics import _fold_into_bounds
+from .dynamics import _fold_into_bounds, track_core
 from .landscapes.base import Landscape
 from .rng import next_normal, sample_without_replacement
 from .vector_math import vexp, vsincos
@@ -390,8 +390,6 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
     jac = np.empty((dim, dim))
     full_hessian = diagnostics and ghosts > 0
     sigma = math.sqrt(2.0 * lr * temperature)
-    grid_ny, grid_nx = cores.shape
-    capacity = events.shape[1]
     for i in range(start, stop):
         if not alive[i]:
             continue
@@ -541,20 +539,9 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
                 break
             w0, w1 = new0, new1
             acc[i, 4] += 1.0
-            if escapes:  # core-set entries, as in the step kernel of engine.dynamics
-                ix = min(max(int((w0 - core_geom[0]) * core_geom[2] + 0.5), 0), grid_nx - 1)
-                iy = min(max(int((w1 - core_geom[1]) * core_geom[3] + 0.5), 0), grid_ny - 1)
-                here = cores[iy, ix]
-                if here >= 0 and here != core:
-                    if core >= 0:
-                        slot = event_count[block]
-                        if slot < capacity:
-                            events[block, slot, 0] = step0 + t + 1
-                            events[block, slot, 1] = i
-                            events[block, slot, 2] = core
-                            events[block, slot, 3] = here
-                        event_count[block] = slot + 1
-                    core = here
+            if escapes:
+                core = track_core(w0, w1, core, i, step0 + t + 1, cores, core_geom, events,
+                                  event_count, block)
         w[i, 0], w[i, 1] = w0, w1
         rng[i, 0], rng[i, 1], rng[i, 2], rng[i, 3] = s0, s1, s2, s3
         last_core[i] = core

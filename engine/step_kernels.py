@@ -21,7 +21,7 @@ from numba import njit
 from engine.dynamics import (ACC_COUNT, ACC_GRAD, ACC_LOSS, ACC_LYAP, ACC_LYAP_PRODUCT,
                              ACC_TANGENT, BLOCK, FLUSH_EVERY, LANES, LOG_RESCALE, LOG_TINY_NORM,
                              RESCALE, TANGENT_FLUSH, TINY_NORM, _fold_into_bounds,
-                             _write_plain_sums)
+                             _write_plain_sums, track_core)
 from engine.rng import (finish_draw, finish_pair, next_u64, normal_candidate,
                         sample_without_replacement)
 
@@ -95,8 +95,6 @@ def particles_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p,
     use_momentum = beta != 0.0
     picks = np.empty(max(batch, 1), dtype=np.int64)
     picked = np.zeros((n_data + 63) // 64 + 1, dtype=np.uint64)
-    grid_ny, grid_nx = cores.shape
-    capacity = events.shape[1]
     for i in range(start, stop):
         if not alive[i]:
             continue
@@ -228,21 +226,8 @@ def particles_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p,
                 break
             x, y = new_x, new_y
             if escapes:
-                # core-set bookkeeping: an event is an entry into a core set other than the
-                # last one visited, so ridge recrossings are not counted
-                ix = min(max(int((x - core_geom[0]) * core_geom[2] + 0.5), 0), grid_nx - 1)
-                iy = min(max(int((y - core_geom[1]) * core_geom[3] + 0.5), 0), grid_ny - 1)
-                here = cores[iy, ix]
-                if here >= 0 and here != core:
-                    if core >= 0:
-                        slot = event_count[block]
-                        if slot < capacity:
-                            events[block, slot, 0] = step0 + k + 1
-                            events[block, slot, 1] = i
-                            events[block, slot, 2] = core
-                            events[block, slot, 3] = here
-                        event_count[block] = slot + 1
-                    core = here
+                core = track_core(x, y, core, i, step0 + k + 1, cores, core_geom, events,
+                                  event_count, block)
         pos[i, 0], pos[i, 1] = x, y
         vel[i, 0], vel[i, 1] = vx, vy
         tangent[i, 0], tangent[i, 1], tangent[i, 2], tangent[i, 3] = tx, ty, tvx, tvy
