@@ -19,7 +19,7 @@ def run_preset(preset: Preset, out: str | Path | None = None, steps: int | None 
                checkpoint_every: int | None = None) -> Simulation:
     """Run ``preset`` for ``steps`` (default ``preset.run.steps``); optionally write ``out``.
 
-    ``out`` ending in ``.npz`` gets the DESIGN §9 arrays, ``.csv`` the long-format table; the
+    ``out`` ending in ``.npz`` gets the trajectory arrays, ``.csv`` the long-format table; the
     JSON sidecar ``out + ".json"`` holds :func:`summary`.  The output folder is checked (and
     created) before the run starts, and the two files are published together
     (:func:`engine.export.publish_pair`).  ``escapes`` runs the structure analysis first so
@@ -101,7 +101,7 @@ def _summary(sim: Simulation) -> dict:
 
 def measure_summary(sim: Simulation, bins: int = 64, burn_in_fraction: float = 0.2) -> dict:
     """Pooled empirical measure of the recorded frames after a burn-in vs the Gibbs density at
-    the effective temperature: total variation and KL on the grid (DESIGN §7)."""
+    the effective temperature: total variation and KL on the grid (docs/science.md § 3)."""
     from .diagnostics.measure import (EmpiricalMeasure, gibbs_cells, kl_divergence,
                                       total_variation)
     frames = sim.history.particle_arrays()
@@ -171,7 +171,7 @@ def mixing_summary(sim: Simulation) -> dict:
 
 
 def structure_info(preset: Preset) -> dict:
-    """Minima, saddles and Eyring–Kramers times of the preset's landscape (DESIGN §10)."""
+    """Minima, saddles and Eyring–Kramers times of the preset's landscape (``engine info``)."""
     from .diagnostics.structure import StructureError, analyse
     try:
         return analyse(preset).to_json()

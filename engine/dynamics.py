@@ -1,4 +1,4 @@
-"""Step kernels for ensembles on 2D landscapes (docs/science.md § 1, § 3), with the diagnostics fused in.
+"""Step kernels for ensembles on 2D landscapes, with the diagnostics fused in (docs/science.md).
 
 The step kernel of a landscape covers every method; the method is chosen by runtime flags, so
 changing a knob never recompiles a compiled copy (a change that needs another copy compiles it
@@ -21,11 +21,11 @@ Finite-sum noise models for analytic landscapes (``f = (1/n) Σ f_i`` exactly):
 * ``additive``:  ``f_i(w) = f(w) + σ a_iᵀ w`` with centred ``a_i`` of covariance ``Σ_a``; the
   minibatch noise is state independent with covariance ``σ² Σ_a (n − B) / (B (n − 1))``.
 * ``curvature``: ``f_i(w) = f(w + s_i)`` with centred shifts ``s_i`` (covariance ``σ² Σ_a``); the
-  noise follows the local Hessian (textbook chapter 19, Theorem 5).  Here ``f`` is approximately the mean of the
-  ``f_i`` (exact for quadratics, up to the constant ``½ tr(H Σ)``).
+  noise follows the local Hessian (textbook chapter 19, Theorem 5).  Here ``f`` is approximately
+  the mean of the ``f_i`` (exact for quadratics, up to the constant ``½ tr(H Σ)``).
 
-Temperature convention (docs/science.md § 3): the SDE limit of SGD has ``T = η σ² / (2B)``; the engine
-reports ``T_eff = η tr Cov(g) / (2 d) + T`` (divided by ``1 − β`` with momentum).
+Temperature convention (docs/science.md § 3): the SDE limit of SGD has ``T = η σ² / (2B)``; the
+engine reports ``T_eff = η tr Cov(g) / (2 d) + T`` (divided by ``1 − β`` with momentum).
 
 Fused per step and particle: the running Lyapunov sum ``log ‖I − η H_t‖₂`` with ``H_t`` the Hessian
 of the step actually taken (minibatch Hessian for SGD), the tangent vector of the random map

@@ -1,4 +1,4 @@
-"""Atomic writers for trajectories (DESIGN §9): NPZ, long-format CSV, JSON sidecars."""
+"""Atomic writers for trajectories (README, "Headless use"): NPZ, long-format CSV, JSON sidecars."""
 from __future__ import annotations
 
 import io

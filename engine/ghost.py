@@ -14,7 +14,8 @@ The model reads the shared representation ``h(x; w) = (cos w·x, sin w·x)``: th
 fixed linear map ``z_k = α (cos a_k, sin a_k)·h`` with ``a_k = 2πk/c``.  The extension
 ``M ⊗ (S ⊕ S^gh)`` adds ``e`` ghost logits on the same representation,
 ``z_{c+j} = γ_j · (h(x; w), 1)``, with their own weights ``γ ∈ R^{e×3}`` (trainable, not plotted):
-ghost gradients flow back into w through h, which is what can open a corridor in w.  Per sample (Park & Yun (2025), eq. 5.2)
+ghost gradients flow back into w through h, which is what can open a corridor in w.  Per sample
+(Park & Yun (2025), eq. 5.2)
 
     L_ext = −z_y + log(Σ_{k<c} e^{z_k} + Σ_{j<e} e^{z_{c+j}}),
     L_ghost = L_ext − L_orig = log(1 + Σ_j e^{z_{c+j}} / Σ_k e^{z_k}) ≥ 0,
@@ -24,7 +25,8 @@ ghosts never carry a label; predictions use the c real logits.  ``∂L_ext/∂z_
 
 Kind ``ghost`` runs SGD (optionally with Langevin noise on every coordinate) on ``(w, γ)`` for every
 particle in one numba kernel; ``e = 0`` is plain per-sample minibatch SGD on the same model and
-shares the code path.  ``γ`` is clipped to ``[−GAMMA_MAX, GAMMA_MAX]`` (the compact set B of Park & Yun (2025), §5).
+shares the code path.  ``γ`` is clipped to ``[−GAMMA_MAX, GAMMA_MAX]`` (the compact set B of
+Park & Yun (2025), §5).
 The running Lyapunov estimate uses the full minibatch Hessian of ``f_ext`` in ``(w, γ)`` — a
 ``(2 + 3e)²`` matrix — and ``‖I − ηH‖₂`` from its eigenvalues (Householder + implicit QL); with
 ``e = 0`` this is the 2×2 closed form.
@@ -84,7 +86,7 @@ def symmetric_spectral_norm(a, n):
     """Largest |eigenvalue| of the symmetric ``a[:n, :n]`` (``a`` is overwritten).
 
     Householder reduction to tridiagonal form, then implicit QL with Wilkinson shifts on the
-    eigenvalues only (the classic tred2/tqli pair, Numerical Recipes §11.3–11.4): ≈ 10× fewer
+    eigenvalues only (the classic tred2/tqli pair, Press et al. (2007), §11.3–11.4): ≈ 10× fewer
     operations than cyclic Jacobi at n = 8, and backward stable.
     """
     d = np.empty(n)

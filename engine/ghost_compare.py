@@ -1,4 +1,4 @@
-"""The ghost comparison (000 Result 5.5): same initial cloud of w, runs with e = 0, 1, 2, 4 ghosts.
+"""The ghost comparison (Park & Yun (2025), Result 5.5): one initial cloud of w, e = 0, 1, 2, 4.
 
 For each e: the fraction of particles that have reached the teacher basin's core set by each
 checkpoint (Wilson 95 % interval), the median hitting time with a distribution-free 95 % interval

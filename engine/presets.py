@@ -1,4 +1,4 @@
-"""Presets: strict TOML loading, validation and exact round-trip saving (DESIGN §8).
+"""Presets: strict TOML loading, validation and exact round-trip saving (README, "Presets").
 
 Every error is a :class:`PresetError` whose message names the file, the dotted key and the value,
 e.g. ``presets/x.toml: dynamics.lr = -0.1: must be > 0``.  ``save`` writes every field of the

@@ -144,8 +144,9 @@ class Frame:
     """Read-only snapshot of the ensemble.
 
     Arrays have shape ``(N, 2)`` (positions, velocities) or ``(N,)``; all are float64 except
-    ``alive`` (bool).  ``lyapunov`` is the running estimate γ̂ of 000 eq. 4.1 per particle and
-    ``tangent_lyapunov`` the tangent-vector estimate of the top exponent (γ̂ bounds it above).
+    ``alive`` (bool).  ``lyapunov`` is the running estimate γ̂ of Park & Yun (2025), eq. 4.1,
+    per particle, and ``tangent_lyapunov`` the tangent-vector estimate of the top exponent
+    (γ̂ bounds it above).
     """
 
     step: int
@@ -349,7 +350,7 @@ class Simulation:
         """Track basins and core-set escape events using a structure analysis.
 
         The core set of basin ``i`` is ``{f < f_i + core_fraction·ΔU_i}`` within the basin, with
-        ``ΔU_i`` its lowest barrier (DESIGN §7), so recrossings of a ridge are not events.
+        ``ΔU_i`` its lowest barrier (docs/science.md § 4), so recrossings of a ridge are not events.
         """
         basins, values = structure.basins, structure.values
         cores = np.full(basins.shape, -1, dtype=np.int32)
@@ -606,8 +607,9 @@ class Simulation:
         return out
 
     def effective_temperature(self) -> float:
-        """``T_eff = η tr Cov(g) / (2d) + T``, divided by ``1 − β`` with momentum (DESIGN §4).
-        State-dependent (curvature) minibatch noise is measured at the particles."""
+        """``T_eff = η tr Cov(g) / (2d) + T``, divided by ``1 − β`` with momentum
+        (docs/science.md § 3).  State-dependent (curvature) minibatch noise is measured at the
+        particles."""
         d = self.preset.dynamics
         if d.kind == "sgd" and d.noise == "curvature":
             # Cov(g) ≈ H Σ H at the particles, averaged over the ensemble
@@ -645,9 +647,9 @@ class Simulation:
         return dyn.lyapunov_sums(self.acc[rows], self.tangent[rows], per_step=True)
 
     def vanishing_change(self) -> np.ndarray:
-        """Per particle ``(1/n) Σ_{t<n} [f(θ_t) − f(θ_{t+1})] = (f(θ_0) − f(θ_n))/n`` (002 §3):
-        the expected one-step change of f under the empirical measure, which vanishes as
-        ``n → ∞`` whether or not the iterates converge."""
+        """Per particle ``(1/n) Σ_{t<n} [f(θ_t) − f(θ_{t+1})] = (f(θ_0) − f(θ_n))/n``
+        (Zhang et al. (2022), §4): the expected one-step change of f under the empirical measure,
+        which vanishes as ``n → ∞`` whether or not the iterates converge."""
         count = self.acc[:, dyn.ACC_COUNT]
         return np.where(count > 0, (self.loss_start - self.out[:, 0]) / np.maximum(count, 1),
                         0.0)
@@ -763,7 +765,7 @@ class Simulation:
             "loss_mean": mean(SUM_LOSS),
             "time_avg_loss": mean(SUM_TIME_AVG_LOSS if self.step else SUM_LOSS),
             "grad_norm_mean": mean(SUM_GRAD),
-            # 002 §3: E_{μ_n}[f(θ) − f(F(θ))] = (f(θ_0) − f(θ_n))/n per particle → 0
+            # Zhang et al. (2022), §4: E_{μ_n}[f(θ) − f(F(θ))] = (f(θ_0) − f(θ_n))/n → 0
             "vanishing_change": mean(SUM_VANISHING),
             "time_avg_grad_norm": mean(SUM_TIME_AVG_GRAD if self.step else SUM_GRAD),
             "lyapunov_mean": float(sums[SUM_GAMMA] / finite_gamma) if finite_gamma else math.nan,
@@ -796,7 +798,7 @@ class Simulation:
         per-particle frame is due)."""
 
     def trajectory_arrays(self) -> dict[str, np.ndarray]:
-        """The DESIGN §9 export fields available from the history, plus ensemble series."""
+        """The export fields (README, "Headless use") the history holds, plus ensemble series."""
         self.flush_record()
         from .presets import dumps
         arrays = self.history.particle_arrays()

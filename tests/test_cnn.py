@@ -34,7 +34,7 @@ def small_preset(diagnostics=None, **training):
                                  "training": table, "diagnostics": diagnostics or {}}, "<test>")
 
 
-# --- the ghost loss (000 eq. 5.2) ---------------------------------------------------------------
+# --- the ghost loss (Park & Yun (2025), eq. 5.2) ------------------------------------------------
 
 def test_ghost_loss_is_equation_5_2_on_a_hand_sized_example():
     z = np.array([[1.0, -0.5, 2.0, 0.3, -1.2], [0.0, 0.7, -0.2, 1.5, 0.4]])   # c = 3, e = 2
@@ -135,7 +135,7 @@ def test_same_seed_gives_identical_metrics_and_another_seed_does_not(device):
 
 
 def test_ghost_mass_decays_under_training():
-    """000 Result 5.3 measured on the CNN: mean ghost mass falls as the real logits grow."""
+    """Park & Yun (2025), Result 5.3, on the CNN: mean ghost mass falls as the real logits grow."""
     preset = small_preset(epochs=60, lr=0.5, runs=4)
     metrics = CnnExperiment(preset, "cpu").run().metrics()
     mass = metrics["ghost_mass"][:, 4:]                        # the ghost arm

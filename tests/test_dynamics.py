@@ -478,8 +478,8 @@ def test_lean_step_kernels_equal_the_general_one(dynamics, landscape):
 
 
 def test_vanishing_change_is_the_telescoped_one_step_change():
-    # 002 §3: (1/n) Σ [f(θ_t) − f(θ_{t+1})] = (f(θ_0) − f(θ_n))/n, checked step by step on
-    # Zhang's η = 0.04 where the iterates never converge yet the change vanishes like 1/n
+    # Zhang et al. (2022), §4: (1/n) Σ [f(θ_t) − f(θ_{t+1})] = (f(θ_0) − f(θ_n))/n, checked step
+    # by step on Zhang's η = 0.04 where the iterates never converge yet the change vanishes like 1/n
     sim = _sim(landscape={"builtin": "zhang_sin", "boundary": "periodic",
                           "bounds": [[-np.pi, np.pi], [-np.pi, np.pi]]},
                dynamics={"kind": "gd", "lr": 0.04},

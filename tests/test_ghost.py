@@ -1,4 +1,4 @@
-"""Ghost-extended SGD on the sine classifier (000 §5, eqs. 5.2–5.4, Result 5.3)."""
+"""Ghost-extended SGD on the sine classifier (Park & Yun (2025), §5, eqs. 5.2–5.4, Result 5.3)."""
 import math
 
 import numpy as np

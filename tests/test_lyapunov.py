@@ -1,4 +1,4 @@
-"""Running Lyapunov estimate (000 eq. 4.1) and the tangent-vector exponent against exact values."""
+"""Running Lyapunov estimate (Park & Yun (2025), eq. 4.1) and the tangent exponent vs exact values."""
 import numpy as np
 import pytest
 

@@ -1,5 +1,5 @@
-"""CNN-lab presets: strict TOML with their own tables (DESIGN §8: "CNN presets have their own
-tables"), validated like the 2D presets — every error names the file, the dotted key and value.
+"""CNN-lab presets: strict TOML with their own tables with tables of their own
+(data, model, training, diagnostics, peaks), validated like the 2D presets — every error names the file, the dotted key and value.
 
 ```toml
 name = "RMNIST/30 ghost"

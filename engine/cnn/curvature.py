@@ -1,5 +1,5 @@
 """Hessian extremes by batched Lanczos on Hessian-vector products, and the gradient-noise norm
-σ(θ) from per-sample gradients (002 eq. 1), for many models at once.
+σ(θ) from per-sample gradients (Zhang et al. (2022), eq. 1), for many models at once.
 
 Every model's Hessian is a diagonal block of the Hessian of the summed objective, so one
 double-backward product serves all models; vectors are (M, P), one row per model.
@@ -95,7 +95,8 @@ def lanczos_extremes(hvp: Callable[[torch.Tensor], torch.Tensor], models: int, d
 
 def noise_norm(loss_of_sample: Callable, params: Params, images: torch.Tensor,
                labels: torch.Tensor, chunk: int = 64) -> torch.Tensor:
-    """σ(θ) = √(mean_i ‖∇ℓ_i − ∇L‖²) per model, (M,) — 002 eq. 1, exact per-sample gradients.
+    """σ(θ) = √(mean_i ‖∇ℓ_i − ∇L‖²) per model, (M,) — Zhang et al. (2022), eq. 1 — from exact
+    per-sample gradients.
 
     ``loss_of_sample(params, image (M, H, W), label (M,))`` is the summed-over-models loss of one
     sample index; ``images`` is (n, M, H, W) and ``labels`` (M, n).

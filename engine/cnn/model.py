@@ -1,4 +1,4 @@
-"""Many small ghost-head CNNs evaluated at once (000 §5, DESIGN §6).
+"""Many small ghost-head CNNs evaluated at once (Park & Yun (2025), §5; docs/science.md § 7).
 
 The architecture is the paper's: two blocks conv 3×3 → ReLU → max-pool 2×2, then a linear head to
 ``c + e`` logits.  Convolutions use padding 1 ("same") so that 8×8 digits survive two poolings
@@ -141,8 +141,8 @@ def forward(params: Params, images: torch.Tensor, channels_last: bool = True) ->
 
 
 def per_sample_loss(mask: torch.Tensor, classes: int) -> Callable:
-    """``loss(params, image (M, H, W), label (M,))``: the ghost loss (000 eq. 5.2) of one sample
-    index summed over models, in the form ``torch.func.vmap(grad(·))`` takes for per-sample
+    """``loss(params, image (M, H, W), label (M,))``: the ghost loss (Park & Yun (2025), eq. 5.2)
+    of one sample index summed over models, in the form ``torch.func.vmap(grad(·))`` takes for per-sample
     gradients (:func:`engine.cnn.curvature.noise_norm`)."""
 
     def loss(params: Params, image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -171,7 +171,7 @@ def _shared_first_conv(images: torch.Tensor, weight: torch.Tensor,
 class LossParts:
     """Per-model means over the data (each a (M,) tensor)."""
 
-    ext: torch.Tensor        # trained objective, 000 eq. 5.2
+    ext: torch.Tensor        # trained objective, Park & Yun (2025), eq. 5.2
     orig: torch.Tensor       # cross-entropy over the c real logits
     ghost: torch.Tensor      # f_ghost = ext − orig ≥ 0
     ghost_mass: torch.Tensor  # mean Σ_k ŷ_{c+k}

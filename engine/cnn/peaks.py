@@ -10,8 +10,8 @@
 
 with window ``w``, horizon ``h`` and relative prominence ``p`` (preset table ``[peaks]``).  The
 reported epoch is the raw curve's maximum within ``t ± w``, so the rule's resolution is ``w``
-epochs.  The first such epoch is "the epoch of the first local maximum" (000 §5).  Smoothing makes
-it robust to noise (a wiggle must exceed ``p`` after averaging 2w+1 epochs), the prominence to
+epochs.  The first such epoch is "the epoch of the first local maximum" (Park & Yun (2025),
+§5).  Smoothing makes it robust to noise (a wiggle must exceed ``p`` after averaging 2w+1 epochs), the prominence to
 small bumps, the window to single-epoch jitter.
 
 **Kinds.**  A test-loss peak at ``t`` is an *optimisation spike* when the training loss rose too,

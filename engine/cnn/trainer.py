@@ -1,4 +1,4 @@
-"""R runs × arms of the ghost-CNN experiment, trained together (DESIGN §6).
+"""R runs × arms of the ghost-CNN experiment, trained together (docs/science.md § 7).
 
 Models are ordered arm-major: model ``m = a·R + r`` is run ``r`` of arm ``a`` (arm 0 the
 baseline with e = 0, arm 1 the ghost arm with e = ``model.ghosts``).  The two arms of a run share

@@ -1,1 +1,1 @@
-"""Diagnostics of ensemble runs (DESIGN §7): structure analysis, basins, Kramers times."""
+"""Diagnostics of ensemble runs: structure analysis, basins, Kramers times (docs/science.md)."""

@@ -1,4 +1,4 @@
-"""Escape statistics from core-set events (DESIGN §7).
+"""Escape statistics from core-set events (docs/science.md § 4).
 
 Events are rows ``(step, particle, from, to)``: particle entered core set ``to`` and the last core
 set it had visited was ``from`` (its basin at the start counts as visited).  From them:

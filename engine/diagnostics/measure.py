@@ -1,4 +1,5 @@
-"""Empirical measure of an ensemble vs the Gibbs density on a grid (DESIGN §7, 002 eq. 5).
+"""Empirical measure of an ensemble vs the Gibbs density on a grid (docs/science.md § 3;
+Zhang et al. (2022), eq. 5).
 
 ``μ_k = (1/k) Σ δ_{w_t}`` pooled over particles and sampling times after a burn-in, binned on a
 ``bins × bins`` grid over the landscape bounds, beside ``π ∝ exp(−f/T)`` on the same cells (cell

@@ -1,4 +1,4 @@
-"""Analytic 2D landscapes: built-ins and whitelisted user expressions (DESIGN §3)."""
+"""Analytic 2D landscapes: built-ins and whitelisted user expressions (docs/science.md § 8)."""
 from .base import Bounds, Landscape
 from .builtins import BUILTINS
 from .expression import ExpressionError, compile_expression, parse

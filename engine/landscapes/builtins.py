@@ -31,7 +31,7 @@ def double_well(x, y, p):
 
 @njit(cache=True, nogil=True)
 def zhang_sin(x, y, p):
-    """``A sin x sin y`` (Zhang et al. 2022 §3.4 with A = 100)."""
+    """``A sin x sin y`` (Zhang et al. (2022), §3.4, with A = 100)."""
     amp = p[0]
     sx, cx, sy, cy = math.sin(x), math.cos(x), math.sin(y), math.cos(y)
     f = amp * sx * sy
@@ -134,7 +134,7 @@ BUILTINS: dict[str, Landscape] = {
                              ((-2.0, 2.0), (-1.5, 1.5)), "(x² − 1)² + κ y² + tilt·x"),
     "zhang_sin": Landscape("zhang_sin", zhang_sin, ("amplitude",), (100.0,),
                            ((-math.pi, math.pi), (-math.pi, math.pi)), "A sin x sin y",
-                           notes="Zhang et al. 2022 §3.4; L = A, GD converges iff η < 2/A."),
+                           notes="Zhang et al. (2022), §3.4; L = A, GD converges iff η < 2/A."),
     "saddle": Landscape("saddle", saddle, ("q",), (0.25,), ((-2.0, 2.0), (-2.5, 2.5)),
                         "x² − y² + q y⁴"),
     "muller_brown": Landscape("muller_brown", muller_brown, ("scale",), (1.0,),
