@@ -15,7 +15,7 @@ from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QFormLayout, Q
                              QMainWindow, QPushButton, QSpinBox, QTabWidget, QTextBrowser,
                              QVBoxLayout, QWidget)
 
-from engine.dynamics import KINDS
+from engine.kinds import kind_names
 from engine.landscapes import BUILTINS, ExpressionError, parse
 from engine.cnn.config import CnnPreset, is_cnn_document, load_cnn
 from engine.presets import Preset, PresetError, load, parse_toml, read_text, save
@@ -182,7 +182,7 @@ class MainWindow(QMainWindow):
         dyn_box = QGroupBox("Dynamics")
         form = QVBoxLayout(dyn_box)
         self.kind_combo = QComboBox()
-        self.kind_combo.addItems(list(KINDS))
+        self.kind_combo.addItems(list(kind_names()))
         self.kind_combo.currentTextChanged.connect(lambda k: self._set("kind", k))
         row = QFormLayout()
         row.addRow("method", self.kind_combo)

@@ -50,7 +50,6 @@ from numba import njit
 
 from .landscapes.base import Landscape
 
-KINDS = ("gd", "sgd", "langevin", "momentum", "ghost")
 NOISE_MODELS = ("additive", "curvature")
 BOUNDARIES = ("none", "reflect", "wall", "periodic")
 TINY_NORM = 1e-300
@@ -110,7 +109,8 @@ def lyapunov_sums(acc: np.ndarray, tangent: np.ndarray,
 
 @dataclass(frozen=True)
 class StepConfig:
-    """Runtime knobs of the kernel, derived from the dynamics parameters."""
+    """Runtime knobs of the kernel, derived from the dynamics parameters by each kind
+    (:meth:`engine.kinds.Kind.step_config`)."""
 
     lr: float
     temperature: float
@@ -118,15 +118,6 @@ class StepConfig:
     minibatch: bool
     curvature_noise: bool
     batch_size: int
-
-
-def step_config(kind: str, lr: float, temperature: float, momentum: float, batch_size: int,
-                noise: str) -> StepConfig:
-    """Map a dynamics kind to kernel flags: gd ignores T and β; sgd draws minibatches."""
-    if kind == "gd":
-        return StepConfig(lr, 0.0, 0.0, False, False, batch_size)
-    return StepConfig(lr, temperature, momentum, kind in ("sgd", "ghost"),
-                      noise == "curvature", batch_size)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from typing import Any
 
 import tomli_w
 
-from .dynamics import BOUNDARIES, KINDS, NOISE_MODELS
+from .dynamics import BOUNDARIES, NOISE_MODELS
+from .kinds import kind_named, kind_names
 
 CLASSIFIER_PARAMS = ("alpha", "classes", "teacher_x", "teacher_y", "label_noise")
 
@@ -219,7 +220,7 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
         if cov[0][1] != cov[1][0] or cov[0][0] < 0 or det < 0:
             raise r.fail("dynamics.noise_cov", f"= {raw!r}: must be symmetric positive semidefinite")
     dynamics = DynamicsSpec(
-        kind=r.string(dyn.get("kind", d.kind), "dynamics.kind", KINDS),
+        kind=r.string(dyn.get("kind", d.kind), "dynamics.kind", kind_names()),
         lr=r.number(dyn.get("lr", d.lr), "dynamics.lr", low=0, low_open=True, high=1e3),
         temperature=r.number(dyn.get("temperature", d.temperature), "dynamics.temperature",
                              low=0, high=1e6),
@@ -240,11 +241,7 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
     if dynamics.batch_size > dynamics.dataset_size:
         raise r.fail("dynamics.batch_size", f"= {dynamics.batch_size}: must be <= "
                      f"dynamics.dataset_size = {dynamics.dataset_size}")
-    if dynamics.kind == "ghost" and builtin != "sine_classifier":
-        raise r.fail("dynamics.kind", "= 'ghost' needs a classifier landscape "
-                     "(landscape.builtin = 'sine_classifier')")
-    if dynamics.kind == "ghost" or (dynamics.kind == "sgd" and builtin == "sine_classifier"):
-        _check_classifier_minibatches(dynamics, boundary, r)
+    kind_named(dynamics.kind).validate(dynamics, builtin, boundary, r.fail)
 
     ens = r.table(data.get("ensemble", {}), "ensemble")
     r.unknown(ens, {"particles", "init", "seed"}, "ensemble")
@@ -277,27 +274,6 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
     preset = Preset(name, description, landscape, dynamics, ensemble, run, source)
     _check_landscape(preset, r)
     return preset
-
-
-def _check_classifier_minibatches(d: DynamicsSpec, boundary: str, r: _Reader) -> None:
-    """Minibatch SGD on a classifier's data (kind ghost, or sgd on the classifier) runs in the
-    ghost kernel, which has no momentum, no walls and no analytic noise model (its minibatch
-    noise is the data's): refuse those settings rather than ignore them."""
-    what = f"kind {d.kind!r} on the classifier (minibatches of its data)"
-    if d.momentum != 0.0:
-        raise r.fail("dynamics.momentum", f"= {d.momentum!r}: {what} has no momentum; use 0 "
-                     "(or kind 'momentum', heavy ball on the full-data gradient)")
-    if boundary == "wall":
-        raise r.fail("landscape.boundary", f"= 'wall': {what} supports 'reflect', 'periodic' "
-                     "or 'none'")
-    default = DynamicsSpec()
-    for key in ("noise", "noise_scale", "noise_cov"):
-        value = getattr(d, key)
-        if value != getattr(default, key):
-            shown = [list(row) for row in value] if key == "noise_cov" else value
-            raise r.fail(f"dynamics.{key}", f"= {shown!r}: {what} draws its minibatch noise "
-                         f"from the data; the analytic noise model does not apply (leave "
-                         f"{key} at its default)")
 
 
 def _check_landscape(preset: Preset, r: _Reader) -> None:

@@ -20,6 +20,8 @@ from numba import njit
 from . import dynamics as dyn
 from .diagnostics.escapes import EVENT_LOG_CAPACITY, EscapeLog
 from .history import History
+from .kinds import kind_named
+from .kinds.sgd import minibatch_factor
 from .landscapes import BUILTINS, Landscape, compile_expression
 from .presets import DynamicsSpec, Preset, PresetError
 from .rng import ZIGGURAT_F, ZIGGURAT_X, draw_normals, draw_uniforms, particle_states
@@ -38,14 +40,10 @@ _LANDSCAPES: dict[tuple, Landscape] = {}
 
 
 def simulation_class(preset: Preset) -> type:
-    """The class that runs ``preset``: :class:`engine.ghost_simulation.GhostSimulation` for
-    kind ``ghost`` and for minibatch SGD on a classifier (real minibatches of its data),
-    :class:`Simulation` otherwise."""
-    d = preset.dynamics
-    if d.kind == "ghost" or (d.kind == "sgd" and preset.landscape.builtin == "sine_classifier"):
-        from .ghost_simulation import GhostSimulation
-        return GhostSimulation
-    return Simulation
+    """The class that runs ``preset``, as its kind says (:meth:`engine.kinds.Kind.
+    simulation_class`): e.g. :class:`engine.ghost_simulation.GhostSimulation` for kind ghost
+    and for minibatch SGD on the classifier's data."""
+    return kind_named(preset.dynamics.kind).simulation_class(preset)
 
 
 def _copied(value):
@@ -89,34 +87,18 @@ def bounds_of(preset: Preset, landscape: Landscape) -> np.ndarray:
     return np.array([b[0][0], b[0][1], b[1][0], b[1][1]], dtype=np.float64)
 
 
-def _minibatch_factor(d: DynamicsSpec) -> float:
-    """``(n − B)/(B (n − 1))``: the variance of a mean of ``B`` of ``n`` whitened samples drawn
-    without replacement, per unit of their population variance."""
-    return (d.dataset_size - d.batch_size) / (d.batch_size * (d.dataset_size - 1))
-
-
-def equivalent_langevin(d: DynamicsSpec) -> tuple[float, float]:
+def equivalent_langevin(spec: Preset | DynamicsSpec) -> tuple[float, float]:
     """``(T, η)`` of the overdamped Langevin dynamics ``x ← x − η∇f + √(2ηT)ξ`` whose position
-    steps have the same drift and noise covariance as ``d``: the temperature and time step at
-    which the Laplace weights and Eyring–Kramers times of its escapes are predicted.
-
-    - GD: ``T = 0`` (no prediction).  Langevin: ``(T, η)``.
-    - SGD with additive minibatch noise ``σ²Σ``: ``T + η σ² tr Σ (n − B) / (4 B (n − 1))``
-      (2D), so that the batch size acts as a temperature and ``η/B`` fixed keeps it (the linear
-      scaling rule).
-    - Heavy ball ``v ← βv − η g``: over many steps ``x`` moves by ``(η g + noise)/(1 − β)``, so
-      ``(T/(1 − β), η/(1 − β))``.
-    - State-dependent (curvature) minibatch noise has no Gibbs measure: ``T = 0``.
-    """
-    if d.kind == "gd":
-        return 0.0, d.lr
-    temperature = d.temperature
-    if d.kind == "sgd" and d.noise_scale != 0.0:
-        if d.noise == "curvature":
-            return 0.0, d.lr / (1.0 - d.momentum)
-        trace = float(np.trace(np.asarray(d.noise_cov, dtype=np.float64))) * d.noise_scale ** 2
-        temperature += d.lr * trace * _minibatch_factor(d) / 4.0
-    return temperature / (1.0 - d.momentum), d.lr / (1.0 - d.momentum)
+    steps have the same drift and noise covariance as the preset's dynamics: the temperature and
+    time step at which the Laplace weights and Eyring–Kramers times of its escapes are predicted
+    (each kind's :meth:`engine.kinds.Kind.equivalent_langevin`; ``T = 0``: no prediction).  A
+    bare :class:`DynamicsSpec` is taken to run on an analytic landscape."""
+    if isinstance(spec, Preset):
+        data_defined = spec.landscape.builtin == "sine_classifier"
+        spec = spec.dynamics
+    else:
+        data_defined = False
+    return kind_named(spec.kind).equivalent_langevin(spec, data_defined)
 
 
 def make_dataset(spec: DynamicsSpec, seed: int) -> np.ndarray:
@@ -546,7 +528,7 @@ class Simulation:
 
     def _step_config(self) -> dyn.StepConfig:
         d = self.preset.dynamics
-        return dyn.step_config(d.kind, d.lr, d.temperature, d.momentum, d.batch_size, d.noise)
+        return kind_named(d.kind).step_config(d)
 
     def kernel_ready(self) -> bool:
         """Whether the next ``advance`` runs compiled code at once (False: it compiles the copy
@@ -613,9 +595,9 @@ class Simulation:
         d = self.preset.dynamics
         if d.kind == "sgd" and d.noise == "curvature":
             # Cov(g) ≈ H Σ H at the particles, averaged over the ensemble
-            trace = self._state_noise_trace() * d.noise_scale ** 2 * _minibatch_factor(d)
+            trace = self._state_noise_trace() * d.noise_scale ** 2 * minibatch_factor(d)
             return (d.temperature + d.lr * trace / 4.0) / (1.0 - d.momentum)
-        return equivalent_langevin(d)[0]
+        return equivalent_langevin(self.preset)[0]
 
     def _state_noise_trace(self) -> float:
         """The state-dependent factor of T_eff's noise term, an ensemble mean over the live

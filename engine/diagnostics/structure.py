@@ -331,4 +331,4 @@ def analyse(preset: Preset, resolution: int = 512, sim: Simulation | None = None
         extra["non_finite_cells"] = int((~finite).sum())
     structure = Structure(minima, saddles, np.zeros(len(minima)), [], gx, gy, values, basins,
                           0.0, preset.dynamics.lr, extra)
-    return structure.at(*equivalent_langevin(preset.dynamics))
+    return structure.at(*equivalent_langevin(preset))
