@@ -16,7 +16,7 @@ Messages sent (``send(kind, payload)``)
 ("loaded", EngineState)         a (re)load succeeded
 ("failed", (what, message))     a load, change or export failed; the session is intact
 ("busy", message)               why the engine pauses now (compiling a kernel on its first use)
-("exported", path)              a trajectory file was written
+("exported", path)              a trajectory file and its JSON sidecar were written
 """
 from __future__ import annotations
 
@@ -34,7 +34,6 @@ from engine.diagnostics.binning import histogram2d
 from engine.diagnostics.measure import (EmpiricalMeasure, gibbs_cells, kl_divergence,
                                         total_variation)
 from engine.diagnostics.structure import Structure, StructureError, analyse
-from engine.export import write_csv, write_npz
 from engine.presets import Preset, PresetError
 from engine.simulation import Frame, Simulation, equivalent_langevin, simulation_class
 
@@ -75,6 +74,7 @@ class FrameBundle:
     steps_per_second: float
     bounds: np.ndarray  # [x0, x1, y0, y1] of the simulation
     state: "EngineState"  # N, playing, generation, preset … as of this frame
+    probe: dict | None = None  # the followed particle (app.probe.Probe.payload), if any
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,7 @@ class EngineLoop:
         # that steps or reads them
         self._escapes_restart_due = False
         self._emitted_at = 0.0
+        self.probe = None  # app.probe.Probe: one particle from a clicked start point
 
     def run(self) -> None:
         """Advance in short chunks.  A batch of ``steps_per_frame`` steps ends in a frame; the
@@ -223,6 +224,8 @@ class EngineLoop:
         # a record due at the chunk's end waits until the commands that came meanwhile are
         # applied: at 10⁶ particles it takes longer than the step
         sim.advance(chunk, defer_record=True)
+        if self.probe is not None:  # the followed particle keeps step with the ensemble
+            self.probe.advance(chunk)
         dt = time.perf_counter() - t0
         if dt > 0:
             rate = chunk * n / dt
@@ -290,7 +293,8 @@ class EngineLoop:
                              first=TRAIL_PARTICLES if density is not None else None)
         return FrameBundle(frame, density, series, self._update_measure(sim, slow, density),
                            escapes, self.structure, self._steps_per_second, sim.bounds.copy(),
-                           self._state(sim))
+                           self._state(sim),
+                           None if self.probe is None else self.probe.payload())
 
     def _state(self, sim: Simulation) -> EngineState:
         landscape = sim.landscape
@@ -340,6 +344,8 @@ class EngineLoop:
         except PresetError as exc:
             self._send("failed", ("parameter", str(exc)))
             return
+        if self.probe is not None and not self.probe.update_params(changes):
+            self.probe = None
         if "landscape_params" in changes:
             self._analyse()
         if set(changes) & {"landscape_params", "temperature", "kind", "lr", "batch_size",
@@ -398,6 +404,7 @@ class EngineLoop:
             self._send("failed", ("load", str(exc)))
             return
         self.sim = sim
+        self.probe = None
         self._escapes_restart_due = False
         self.generation += 1
         self._rate = self._chunk_seconds = 0.0
@@ -421,25 +428,79 @@ class EngineLoop:
         if self.sim is not None:
             self.sim.reset()
             self._reset_measure()
+            if self.probe is not None:
+                self.probe.reset()
+
+    def _cmd_probe(self, x: float, y: float) -> None:
+        """Follow one particle from (x, y) with the ensemble's dynamics, beside it."""
+        if self.sim is None:
+            return
+        from .probe import Probe
+        try:
+            self.probe = Probe(self.sim.preset, (x, y), self.structure, self.sim.step)
+        except (PresetError, ValueError) as exc:
+            self.probe = None
+            self._send("failed", ("follow a particle", str(exc)))
+
+    def _cmd_probe_clear(self) -> None:
+        self.probe = None
 
     def _cmd_seed(self, seed: int) -> None:
         if self.sim is not None:
             self._load(self.sim.preset.with_changes(ensemble={"seed": int(seed)}))
 
-    def _cmd_export(self, path: str) -> None:
+    def _cmd_export(self, path: str, float32: bool = False, every: int = 1) -> None:
+        """The trajectory as NPZ or CSV with its JSON sidecar (:func:`engine.api.summary`),
+        published together like ``python -m engine run --out``.  ``every`` keeps every k-th
+        recorded frame of the per-particle arrays (the last one always); ``float32`` stores
+        their floating-point values in single precision (half the size)."""
         if self.sim is None:
             return
+        import uuid
+
+        from engine.api import summary
+        from engine.export import csv_bytes, npz_bytes, prepare_output, publish_pair
         target = Path(path)
         try:
-            arrays = self.sim.trajectory_arrays()
-            if target.suffix == ".csv":
-                write_csv(target, arrays)
-            else:
-                write_npz(target, arrays)
+            folder = target.parent if str(target.parent) else Path(".")
+            if not folder.is_dir():  # the window writes into a folder that its dialog showed
+                raise FileNotFoundError(f"directory {folder} does not exist")
+            target = prepare_output(target)
+            arrays = thinned_trajectory(self.sim.trajectory_arrays(), int(every), bool(float32))
+            run_id = uuid.uuid4().hex
+            arrays["run_id"] = np.array(run_id)
+            data = csv_bytes(arrays) if target.suffix == ".csv" else npz_bytes(arrays)
+            info = {"run_id": run_id, "file": target.name, **summary(self.sim),
+                    "export": {"every": int(every), "float32": bool(float32),
+                               "frames": int(len(arrays["steps"]))}}
+            publish_pair(target, data, info)
         except Exception as exc:  # noqa: BLE001 - reported to the user, session untouched
             self._send("failed", ("export", f"{target}: {exc}"))
             return
         self._send("exported", str(target))
+
+def thinned_trajectory(arrays: dict[str, np.ndarray], every: int = 1,
+                       float32: bool = False) -> dict[str, np.ndarray]:
+    """``arrays`` of :meth:`Simulation.trajectory_arrays` with the per-frame arrays (those
+    whose first axis is the recorded steps) cut to every ``every``-th frame, the last frame
+    kept, and their floats (and the series') in float32 when ``float32``.  Events, the preset
+    and counts stay as they are."""
+    steps = np.asarray(arrays["steps"])
+    frames = steps.shape[0]
+    keep = np.arange(0, frames, max(1, every))
+    if frames and keep[-1] != frames - 1:
+        keep = np.append(keep, frames - 1)
+    out = {}
+    for key, value in arrays.items():
+        value = np.asarray(value)
+        if key not in ("events", "events_total") and value.ndim and value.shape[0] == frames \
+                and not key.startswith("series_"):
+            value = value[keep]
+        if float32 and value.dtype == np.float64:
+            value = value.astype(np.float32)
+        out[key] = value
+    return out
+
 
 
 

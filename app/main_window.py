@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import threading
 import time
@@ -9,13 +10,14 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PyQt6.QtCore import QSettings, Qt, QThread, pyqtSignal
-from PyQt6.QtGui import QAction, QImage, QKeySequence
-from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QFormLayout, QGroupBox,
-                             QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                             QMainWindow, QPushButton, QSpinBox, QTabWidget, QTextBrowser,
-                             QVBoxLayout, QWidget)
+from PyQt6.QtGui import QAction, QGuiApplication, QImage, QKeySequence
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDockWidget,
+                             QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel,
+                             QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QPushButton,
+                             QScrollArea, QSpinBox, QTabWidget, QTextBrowser, QVBoxLayout,
+                             QWidget)
 
-from engine.kinds import kind_names
+from engine.kinds import kind_named, kind_names
 from engine.landscapes import BUILTINS, ExpressionError, parse
 from engine.cnn.config import CnnPreset, is_cnn_document, load_cnn
 from engine.presets import Preset, PresetError, load, parse_toml, read_text, save
@@ -32,6 +34,12 @@ from .worker import EngineWorker, FrameBundle
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 MAX_RECENT = 8
+PREFERRED_SIZE = (1500, 950)  # the window's size where the screen has room for it
+LEFT_DOCK_WIDTH = 330  # px: the controls' sliders get ≈ 290 px of it
+RIGHT_DOCK_SHARE = 0.34  # of the window's width for the time series, measure and escapes
+OK_STYLE = "color: #81c784;"  # a valid expression
+ERROR_STYLE = "color: #ff8a80;"
+DOCKS_2D = ("Controls", "Time series", "Empirical measure vs Gibbs", "Escapes")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
@@ -55,6 +63,16 @@ def _render_svg(widget: QWidget, filename: str) -> None:
         painter.end()
 
 
+def applicable_controls(kind: str, classifier: bool) -> dict[str, bool]:
+    """Which dynamics controls ``kind`` uses on this landscape, as the kind declares
+    (:meth:`engine.kinds.Kind.controls`): e.g. GD ignores T and β, σ scales SGD's analytic
+    noise model, which the classifier's real minibatches do not have, e is the ghost runs'."""
+    used = kind_named(kind).controls(classifier)
+    return {"lr": True, "particles": True,
+            **{key: key in used for key in ("temperature", "momentum", "batch_size",
+                                            "noise_scale", "ghosts")}}
+
+
 def bundled_presets() -> list[Path]:
     return sorted(PRESET_DIR.glob("*.toml"))
 
@@ -67,6 +85,60 @@ def load_any(path: str | Path) -> Preset | CnnPreset:
     return load(path)
 
 
+class ExportDialog(QDialog):
+    """File ▸ Export trajectory: the file (a proposed name), single precision and thinning.
+    The JSON sidecar (``<file>.json``: the run's summary) is always written beside it."""
+
+    def __init__(self, parent, proposed: str, filt: str, suffix: str, particles: int):
+        super().__init__(parent)
+        self.setWindowTitle("Export trajectory")
+        self.filt, self.suffix = filt, suffix
+        layout = QVBoxLayout(self)
+        row = QHBoxLayout()
+        self.path_edit = QLineEdit(proposed)
+        self.path_edit.setMinimumWidth(380)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(browse)
+        layout.addLayout(row)
+        form = QFormLayout()
+        self.float32 = QCheckBox("float32 (half the size; ≈ 7 significant digits)")
+        self.float32.setChecked(particles > 10_000)
+        form.addRow("precision", self.float32)
+        self.every = QSpinBox()
+        self.every.setRange(1, 1_000_000)
+        self.every.setValue(1)
+        self.every.setPrefix("every ")
+        self.every.setSuffix(" recorded frame(s)")
+        self.every.setToolTip("keep every k-th recorded frame of the per-particle arrays "
+                              "(the last one always); series and events stay whole")
+        form.addRow("thinning", self.every)
+        layout.addLayout(form)
+        note = QLabel(f"A JSON summary is written beside it ({Path(proposed).name}.json).")
+        note.setWordWrap(True)
+        layout.addWidget(note)
+        self.path_edit.textChanged.connect(
+            lambda t: note.setText(f"A JSON summary is written beside it ({Path(t).name}.json)."))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export trajectory", self.path_edit.text(),
+                                              self.filt)
+        if path:
+            self.path_edit.setText(path)
+
+    def choice(self) -> tuple[str, bool, int]:
+        path = self.path_edit.text().strip()
+        if path and not path.endswith(self.suffix):
+            path += self.suffix
+        return path, self.float32.isChecked(), self.every.value()
+
+
 class MainWindow(QMainWindow):
     _cnn_start = pyqtSignal(object, str)
 
@@ -74,7 +146,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         pg.setConfigOptions(antialias=False, imageAxisOrder="col-major")
         self.setWindowTitle("ErgoScope")
-        self.resize(1500, 950)
+        self.resize(*self._fitted_size())
         self.preset = preset
         self.last_error = ""
         self.frames_drawn = 0
@@ -87,6 +159,7 @@ class MainWindow(QMainWindow):
         self.settings = QSettings("ErgoScope", "ErgoScope")
 
         self.landscape_view = LandscapeView()
+        self.landscape_view.start_requested.connect(self.follow_particle)
         self.series_view = SeriesView()
         self.measure_view = MeasureView()
         self.escapes_view = EscapesView()
@@ -98,17 +171,22 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self._dock("Time series", self.series_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("Empirical measure vs Gibbs", self.measure_view,
-                   Qt.DockWidgetArea.RightDockWidgetArea)
+                   Qt.DockWidgetArea.RightDockWidgetArea, shown="Measure vs Gibbs")
         self._dock("Escapes", self.escapes_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.findChild(QDockWidget, "Time series"),
                               self.findChild(QDockWidget, "Empirical measure vs Gibbs"))
         self.tabifyDockWidget(self.findChild(QDockWidget, "Time series"),
                               self.findChild(QDockWidget, "Escapes"))
         self.findChild(QDockWidget, "Time series").raise_()
-        self._dock("Controls", self._build_controls(), Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Controls", self._scrolling(self._build_controls()),
+                   Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Presets", self._build_gallery(), Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._size_docks()
+        # the CNN lab tab shows only what applies to it: the 2D docks step aside meanwhile
+        self._hidden_2d_docks: list[QDockWidget] = []
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.error_banner = QLabel("")
-        self.error_banner.setStyleSheet("color: #ff8a80; font-weight: bold;")
+        self.error_banner.setStyleSheet(ERROR_STYLE + " font-weight: bold;")
         self.error_banner.setWordWrap(True)
         # a normal (not permanent) widget: temporary messages (saved, compiling…) show over it
         self.statusBar().addWidget(self.error_banner, 1)
@@ -154,8 +232,68 @@ class MainWindow(QMainWindow):
                     graphics.setCacheMode(cache)
 
     # -- construction --------------------------------------------------------------------------
-    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
-        dock = QDockWidget(title, self)
+    def _fitted_size(self) -> tuple[int, int]:
+        """The preferred size, shrunk to the screen's available area (1366×768 included)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return PREFERRED_SIZE
+        available = screen.availableGeometry()
+        # a window manager's frame and title bar take a little more than the client area
+        return (min(PREFERRED_SIZE[0], available.width() - 8),
+                min(PREFERRED_SIZE[1], available.height() - 32))
+
+    def _size_docks(self) -> None:
+        width = self.width()
+        left = min(LEFT_DOCK_WIDTH, int(0.3 * width))
+        right = int(RIGHT_DOCK_SHARE * width)
+        self.resizeDocks([self.findChild(QDockWidget, "Controls")], [left],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.findChild(QDockWidget, "Time series")], [right],
+                         Qt.Orientation.Horizontal)
+        height = self.height()
+        self.resizeDocks([self.findChild(QDockWidget, "Controls"),
+                          self.findChild(QDockWidget, "Presets")],
+                         [int(0.64 * height), int(0.36 * height)], Qt.Orientation.Vertical)
+
+    @staticmethod
+    def _scrolling(panel: QWidget) -> QScrollArea:
+        """``panel`` in a vertical scroll area: however many landscape parameters a preset has,
+        the control panel never makes the window taller than the screen."""
+        area = QScrollArea()
+        area.setWidget(panel)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setMinimumWidth(panel.minimumSizeHint().width()
+                             + area.verticalScrollBar().sizeHint().width() + 4)
+        return area
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if not getattr(self, "_docks_sized", False):  # dock sizes apply once laid out
+            self._docks_sized = True
+            from PyQt6.QtCore import QTimer
+            QTimer.singleShot(0, self._size_docks)
+
+    def _tab_changed(self, index: int) -> None:
+        """On the CNN lab tab hide the 2D docks (controls, time series, measure, escapes);
+        back on the landscape tab restore those that were shown."""
+        if self.tabs.widget(index) is self.cnn_view:
+            if not self._hidden_2d_docks:
+                docks = [self.findChild(QDockWidget, name) for name in DOCKS_2D]
+                self._hidden_2d_docks = [d for d in docks if d.isVisible()]
+                for dock in self._hidden_2d_docks:
+                    dock.hide()
+        else:
+            for dock in self._hidden_2d_docks:
+                dock.show()
+            if self._hidden_2d_docks:
+                self.findChild(QDockWidget, "Time series").raise_()
+            self._hidden_2d_docks = []
+
+    def _dock(self, title: str, widget: QWidget, area, shown: str | None = None) -> QDockWidget:
+        """A dock named ``title`` (its object name); ``shown`` a shorter title for its tab."""
+        dock = QDockWidget(shown or title, self)
         dock.setObjectName(title)
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
@@ -183,12 +321,12 @@ class MainWindow(QMainWindow):
         form = QVBoxLayout(dyn_box)
         self.kind_combo = QComboBox()
         self.kind_combo.addItems(list(kind_names()))
-        self.kind_combo.currentTextChanged.connect(lambda k: self._set("kind", k))
+        self.kind_combo.currentTextChanged.connect(self._kind_picked)
         row = QFormLayout()
         row.addRow("method", self.kind_combo)
         form.addLayout(row)
         self.sliders = {
-            "lr": ValueSlider("learning rate η", 1e-4, 1.0, 0.01, log=True,
+            "lr": ValueSlider("learning rate η", 1e-4, 1.0, 0.01, log=True, decimals=5,
                               tooltip="step size η"),
             "temperature": ValueSlider("temperature T", 1e-4, 10.0, 0.1, log=True, zero=True,
                                        tooltip="Langevin temperature T (noise √(2ηT)ξ); "
@@ -228,6 +366,18 @@ class MainWindow(QMainWindow):
         form.addWidget(self.t_eff_label)
         layout.addWidget(dyn_box)
 
+        probe_box = QGroupBox("Follow one particle")
+        probe_layout = QVBoxLayout(probe_box)
+        self.probe_label = QLabel("Click on the landscape to start a particle there: its "
+                                  "path and loss are drawn in white.")
+        self.probe_label.setWordWrap(True)
+        self.probe_clear = QPushButton("Clear followed particle")
+        self.probe_clear.setEnabled(False)
+        self.probe_clear.clicked.connect(self.clear_probe)
+        probe_layout.addWidget(self.probe_label)
+        probe_layout.addWidget(self.probe_clear)
+        layout.addWidget(probe_box)
+
         land_box = QGroupBox("Landscape")
         land_layout = QVBoxLayout(land_box)
         self.landscape_combo = QComboBox()
@@ -243,7 +393,7 @@ class MainWindow(QMainWindow):
         self.expr_edit.textChanged.connect(self.validate_expression)
         self.expr_edit.returnPressed.connect(self.apply_expression)
         self.expr_error = QLabel("")
-        self.expr_error.setStyleSheet("color: #ff8a80;")
+        self.expr_error.setStyleSheet(ERROR_STYLE)
         self.expr_error.setWordWrap(True)
         apply = QPushButton("Apply expression")
         apply.clicked.connect(self.apply_expression)
@@ -329,6 +479,27 @@ class MainWindow(QMainWindow):
     # -- user actions ----------------------------------------------------------------------------
     def _set(self, key: str, value) -> None:
         self.worker.submit("set", key, value)
+
+    def follow_particle(self, x: float, y: float) -> None:
+        """Start one particle at (x, y) with the run's dynamics, drawn with its path and its
+        own loss curve (the engine runs it beside the ensemble)."""
+        self.worker.submit("probe", float(x), float(y))
+        self._probe_shown({"start": (x, y)})
+
+    def clear_probe(self) -> None:
+        self.worker.submit("probe_clear")
+        self.landscape_view.set_probe(None)
+        self._probe_shown(None)
+
+    def _probe_shown(self, probe: dict | None) -> None:
+        following = probe is not None
+        if following == self.probe_clear.isEnabled():
+            return
+        self.probe_clear.setEnabled(following)
+        self.probe_label.setText(
+            "Following one particle (white): click elsewhere to restart it there."
+            if following else "Click on the landscape to start a particle there: its path "
+                              "and loss are drawn in white.")
 
     def set_playing(self, playing: bool) -> None:
         self.play_button.blockSignals(True)
@@ -446,9 +617,13 @@ class MainWindow(QMainWindow):
         return True
 
     def _cnn_export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export CNN experiment", "cnn.npz",
-                                              "NPZ (*.npz)")
+        preset = self.cnn_view.preset
+        stem = Path(preset.source).stem if preset is not None and preset.source else "cnn"
+        folder = self.settings.value("export_folder", "") or os.getcwd()
+        path, _ = QFileDialog.getSaveFileName(self, "Export CNN experiment",
+                                              str(Path(folder) / f"{stem}.npz"), "NPZ (*.npz)")
         if path:
+            self._remember_folder(path)
             self.export_cnn(path)
 
     def save_preset(self, path: str | Path) -> None:
@@ -460,8 +635,24 @@ class MainWindow(QMainWindow):
         self._remember(str(path))
         self.statusBar().showMessage(f"saved {path}", 5000)
 
-    def export_trajectory(self, path: str | Path) -> None:
-        self.worker.submit("export", str(path))
+    def export_trajectory(self, path: str | Path, float32: bool = False, every: int = 1) -> None:
+        """NPZ or CSV of the run's recorded frames with its JSON sidecar, written by the engine
+        process (``every``: every k-th frame; ``float32``: single precision)."""
+        self.worker.submit("export", str(path), bool(float32), max(1, int(every)))
+
+    def proposed_name(self, suffix: str, what: str = "") -> str:
+        """A file name for a save dialog: ``<preset>_<step><what><suffix>`` in the folder of
+        the last export (or the working folder)."""
+        source = getattr(self.preset, "source", "") or ""
+        stem = Path(source).stem if source.endswith(".toml") else re.sub(
+            r"[^A-Za-z0-9]+", "_", self.preset.name).strip("_").lower() or "ergoscope"
+        state = self.worker.state
+        step = state.step if state is not None else 0
+        folder = self.settings.value("export_folder", "") or os.getcwd()
+        return str(Path(folder) / f"{stem}_{step}{what}{suffix}")
+
+    def _remember_folder(self, path: str) -> None:
+        self.settings.setValue("export_folder", str(Path(path).parent))
 
     def save_screenshot(self, path: str | Path, widget: QWidget | None = None) -> bool:
         """PNG of the window (or one view); SVG for a plot view. Written atomically."""
@@ -537,8 +728,10 @@ class MainWindow(QMainWindow):
             pointer = ""
             if exc.position >= 0:
                 pointer = f"\n{text}\n{' ' * exc.position}^"
+            self.expr_error.setStyleSheet(ERROR_STYLE)
             self.expr_error.setText(f"{exc}{pointer}")
             return False
+        self.expr_error.setStyleSheet(OK_STYLE)
         self.expr_error.setText("✓ valid")
         return True
 
@@ -603,18 +796,27 @@ class MainWindow(QMainWindow):
             self.open_preset(path)
 
     def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save preset", str(PRESET_DIR),
+        source = getattr(self.preset, "source", "") or ""
+        name = Path(source).name if source.endswith(".toml") else "my_preset.toml"
+        path, _ = QFileDialog.getSaveFileName(self, "Save preset", str(PRESET_DIR / name),
                                               "Presets (*.toml)")
         if path:
             self.save_preset(path if path.endswith(".toml") else path + ".toml")
 
     def _export_dialog(self, filt: str, suffix: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export trajectory", "", filt)
+        state = self.worker.state
+        dialog = ExportDialog(self, self.proposed_name(suffix), filt, suffix,
+                              state.particles if state is not None else 0)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        path, float32, every = dialog.choice()
         if path:
-            self.export_trajectory(path if path.endswith(suffix) else path + suffix)
+            self._remember_folder(path)
+            self.export_trajectory(path, float32=float32, every=every)
 
     def _animation_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save animation", "", "GIF (*.gif)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save animation",
+                                              self.proposed_name(".gif"), "GIF (*.gif)")
         if path:
             if not Path(path).parent.is_dir():
                 self._on_failed("animation", f"{path}: directory does not exist")
@@ -622,7 +824,8 @@ class MainWindow(QMainWindow):
             self.record_animation(path if path.endswith(".gif") else path + ".gif")
 
     def _screenshot_dialog(self, widget) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "",
+        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot",
+                                              self.proposed_name(".png"),
                                               "PNG (*.png);;SVG (*.svg)")
         if path:
             self.save_screenshot(path, widget)
@@ -675,11 +878,12 @@ class MainWindow(QMainWindow):
         self.seed_spin.setValue(min(preset.ensemble.seed, 2**31 - 1))
         self.seed_spin.blockSignals(False)
         self.landscape_combo.setCurrentText(preset.landscape.builtin or "expression")
-        if preset.landscape.expr:
-            self.expr_edit.blockSignals(True)
-            self.expr_edit.setText(preset.landscape.expr)
-            self.expr_edit.blockSignals(False)
-            self.expr_error.setText("")
+        # the box shows this landscape's expression, or nothing (its placeholder) for a built-in
+        self.expr_edit.blockSignals(True)
+        self.expr_edit.setText(preset.landscape.expr or "")
+        self.expr_edit.blockSignals(False)
+        self.expr_error.setText("")
+        self._probe_shown(None)
         self._rebuild_param_sliders()
 
     def _rebuild_param_sliders(self) -> None:
@@ -720,7 +924,18 @@ class MainWindow(QMainWindow):
                            ("particles", preset.ensemble.particles)):
             self.sliders[key].set_value(value)
         self.ghost_slider.set_value(d.ghosts)
-        self.ghost_slider.setEnabled(d.kind == "ghost")
+        self._enable_for_kind(d.kind, preset.landscape.builtin == "sine_classifier")
+
+    def _kind_picked(self, kind: str) -> None:
+        self._enable_for_kind(kind, self.preset.landscape.builtin == "sine_classifier")
+        self._set("kind", kind)
+
+    def _enable_for_kind(self, kind: str, classifier: bool) -> None:
+        """Enable the controls the method uses, disable the others (with the reason)."""
+        applies = applicable_controls(kind, classifier)
+        for key, widget in list(self.sliders.items()) + [("ghosts", self.ghost_slider)]:
+            widget.setEnabled(applies.get(key, True))
+        self.ghost_slider.setVisible(classifier)  # ghost logits exist on the classifier only
 
     def _on_failed(self, what: str, message: str) -> None:
         self._busy_shown = False
@@ -745,6 +960,8 @@ class MainWindow(QMainWindow):
             self._structure = bundle.structure
             self.preset = bundle.frame.preset
             self.landscape_view.show_frame(bundle)
+            self.landscape_view.set_probe(bundle.probe)
+            self._probe_shown(bundle.probe)
             if self._animation is not None:
                 self._capture_animation_frame()
             self.series_view.show_frame(bundle)

@@ -4,6 +4,15 @@
 
 Also ``assets/screenshot_measure_view.png``: the empirical-measure dock on the Gaussian mixture
 at T = 1 after 4000 steps (``--only measure_view`` renders just that one).
+
+``--screen`` instead shoots the whole screen of a real X server, the window at the size it
+opens with there (fitted to the screen), as a newcomer sees it::
+
+    xvfb-run -s '-screen 0 1366x768x24' env QT_QPA_PLATFORM=xcb \
+        .venv/bin/python scripts/screenshots.py --screen
+
+writes ``assets/screen_<W>x<H>_<name>.png`` for three presets, the CNN lab after training the
+smoke preset, and the click-to-place gesture (one particle followed from a clicked point).
 """
 from __future__ import annotations
 
@@ -25,7 +34,12 @@ def main() -> None:
     parser.add_argument("--only", default="", help="substring of the preset file names to shoot")
     parser.add_argument("--min-steps", type=int, default=1000,
                         help="steps run before the shot (a first run compiles its kernel first)")
+    parser.add_argument("--screen", action="store_true",
+                        help="shoot the whole screen of a real X server (see the docstring)")
     args = parser.parse_args()
+    if args.screen:
+        shoot_screens(args)
+        return
     from PyQt6.QtWidgets import QApplication
 
     from app.main_window import MainWindow, bundled_presets, load_any
@@ -108,6 +122,73 @@ def shoot_cnn(app, window, path: Path, args) -> None:
     target = Path(args.out) / f"screenshot_{path.stem}.png"
     window.save_screenshot(target)
     print(target, view.frames_shown, "frames", window.last_error or "")
+    window.dispose()
+    app.processEvents()
+
+
+SCREEN_PRESETS = ("double_well_kramers", "gaussian_mixture_gibbs", "zhang_sin_lr004")
+
+
+def grab_screen(app, target: Path) -> None:
+    """The whole screen (the root window of the X server), as a newcomer sees it."""
+    for _ in range(30):
+        app.processEvents()
+        time.sleep(0.02)
+    screen = app.primaryScreen()
+    size = screen.size()
+    assert screen.grabWindow(0).save(str(target), "PNG"), target
+    print(target, f"{size.width()}×{size.height()}")
+
+
+def shoot_screens(args) -> None:
+    from PyQt6.QtCore import QPointF, Qt
+    from PyQt6.QtTest import QTest
+    from PyQt6.QtWidgets import QApplication, QDockWidget
+
+    from app.main_window import MainWindow
+    from engine.presets import load
+    app = QApplication.instance() or QApplication([])
+    size = app.primaryScreen().size()
+    tag = f"{size.width()}x{size.height()}"
+    out = Path(args.out)
+    for name in SCREEN_PRESETS:
+        window = MainWindow(load(ROOT / "presets" / f"{name}.toml"))
+        window.show()
+        window.set_playing(True)
+        if name == "gaussian_mixture_gibbs":  # the dock its story is about
+            window.findChild(QDockWidget, "Empirical measure vs Gibbs").raise_()
+        if name == "double_well_kramers":
+            window.findChild(QDockWidget, "Escapes").raise_()
+            window.speed.spin.setValue(500)
+        run_until(app, window, 20_000 if name == "double_well_kramers" else args.min_steps,
+                  args.seconds)
+        grab_screen(app, out / f"screen_{tag}_{name}.png")
+        window.dispose()
+        app.processEvents()
+    # the click-to-place gesture: a click on the landscape starts one followed particle
+    window = MainWindow(load(ROOT / "presets" / "double_well_kramers.toml"))
+    window.show()
+    run_until(app, window, 0, 1.0)
+    view = window.landscape_view
+    scene = view.plot.plotItem.vb.mapViewToScene(QPointF(-0.2, 1.1))
+    QTest.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.NoModifier, view.plot.mapFromScene(scene))
+    window.set_playing(True)
+    run_until(app, window, 3000, args.seconds)
+    grab_screen(app, out / f"screen_{tag}_follow_a_particle.png")
+    window.dispose()
+    app.processEvents()
+    # the CNN lab after training the smoke preset
+    window = MainWindow(load(ROOT / "presets" / "double_well_kramers.toml"))
+    window.show()
+    window.open_preset(ROOT / "presets" / "cnn_smoke.toml")
+    view = window.cnn_view
+    view.device.setCurrentText("cpu")
+    view.start_button.click()
+    while window.cnn_summary is None and not window.last_error:
+        app.processEvents()
+        time.sleep(0.01)
+    grab_screen(app, out / f"screen_{tag}_cnn_lab.png")
     window.dispose()
     app.processEvents()
 

@@ -24,6 +24,9 @@ from ..widgets.text import reflowed
 from .curves import add_legend
 
 ARM_COLOURS = [(80, 160, 255), (255, 90, 80), (90, 200, 120), (200, 140, 255)]
+# the arms in the PCA plane: both share each run's initial weights and data, so their clouds
+# overlap; the baseline is a translucent filled disc, the ghost arm an open symbol over it
+ARM_SYMBOLS = [("o", 11, True), ("t", 10, False), ("s", 9, False), ("d", 10, False)]
 BANDS = (("test_loss", "test loss"), ("train_loss", "training loss"),
          ("test_acc", "test accuracy"), ("ghost_mass", "ghost mass"),
          ("lambda_max", "λ_max"), ("lyapunov", "Lyapunov γ̂"),
@@ -71,6 +74,8 @@ class CnnLabView(QWidget):
                             "“RMNIST/30 ghost experiment”).")
         self.title.setWordWrap(True)
         layout.addWidget(self.title)
+        # two rows of settings: one row of all six made the window at least 740 px wide in
+        # the middle, so the docks beside it could not have their share at 1366 × 768
         controls = QHBoxLayout()
         self.runs = self._spin(controls, "runs", 1, 10_000, 30)
         self.epochs = self._spin(controls, "epochs", 1, 1_000_000, 400)
@@ -82,6 +87,9 @@ class CnnLabView(QWidget):
         self.lr.setToolTip("learning rate of both arms")
         controls.addWidget(self.lr)
         self.ghosts = self._spin(controls, "ghosts e", 0, 64, 2)
+        controls.addStretch(1)
+        layout.addLayout(controls)
+        controls = QHBoxLayout()
         self.diag_every = self._spin(controls, "diag. every", 0, 1_000_000, 0)
         self.diag_every.setToolTip("σ(θ), Hessian λ_max/λ_min (Lanczos) and the Lyapunov "
                                    "estimate every k epochs; 0 = off (each pass costs ≈ 30 "
@@ -92,7 +100,9 @@ class CnnLabView(QWidget):
         self.device.setToolTip("auto = CUDA when available, else CPU")
         controls.addWidget(self.device)
         self.start_button = QPushButton("Train")
-        self.start_button.setToolTip("train all runs of both arms together")
+        self.start_button.setToolTip("train all runs of both arms together (open a CNN-lab "
+                                     "preset first)")
+        self.start_button.setEnabled(False)  # nothing to train until a CNN preset is open
         self.start_button.clicked.connect(self._start)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -171,6 +181,7 @@ class CnnLabView(QWidget):
         self.ghosts.setValue(preset.model.ghosts)
         self.diag_every.setValue(preset.diagnostics.every)
         self.report.setPlainText(reflowed(preset.description))
+        self.start_button.setEnabled(not self.cancel_button.isEnabled())  # not while training
 
     def configured_preset(self) -> CnnPreset | None:
         if self.preset is None:
@@ -193,7 +204,7 @@ class CnnLabView(QWidget):
                 self.plots[key].setTitle(title + suffix)
 
     def set_running(self, running: bool) -> None:
-        self.start_button.setEnabled(not running)
+        self.start_button.setEnabled(not running and self.preset is not None)
         self.cancel_button.setEnabled(running)
         if running:
             self.export_button.setEnabled(False)
@@ -222,12 +233,20 @@ class CnnLabView(QWidget):
         self._trails, self._clouds = [], []
         for a, e in enumerate(arms):
             colour = ARM_COLOURS[a % 4]
+            style = Qt.PenStyle.SolidLine if a == 0 else Qt.PenStyle.DashLine
             for _ in range(runs):
-                trail = pg.PlotDataItem(pen=pg.mkPen(*colour, 70))
+                trail = pg.PlotDataItem(pen=pg.mkPen(*colour, 90, style=style))
+                trail.setZValue(a)
                 self.cloud_plot.addItem(trail)
                 self._trails.append(trail)
-            cloud = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(*colour), pen=None,
-                                       name=f"e = {e}")
+        for a, e in enumerate(arms):  # every cloud above every trail, the baseline first
+            colour = ARM_COLOURS[a % 4]
+            symbol, size, filled = ARM_SYMBOLS[a % 4]
+            cloud = pg.ScatterPlotItem(
+                symbol=symbol, size=size, name=f"e = {e}",
+                brush=pg.mkBrush(*colour, 140) if filled else None,
+                pen=pg.mkPen(*colour, 255, width=2) if not filled else pg.mkPen(None))
+            cloud.setZValue(10 + a)
             self.cloud_plot.addItem(cloud)
             self._clouds.append(cloud)
 

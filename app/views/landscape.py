@@ -1,11 +1,15 @@
 """Landscape view: heatmap + contours of f, the particle cloud (scatter or density), trails,
-minima and saddles, and the cursor readout (x, y, f; a critical point's curvature, GD step limit
-and Laplace weight over its marker)."""
+minima and saddles, the followed particle (a click places its start point) and the cursor
+readout (x, y, f; a critical point's curvature, GD step limit and Laplace weight over its
+marker).
+
+Signal: ``start_requested(float, float)`` — a left click in the plot asks to follow one particle
+from that point."""
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF, QRectF
+from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QPainterPath
 from PyQt6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QLabel, QSizePolicy,
                              QVBoxLayout, QWidget)
@@ -22,6 +26,27 @@ MARKER_PICK_PIXELS = 8  # the cursor this close to a minimum or saddle describes
 CONTOURS = 12
 CONTOUR_RGB = np.array([255.0, 255.0, 255.0])
 CONTOUR_ALPHA = 0.4
+# a trail (or the followed path) breaks where one segment jumps more than this many cells of a
+# 64 × 64 grid over the box: a periodic wrap or a long stride is not a straight line across
+JUMP_CELLS = 4
+JUMP_GRID = 64
+PROBE_COLOUR = (255, 255, 255)
+
+
+def broken_at_jumps(points: np.ndarray, bounds, cells: float = JUMP_CELLS) -> np.ndarray:
+    """``points`` (K, 2) with a NaN row inserted before every point that lies more than
+    ``cells`` cells of a :data:`JUMP_GRID`² grid over ``bounds`` from the previous one, so a
+    path drawn with ``connect="finite"`` breaks there."""
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    if len(points) < 2 or bounds is None:
+        return points
+    x0, x1, y0, y1 = bounds
+    limit = cells * np.array([x1 - x0, y1 - y0]) / JUMP_GRID
+    jump = (np.abs(np.diff(points, axis=0)) > limit).any(axis=1)
+    if not jump.any():
+        return points
+    at = np.flatnonzero(jump) + 1
+    return np.insert(points, at, np.nan, axis=0)
 
 
 def contoured_heatmap(values: np.ndarray, low: float, high: float,
@@ -34,7 +59,11 @@ def contoured_heatmap(values: np.ndarray, low: float, high: float,
     if factor > 1:
         from scipy.ndimage import zoom
         values = zoom(values, factor, order=1)
-    scaled = (values - low) / max(high - low, 1e-300)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(high - low):
+            scaled = (values - low) / max(high - low, 1e-300)
+        else:  # values near ±1.8e308: halve first so the span is finite
+            scaled = (0.5 * values - 0.5 * low) / (0.5 * high - 0.5 * low)
     rgb = pg.colormap.get("viridis").map(np.clip(scaled, 0.0, 1.0).ravel(), mode="float")
     rgb = rgb.reshape(values.shape + (-1,))[..., :3] * 255.0
     band = np.searchsorted(levels, values)            # which pair of levels each pixel is between
@@ -49,6 +78,8 @@ def contoured_heatmap(values: np.ndarray, low: float, high: float,
 
 
 class LandscapeView(QWidget):
+    start_requested = pyqtSignal(float, float)
+
     def __init__(self, parent=None):
         super().__init__(parent)
         layout = QVBoxLayout(self)
@@ -81,6 +112,19 @@ class LandscapeView(QWidget):
                                     brush=None, name="minima")
         self.saddles = StaticMarkers(symbol="x", size=12, pen=pg.mkPen("r", width=2),
                                      brush=pg.mkBrush("r"), name="saddles")
+        # the followed particle: its path, where it started and where it is
+        self.probe_path = QGraphicsPathItem()
+        self.probe_path.setPen(pg.mkPen(PROBE_COLOUR, width=2))
+        self.probe_path.setZValue(11)
+        self.plot.addItem(self.probe_path)
+        self.probe_start = pg.ScatterPlotItem(symbol="+", size=14, pen=pg.mkPen("w", width=2),
+                                              brush=None)
+        self.probe_dot = pg.ScatterPlotItem(symbol="o", size=11, pen=pg.mkPen("k", width=1.5),
+                                            brush=pg.mkBrush(*PROBE_COLOUR))
+        for item in (self.probe_start, self.probe_dot):
+            item.setZValue(12)
+            self.plot.addItem(item)
+        self.probe: dict | None = None
         for item in (self.minima, self.saddles):
             item.setZValue(10)
             # static markers over a moving cloud: painted from a pixmap, not re-drawn per frame
@@ -107,14 +151,55 @@ class LandscapeView(QWidget):
         self._trail = np.zeros((0, TRAIL_PARTICLES, 2))
         self._trail_steps = np.zeros(0, dtype=np.int64)
         self._generation = -1
+        self._last_scene_pos = None
         self._proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
                                      slot=self._mouse_moved)
+        self.plot.scene().sigMouseClicked.connect(self._clicked)
+        self.plot.setToolTip("click to follow one particle from there")
+
+    def _clicked(self, event) -> None:
+        """A plain left click inside the landscape's box asks for a followed particle."""
+        if (event.button() != Qt.MouseButton.LeftButton or event.double()
+                or event.modifiers() != Qt.KeyboardModifier.NoModifier):
+            return
+        view = self.plot.plotItem.vb
+        if not view.sceneBoundingRect().contains(event.scenePos()):
+            return
+        point = view.mapSceneToView(event.scenePos())
+        x, y = point.x(), point.y()
+        if self._bounds is not None:
+            x0, x1, y0, y1 = self._bounds
+            if not (x0 <= x <= x1 and y0 <= y <= y1):
+                return
+        event.accept()
+        self.start_requested.emit(float(x), float(y))
+
+    def set_probe(self, probe: dict | None) -> None:
+        """Draw the followed particle (``FrameBundle.probe``) or remove it (None)."""
+        self.probe = probe
+        if probe is None or not len(probe["positions"]):
+            self.probe_path.setPath(QPainterPath())
+            self.probe_start.setData([], [])
+            self.probe_dot.setData([], [])
+            return
+        path = broken_at_jumps(probe["positions"], self._bounds)
+        self.probe_path.setPath(pg.arrayToQPath(path[:, 0], path[:, 1], connect="finite"))
+        self.probe_start.setData([probe["start"][0]], [probe["start"][1]])
+        here = probe["positions"][-1]
+        self.probe_dot.setData([here[0]], [here[1]])
 
     def set_structure(self, structure, bounds: np.ndarray) -> None:
         """Draw the heatmap and contours from the engine's grid analysis; markers always, the
         (costly) heatmap and contours only when the landscape grid itself changed."""
         self._bounds = np.asarray(bounds)
         self._structure = structure
+        try:
+            self._draw_structure(structure)
+        finally:
+            if self._last_scene_pos is not None:  # the readout describes what is shown now
+                self.readout.setText(self.readout_text(self._last_scene_pos))
+
+    def _draw_structure(self, structure) -> None:
         if structure is None:
             return
         self.minima.setData([m.x for m in structure.minima], [m.y for m in structure.minima])
@@ -167,14 +252,15 @@ class LandscapeView(QWidget):
         self._trail = np.concatenate([self._trail[recent], positions[None, :k]])
         self._trail_steps = np.append(self._trail_steps[recent], frame.step)
         if k:
-            padded = np.concatenate([self._trail[:, :k],
-                                     np.full((1, k, 2), np.nan)]).transpose(1, 0, 2)
-            self.trails.setPath(pg.arrayToQPath(padded[..., 0].ravel(), padded[..., 1].ravel(),
-                                                connect="finite"))
+            pieces = [broken_at_jumps(self._trail[:, j], bundle.bounds) for j in range(k)]
+            joined = np.concatenate([np.vstack([piece, [[np.nan, np.nan]]])
+                                     for piece in pieces])
+            self.trails.setPath(pg.arrayToQPath(joined[:, 0], joined[:, 1], connect="finite"))
         else:
             self.trails.setPath(QPainterPath())
 
     def _mouse_moved(self, event) -> None:
+        self._last_scene_pos = event[0]
         self.readout.setText(self.readout_text(event[0]))
 
     def readout_text(self, scene_pos) -> str:

@@ -13,10 +13,13 @@ from .curves import SparseLogAxis, SteadyAxes, add_legend, draw_thin, finite_bou
 class MeasureView(pg.GraphicsLayoutWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.empirical_plot = self.addPlot(row=0, col=0, title="empirical measure μ_k (pooled)")
-        self.gibbs_plot = self.addPlot(row=0, col=1, title="Gibbs density exp(−f/T)/Z")
+        # short titles and one shared y axis: side by side in a dock of ≈ 460 px (1366 × 768)
+        # the two titles and axes needed 509 px, and the Gibbs title was cut
+        self.empirical_plot = self.addPlot(row=0, col=0, title="empirical μ_k (pooled)")
+        self.gibbs_plot = self.addPlot(row=0, col=1, title="Gibbs exp(−f/T)/Z")
         self.gibbs_plot.setXLink(self.empirical_plot)
         self.gibbs_plot.setYLink(self.empirical_plot)
+        self.gibbs_plot.hideAxis("left")
         self.distance_plot = self.addPlot(row=1, col=0, colspan=2,
                                           title="distance to Gibbs (grid cells)",
                                           axisItems={"left": SparseLogAxis("left")})

@@ -1,5 +1,6 @@
 """Time-series view: loss (instantaneous and time-averaged), gradient norm, the running Lyapunov
-estimate (ensemble mean, 10–90 % band, tangent-vector exponent, zero line) and T_eff."""
+estimate (ensemble mean, 10–90 % band, tangent-vector exponent, zero line) and T_eff; the
+followed particle's own loss (a click on the landscape starts it) in white on the loss plot."""
 from __future__ import annotations
 
 import numpy as np
@@ -24,6 +25,9 @@ class SeriesView(pg.GraphicsLayoutWidget):
         self.temp_plot.setLabel("bottom", "step")
         self.loss = self.loss_plot.plot(pen=pg.mkPen("#4fc3f7"), name="instantaneous")
         self.loss_avg = self.loss_plot.plot(pen=pg.mkPen("#ffb74d", width=2), name="time average")
+        self.probe_loss = self.loss_plot.plot(pen=pg.mkPen("w", width=2),
+                                              name="followed particle")
+        self.probe_loss.setZValue(5)
         self.grad = self.grad_plot.plot(pen=pg.mkPen("#4fc3f7"), name="instantaneous")
         self.grad_avg = self.grad_plot.plot(pen=pg.mkPen("#ffb74d", width=2), name="time average")
         self.lyap_lo = self.lyap_plot.plot(pen=None)
@@ -47,8 +51,9 @@ class SeriesView(pg.GraphicsLayoutWidget):
             draw_thin(plot)
         self._curves = (self.loss, self.loss_avg, self.grad, self.grad_avg, self.lyap_lo,
                         self.lyap_hi, self.lyap, self.tangent, self.temp, self.ghost_mass,
-                        self.f_ghost)
+                        self.f_ghost, self.probe_loss)
         self.axes = SteadyAxes(list(plots) + [self.ghost_plot])
+        self._show_in_legend(self.loss_plot, self.probe_loss, False)  # listed once one is followed
 
     @staticmethod
     def _show_in_legend(plot: pg.PlotItem, item: pg.PlotDataItem, shown: bool) -> None:
@@ -85,7 +90,15 @@ class SeriesView(pg.GraphicsLayoutWidget):
             item.setData(steps, values)
         # ghost runs do not compute the tangent-vector exponent: no empty legend entry for it
         self._show_in_legend(self.lyap_plot, self.tangent, np.isfinite(tangent).any())
-        y_bounds = {id(self.loss_plot): finite_bounds(loss, loss_avg),
+        probe = bundle.probe
+        probe_loss = np.zeros(0)
+        if probe is not None and len(probe["steps"]) > 1:
+            probe_loss = np.where(np.isfinite(probe["loss"]), probe["loss"], np.nan)
+            self.probe_loss.setData(probe["steps"].astype(float), probe_loss)
+        else:
+            self.probe_loss.setData([], [])
+        self._show_in_legend(self.loss_plot, self.probe_loss, probe_loss.size > 0)
+        y_bounds = {id(self.loss_plot): finite_bounds(loss, loss_avg, probe_loss),
                     id(self.grad_plot): finite_bounds(grad, grad_avg),
                     # the zero line stays in view: the sign of γ̂ is the point of this plot
                     id(self.lyap_plot): finite_bounds(lyap_lo, lyap_hi, lyap, tangent, [0.0]),
