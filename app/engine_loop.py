@@ -31,10 +31,9 @@ from typing import Callable
 import numpy as np
 
 from engine.diagnostics.binning import histogram2d
-from engine.diagnostics.measure import (EmpiricalMeasure, gibbs_cells, kl_divergence,
-                                        total_variation)
 from engine.diagnostics.structure import Structure, StructureError, analyse
 from engine.presets import Preset, PresetError
+from engine.reporters import MeasureReporter
 from engine.simulation import Frame, Simulation, equivalent_langevin, simulation_class
 
 CHUNK_SECONDS = 0.015  # engine work between command checks and frames
@@ -47,7 +46,6 @@ INPUT_FRAME_WAIT = 0.03  # s the worker waits for the GUI to be free to show inp
 SLOW_INTERVAL = 0.2  # s between refreshes of series and measure (their plots redraw ≤ 5 Hz)
 ESCAPES_INTERVAL = 0.5  # s between escape summaries, at least
 RASTER_EVENTS = 3000  # latest escape events the raster shows
-MAX_SERIES_POINTS = 4096
 DENSITY_THRESHOLD = 20_000  # above this N the landscape view shows a binned density image
 DENSITY_BINS = 256  # a multiple of MEASURE_BINS: one binning pass serves both
 TRAIL_PARTICLES = 5
@@ -236,12 +234,7 @@ class EngineLoop:
         return chunk
 
     def _reset_measure(self) -> None:
-        sim = self.sim
-        d = sim.preset.dynamics
-        self.measure = EmpiricalMeasure(sim.bounds, MEASURE_BINS, burn_in=sim.step)
-        temperature = sim.effective_temperature() if d.kind != "gd" else 0.0
-        self.gibbs = gibbs_cells(sim.evaluate, sim.bounds, MEASURE_BINS, temperature)
-        self.measure_series = {"steps": [], "tv": [], "kl": []}
+        self.measure = MeasureReporter(self.sim, MEASURE_BINS, burn_in=self.sim.step)
 
     def _update_measure(self, sim: Simulation, summarise: bool,
                         density: np.ndarray | None) -> dict | None:
@@ -252,17 +245,10 @@ class EngineLoop:
                 self.measure.add(sim.step, sim.positions)
         if not summarise:
             return None
-        density = self.measure.density()
-        if self.measure.samples:
-            series = self.measure_series
-            series["steps"].append(sim.step)
-            series["tv"].append(total_variation(density, self.gibbs))
-            series["kl"].append(kl_divergence(density, self.gibbs))
-            if len(series["steps"]) > MAX_SERIES_POINTS:  # bounded: keep every other point
-                for key in series:
-                    series[key] = series[key][::2]
-        return {"empirical": density, "gibbs": self.gibbs, "bounds": sim.bounds.copy(),
-                **{k: np.asarray(v) for k, v in self.measure_series.items()}}
+        self.measure.note_distances(sim.step)
+        return {"empirical": self.measure.density(), "gibbs": self.measure.gibbs,
+                "bounds": sim.bounds.copy(),
+                **{k: np.asarray(v) for k, v in self.measure.series.items()}}
 
     def _bundle(self, sim: Simulation, input_frame: bool = False) -> FrameBundle:
         """The frame of the current state; ``input_frame`` (the answer to a command while

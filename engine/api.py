@@ -100,24 +100,21 @@ def _summary(sim: Simulation) -> dict:
 
 
 def measure_summary(sim: Simulation, bins: int = 64, burn_in_fraction: float = 0.2) -> dict:
-    """Pooled empirical measure of the recorded frames after a burn-in vs the Gibbs density at
-    the effective temperature: total variation and KL on the grid (docs/science.md § 3)."""
-    from .diagnostics.measure import (EmpiricalMeasure, gibbs_cells, kl_divergence,
-                                      total_variation)
+    """Pooled empirical measure of the recorded frames after a burn-in (the first
+    ``burn_in_fraction`` of them) vs the Gibbs density at the effective temperature: total
+    variation and KL on the grid (:class:`engine.reporters.MeasureReporter`, docs/science.md
+    § 3).  From the history, which checkpoints keep, so a resumed run reports what an
+    uninterrupted one does."""
+    from .reporters import MeasureReporter
     frames = sim.history.particle_arrays()
     positions = frames.get("positions")
-    temperature = sim.effective_temperature()
-    if positions is None or positions.ndim != 3 or not temperature > 0:
-        return {"temperature": temperature, "tv": None, "kl": None}
+    reporter = MeasureReporter(sim, bins)
+    if positions is None or positions.ndim != 3 or not reporter.temperature > 0:
+        return {"temperature": reporter.temperature, "tv": None, "kl": None}
     first = int(burn_in_fraction * positions.shape[0])
-    measure = EmpiricalMeasure(sim.bounds, bins)
-    for frame in positions[first:]:
-        measure.add(1, frame)
-    gibbs = gibbs_cells(sim.evaluate, sim.bounds, bins, temperature)
-    density = measure.density()
-    return {"temperature": temperature, "bins": bins, "frames_pooled": positions.shape[0] - first,
-            "samples": measure.samples, "tv": total_variation(density, gibbs),
-            "kl": kl_divergence(density, gibbs)}
+    for step, frame in zip(frames["steps"][first:], positions[first:]):
+        reporter.add(int(step), frame)
+    return {**reporter.summary(), "frames_pooled": positions.shape[0] - first}
 
 
 def escape_summary(sim: Simulation) -> dict | None:

@@ -250,6 +250,8 @@ class Simulation:
         self._basin_grid = self._cores
         self._grid_x = self._grid_y = np.zeros(2)
         self._core_geom = np.zeros(4)
+        # watchers of the run (engine.reporters), handed the simulation at due recording steps
+        self.reporters: list = []
         self._derive_from_preset()
         self._init_state()
 
@@ -487,6 +489,9 @@ class Simulation:
                     self._deferred = self._record_parameters()
                 else:
                     self._record()
+                for reporter in self.reporters:
+                    if reporter.due(self.step):
+                        reporter.report(self)
             if progress is not None:
                 progress(done, int(n_steps))
 
