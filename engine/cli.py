@@ -138,9 +138,22 @@ def _sweep_values(varies: list[str]) -> tuple[list[str], list[tuple]]:
 
 def cmd_sweep(args) -> int:
     """Run the preset once per value (per tuple of values of keys varied together); tabulate
-    measured MFPTs beside Kramers at the equivalent Langevin temperature."""
+    measured MFPTs beside Kramers at the equivalent Langevin temperature.  An ``.nc`` or
+    ``.zarr`` output runs the grid sweep on Dask instead (:func:`cmd_sweep_grid`)."""
     from .api import run_preset, summary
     from .export import atomic_write_text, write_json
+    if Path(args.out).suffix in (".nc", ".zarr"):
+        return cmd_sweep_grid(args)
+    for option, value in (("--grid", args.grid), ("--seeds", args.seeds),
+                          ("--workers", args.workers), ("--scheduler", args.scheduler),
+                          ("--csv", args.csv), ("--converged-tol", args.converged_tol)):
+        if value is not None:
+            raise PresetError(option, str(value if not isinstance(value, list) else value[0]),
+                              "belongs to a grid sweep: give --out FILE.nc or FILE.zarr "
+                              "(a .csv/.json --out is the one-process table of --vary)")
+    if not args.vary:
+        raise PresetError("--vary", "", "give --vary key.path=v1,v2,… (or --grid with an "
+                                        ".nc/.zarr --out)")
     preset = _load_with_overrides(args)
     keys, settings = _sweep_values(args.vary)
     _prepare(args.out)
@@ -192,6 +205,96 @@ def cmd_sweep(args) -> int:
               f"{steps(r['mfpt_ci95_high'])}] ({r['transitions']} transitions) vs "
               f"Eyring–Kramers {steps(r['kramers_mfpt_steps'])}")
     print(out)
+    return 0
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def cmd_sweep_grid(args) -> int:
+    """``sweep PRESET --grid … --seeds S --out FILE.nc|.zarr``: the Cartesian product of the
+    grids (and the zipped --vary values) × S seeds on Dask distributed, each finished point
+    persisted at once, resumed by the same command; exit 1 when a point failed (engine.sweep)."""
+    from .sweep import build_sweep, run_sweep
+    from .sweep.store import parts_folder
+    if not args.grid and not args.vary:
+        raise PresetError("--grid", "", "give at least one --grid key.path=values (or --vary)")
+    if args.workers is not None and args.workers < 0:
+        raise PresetError("--workers", str(args.workers), "must be >= 0 (0: in this process)")
+    if args.scheduler is not None and args.workers is not None:
+        raise PresetError("--scheduler", args.scheduler, "give --workers or --scheduler, "
+                                                         "not both")
+    preset = _load_with_overrides(args)
+    tol = {} if args.converged_tol is None else {"converged_tol": args.converged_tol}
+    sweep = build_sweep(preset, args.grid, args.vary, 1 if args.seeds is None else args.seeds,
+                        **tol)  # every point validated: nothing runs on a bad value
+    out = Path(args.out)
+    if args.scheduler:
+        where = f"the Dask cluster at {args.scheduler}"
+    elif args.workers == 0:
+        where = "this process"
+    else:
+        from .sweep.executor import default_workers
+        where = f"{args.workers or default_workers()} local Dask worker processes"
+    shape = " × ".join(f"{d} {n}" for d, n in zip(sweep.dims, sweep.shape))
+    print(f"sweep: {sweep.size} points ({shape}) on {where}", file=sys.stderr)
+    shown = {"last": 0.0, "dashboard": False, "final": False}
+
+    def on_start(state) -> None:
+        if state.resumed:
+            print(f"resuming: {state.resumed} of {state.total} points already done "
+                  f"({parts_folder(out)})", file=sys.stderr)
+
+    def progress(state) -> None:
+        if state.dashboard and not shown["dashboard"]:
+            shown["dashboard"] = True
+            try:
+                import bokeh  # noqa: F401  (the dashboard's plots need it)
+                note = ""
+            except ImportError:
+                note = " (pip install bokeh for its plots)"
+            print(f"dask dashboard: {state.dashboard}{note}", file=sys.stderr)
+        if args.quiet or shown["final"]:
+            return
+        now = time.monotonic()
+        final = state.done + state.failed == state.total
+        if now - shown["last"] < 0.5 and not final:
+            return
+        shown["final"] = final
+        shown["last"] = now
+        width = 30
+        filled = int(width * state.done / max(state.total, 1))
+        sys.stderr.write(f"\rsweep [{'#' * filled}{'.' * (width - filled)}] {state.done}/"
+                         f"{state.total} done, {state.running} running, {state.failed} failed,"
+                         f" ETA {_duration(state.eta_seconds())}   ")
+        if final:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    def on_error(index: int, message: str) -> None:
+        sys.stderr.write(f"\npoint {index} ({sweep.label(index)}) failed: {message}\n")
+
+    try:
+        outcome = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler,
+                            csv=args.csv, progress=progress, on_error=on_error,
+                            on_start=on_start)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the finished points are kept in {parts_folder(out)}; the same "
+              "command runs only the missing ones", file=sys.stderr)
+        return 130
+    print(out)
+    if args.csv:
+        print(args.csv)
+    if outcome.errors:
+        print(f"error: {len(outcome.errors)} of {sweep.size} points failed (NaN in {out}, "
+              f"completed = 0); the same command runs them again", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -308,15 +411,29 @@ examples:
   python -m engine info presets/double_well_kramers.toml --set dynamics.temperature=0.5
 """,
     "sweep": """\
-Runs the preset once per value of the varied key(s) and writes one row per (setting, transition):
-measured mean first-passage time with its 95 % interval beside the Eyring–Kramers prediction at
-the equivalent Langevin temperature (T_eff for SGD).
+With a .csv or .json --out: runs the preset once per value of the varied key(s), in this process,
+and writes one row per (setting, transition): measured mean first-passage time with its 95 %
+interval beside the Eyring–Kramers prediction at the equivalent Langevin temperature (T_eff for
+SGD).
+
+With a .nc or .zarr --out: a grid sweep on Dask distributed.  The Cartesian product of every
+--grid (and of the zipped --vary values) × --seeds replicates; each point's ensemble.seed comes
+from SeedSequence([preset seed, point index]), so results do not depend on the workers.  Every
+point is validated before anything runs.  Each finished point is saved at once in FILE.parts/;
+the same command after a crash or Ctrl-C runs only the missing points.  The result is an xarray
+Dataset (one dimension per key, plus seed): MFPT per transition with 95 % intervals, Kramers,
+occupations vs Laplace weights, TV/KL to Gibbs, losses, γ̂, T_eff, converged fraction, wall time.
+Exit status 1 when a point failed (reported, the others go on), 2 on a bad preset or value.
 
 examples:
   python -m engine sweep presets/arrhenius_sweep.toml \\
       --vary dynamics.temperature=0.2,0.25,0.33,0.5 --out out/arrhenius.csv
   python -m engine sweep presets/batch_size_temperature.toml \\
       --vary dynamics.lr=0.01,0.02,0.01 --vary dynamics.batch_size=4,8,8 --out out/scaling.csv
+  python -m engine sweep presets/zhang_sin_lr004.toml --grid dynamics.lr=0.005:0.05:10 \\
+      --grid dynamics.temperature=0,0.1,1 --seeds 4 --workers 2 --out out/zhang.nc
+  python -m engine sweep presets/arrhenius_sweep.toml --grid dynamics.temperature=log:0.2:1:5 \\
+      --seeds 8 --scheduler tcp://10.0.0.5:8786 --out out/arrhenius.zarr --csv out/arrhenius.csv
 """,
     "ghosts": """\
 Ghost-extended SGD on a classifier preset (dynamics.kind = "ghost"): the same initial cloud run
@@ -374,11 +491,30 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = _command(sub, "sweep", "run a preset over values of one or more keys (e.g. an "
                                    "Arrhenius sweep of the temperature)")
     sweep.add_argument("preset", help="preset file")
-    sweep.add_argument("--vary", required=True, action="append", metavar="KEY.PATH=V1,V2,…",
+    sweep.add_argument("--vary", action="append", metavar="KEY.PATH=V1,V2,…",
                        help="the values of a key, one run each; repeat to vary keys together, "
                             "value by value (e.g. dynamics.lr=0.01,0.02 --vary "
                             "dynamics.batch_size=4,8)")
-    _run_options(sweep, "output table, .csv or .json")
+    sweep.add_argument("--grid", action="append", metavar="KEY.PATH=VALUES",
+                       help="(.nc/.zarr --out) one dimension of the sweep: v1,v2,… (TOML "
+                            "values), start:stop:count (inclusive, evenly spaced) or "
+                            "log:start:stop:count; repeat for the Cartesian product")
+    sweep.add_argument("--seeds", type=int, metavar="S",
+                       help="(.nc/.zarr --out) replicates per grid point, each with its own "
+                            "seed (default 1)")
+    sweep.add_argument("--workers", type=int, metavar="N",
+                       help="(.nc/.zarr --out) a local Dask cluster of N single-threaded "
+                            "worker processes (default: one per core); 0 runs the points in "
+                            "this process (debugging)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS",
+                       help="(.nc/.zarr --out) run on a running Dask cluster instead, e.g. "
+                            "tcp://10.0.0.5:8786 (its workers need this project installed)")
+    sweep.add_argument("--csv", metavar="FILE",
+                       help="(.nc/.zarr --out) also write a tidy table, one row per point")
+    sweep.add_argument("--converged-tol", type=float, metavar="G",
+                       help="(.nc/.zarr --out) a particle has converged when its final "
+                            "gradient norm is <= G (default 1e-6)")
+    _run_options(sweep, "output: .csv or .json (table), .nc or .zarr (grid sweep dataset)")
     sweep.set_defaults(func=cmd_sweep)
     ghosts = _command(sub, "ghosts", "compare runs with e = 0, 1, 2, 4 ghosts from the same "
                                      "initial cloud")
