@@ -35,7 +35,7 @@ def small_sweep(seeds: int = 2):
 
 
 def reproducible(ds):
-    return ds.drop_vars("wall_time_s")
+    return ds.drop_vars(["wall_time_s", "cpu_time_s"])
 
 
 @pytest.fixture(scope="module")

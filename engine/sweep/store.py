@@ -29,7 +29,8 @@ from .point import SCALARS, STATE_VARS, TRANSITION_VARS
 SUFFIXES = (".nc", ".zarr")
 TRANSITION_DIM = "transition"
 STATE_DIM = "state"
-NOT_REPRODUCIBLE = ("wall_time_s",)  # the only variable that differs between identical sweeps
+# the only variables that differ between identical sweeps
+NOT_REPRODUCIBLE = ("wall_time_s", "cpu_time_s")
 
 
 def parts_folder(out: str | Path) -> Path:
@@ -150,7 +151,8 @@ def to_dataset(sweep: Sweep, results: dict[int, dict], errors: dict[int, str] | 
         data["completed"][i] = True
         for name in SCALARS:
             flat[name][i] = _float(result["scalars"].get(name))
-        flat["wall_time_s"][i] = _float(result.get("wall_time_s"))
+        for name in NOT_REPRODUCIBLE:
+            flat[name][i] = _float(result.get(name))
         for t in result["transitions"]:
             j = column[(t["from"], t["to"])]
             for name in TRANSITION_VARS:
@@ -179,7 +181,8 @@ def to_dataset(sweep: Sweep, results: dict[int, dict], errors: dict[int, str] | 
         attrs["failed_points"] = json.dumps({str(k): v for k, v in sorted(errors.items())})
     ds = xr.Dataset(variables, coords=coords, attrs=attrs)
     for name, unit in (("mfpt_steps", "steps"), ("kramers_mfpt_steps", "steps"),
-                       ("wall_time_s", "s"), ("first_passage_mfpt_steps", "steps")):
+                       ("wall_time_s", "s"), ("cpu_time_s", "s"),
+                       ("first_passage_mfpt_steps", "steps")):
         ds[name].attrs["units"] = unit
     ds["converged"].attrs["description"] = "converged_fraction >= 0.5"
     ds["converged_fraction"].attrs["description"] = (
