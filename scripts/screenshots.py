@@ -141,8 +141,6 @@ def grab_screen(app, target: Path) -> None:
 
 
 def shoot_screens(args) -> None:
-    from PyQt6.QtCore import QPointF, Qt
-    from PyQt6.QtTest import QTest
     from PyQt6.QtWidgets import QApplication, QDockWidget
 
     from app.main_window import MainWindow
@@ -152,6 +150,8 @@ def shoot_screens(args) -> None:
     tag = f"{size.width()}x{size.height()}"
     out = Path(args.out)
     for name in SCREEN_PRESETS:
+        if args.only not in name:
+            continue
         window = MainWindow(load(ROOT / "presets" / f"{name}.toml"))
         window.show()
         window.set_playing(True)
@@ -166,6 +166,18 @@ def shoot_screens(args) -> None:
         window.dispose()
         app.processEvents()
     # the click-to-place gesture: a click on the landscape starts one followed particle
+    if args.only in "follow_a_particle":
+        shoot_follow(app, args, out, tag)
+    if args.only in "cnn_lab":
+        shoot_cnn_screen(app, out, tag)
+
+
+def shoot_follow(app, args, out: Path, tag: str) -> None:
+    from PyQt6.QtCore import QPointF, Qt
+    from PyQt6.QtTest import QTest
+
+    from app.main_window import MainWindow
+    from engine.presets import load
     window = MainWindow(load(ROOT / "presets" / "double_well_kramers.toml"))
     window.show()
     run_until(app, window, 0, 1.0)
@@ -178,7 +190,12 @@ def shoot_screens(args) -> None:
     grab_screen(app, out / f"screen_{tag}_follow_a_particle.png")
     window.dispose()
     app.processEvents()
-    # the CNN lab after training the smoke preset
+
+
+def shoot_cnn_screen(app, out: Path, tag: str) -> None:
+    """The CNN lab after training the smoke preset."""
+    from app.main_window import MainWindow
+    from engine.presets import load
     window = MainWindow(load(ROOT / "presets" / "double_well_kramers.toml"))
     window.show()
     window.open_preset(ROOT / "presets" / "cnn_smoke.toml")

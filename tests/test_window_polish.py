@@ -248,7 +248,6 @@ def test_trails_break_at_a_periodic_wrap(qtbot):
 
 
 def test_a_click_on_the_landscape_follows_one_particle(qtbot, window):
-    from pytestqt.qt_compat import qt_api  # noqa: F401 - pytest-qt's binding is loaded
     from PyQt6.QtTest import QTest
     window.resize(1366, 768)
     _load(qtbot, window, ROOT / "presets" / "double_well_kramers.toml")

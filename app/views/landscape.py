@@ -31,6 +31,7 @@ CONTOUR_ALPHA = 0.4
 JUMP_CELLS = 4
 JUMP_GRID = 64
 PROBE_COLOUR = (255, 255, 255)
+PROBE_RECENT = 150  # the followed path's latest points drawn bright, the rest faint
 
 
 def broken_at_jumps(points: np.ndarray, bounds, cells: float = JUMP_CELLS) -> np.ndarray:
@@ -113,10 +114,14 @@ class LandscapeView(QWidget):
         self.saddles = StaticMarkers(symbol="x", size=12, pen=pg.mkPen("r", width=2),
                                      brush=pg.mkBrush("r"), name="saddles")
         # the followed particle: its path, where it started and where it is
-        self.probe_path = QGraphicsPathItem()
-        self.probe_path.setPen(pg.mkPen(PROBE_COLOUR, width=2))
+        self.probe_path = QGraphicsPathItem()  # the whole path, faint
+        self.probe_path.setPen(pg.mkPen(*PROBE_COLOUR, 70, width=1))
         self.probe_path.setZValue(11)
         self.plot.addItem(self.probe_path)
+        self.probe_recent = QGraphicsPathItem()  # its latest points, bright
+        self.probe_recent.setPen(pg.mkPen(*PROBE_COLOUR, 255, width=2))
+        self.probe_recent.setZValue(11)
+        self.plot.addItem(self.probe_recent)
         self.probe_start = pg.ScatterPlotItem(symbol="+", size=14, pen=pg.mkPen("w", width=2),
                                               brush=None)
         self.probe_dot = pg.ScatterPlotItem(symbol="o", size=11, pen=pg.mkPen("k", width=1.5),
@@ -179,11 +184,14 @@ class LandscapeView(QWidget):
         self.probe = probe
         if probe is None or not len(probe["positions"]):
             self.probe_path.setPath(QPainterPath())
+            self.probe_recent.setPath(QPainterPath())
             self.probe_start.setData([], [])
             self.probe_dot.setData([], [])
             return
-        path = broken_at_jumps(probe["positions"], self._bounds)
-        self.probe_path.setPath(pg.arrayToQPath(path[:, 0], path[:, 1], connect="finite"))
+        for item, points in ((self.probe_path, probe["positions"]),
+                             (self.probe_recent, probe["positions"][-PROBE_RECENT:])):
+            path = broken_at_jumps(points, self._bounds)
+            item.setPath(pg.arrayToQPath(path[:, 0], path[:, 1], connect="finite"))
         self.probe_start.setData([probe["start"][0]], [probe["start"][1]])
         here = probe["positions"][-1]
         self.probe_dot.setData([here[0]], [here[1]])

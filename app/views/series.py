@@ -25,9 +25,10 @@ class SeriesView(pg.GraphicsLayoutWidget):
         self.temp_plot.setLabel("bottom", "step")
         self.loss = self.loss_plot.plot(pen=pg.mkPen("#4fc3f7"), name="instantaneous")
         self.loss_avg = self.loss_plot.plot(pen=pg.mkPen("#ffb74d", width=2), name="time average")
-        self.probe_loss = self.loss_plot.plot(pen=pg.mkPen("w", width=2),
+        # one particle's loss is noisy: thin and translucent, under the ensemble's curves
+        self.probe_loss = self.loss_plot.plot(pen=pg.mkPen(255, 255, 255, 150, width=1),
                                               name="followed particle")
-        self.probe_loss.setZValue(5)
+        self.probe_loss.setZValue(-1)
         self.grad = self.grad_plot.plot(pen=pg.mkPen("#4fc3f7"), name="instantaneous")
         self.grad_avg = self.grad_plot.plot(pen=pg.mkPen("#ffb74d", width=2), name="time average")
         self.lyap_lo = self.lyap_plot.plot(pen=None)
