@@ -465,6 +465,7 @@ class EngineLoop:
             return
         self._send("exported", str(target))
 
+
 def thinned_trajectory(arrays: dict[str, np.ndarray], every: int = 1,
                        float32: bool = False) -> dict[str, np.ndarray]:
     """``arrays`` of :meth:`Simulation.trajectory_arrays` with the per-frame arrays (those
@@ -486,7 +487,6 @@ def thinned_trajectory(arrays: dict[str, np.ndarray], every: int = 1,
             value = value.astype(np.float32)
         out[key] = value
     return out
-
 
 
 
