@@ -234,3 +234,16 @@ def test_a_failing_point_is_reported_and_the_others_go_on(tmp_path, capsys):
     assert np.isfinite(ds.loss_final.values[0, 0]) and np.isnan(ds.loss_final.values[1, 0])
     assert "not finite anywhere" in json.loads(ds.attrs["failed_points"])["1"]
     assert [p.name for p in parts_folder(out).glob("p*.json")] == ["p000000000.json"]
+
+
+def test_phase_diagram_png(tmp_path, reference):
+    from engine.sweep.plot import phase_diagram, reduce_to
+    grid = reduce_to(reference, "dynamics.lr", "dynamics.temperature", "mfpt_steps")
+    assert grid.dims == ("dynamics.temperature", "dynamics.lr")
+    np.testing.assert_allclose(grid.values[1, 0], float(
+        reference.mfpt_steps.isel({"dynamics.temperature": 1, "dynamics.lr": 0,
+                                   "transition": 0}).mean("seed")))
+    out = phase_diagram(reference, "dynamics.lr", "dynamics.temperature", "mfpt_steps",
+                        tmp_path / "fig" / "mfpt.png", log_color=True,
+                        marks={"η = 0.005": 0.005})
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
