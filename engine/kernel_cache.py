@@ -69,8 +69,9 @@ def _binding(landscape: Landscape) -> tuple[str, str, bool]:
     return "func = None  # set on the module before the first compile\n", "", False
 
 
-def _module_text(binding: str, constants: dict[str, bool]) -> str:
-    template = _TEMPLATE.read_text(encoding="utf-8")
+def _module_text(binding: str, constants: dict[str, bool],
+                 template_path: Path = _TEMPLATE) -> str:
+    template = template_path.read_text(encoding="utf-8")
     start = template.index(_BINDING_START)
     end = template.index("\n", template.index(_BINDING_END)) + 1
     lines = [f"{name} = {value!r}" for name, value in constants.items()]
@@ -126,10 +127,19 @@ def kernel_module(landscape: Landscape, lean: bool, with_diagnostics: bool, mome
                   folds: bool) -> types.ModuleType:
     """The step kernels of ``landscape`` for one copy variant (see :mod:`engine.step_kernels`);
     imported once per process, compiled once per machine where the landscape allows."""
-    binding, depends_on, cacheable = _binding(landscape)
     constants = {"LEAN": lean, "WITH_DIAGNOSTICS": with_diagnostics, "MOMENTUM": momentum,
                  "FOLDS": folds}
-    text = _module_text(binding, constants)
+    return template_module(landscape, _TEMPLATE, constants)
+
+
+def template_module(landscape: Landscape, template: Path,
+                    constants: dict[str, bool]) -> types.ModuleType:
+    """A copy of the kernel template module ``template`` (a file with the binding markers of
+    :mod:`engine.step_kernels`, e.g. :mod:`engine.kind_kernels`) bound to ``landscape`` and
+    ``constants``: imported once per process, compiled once per machine where the landscape
+    allows."""
+    binding, depends_on, cacheable = _binding(landscape)
+    text = _module_text(binding, constants, template)
     key = _key(text, depends_on)
     if not cacheable:
         text = text.replace("cache=True", "cache=False")
