@@ -170,7 +170,14 @@ def mixing_summary(sim: Simulation) -> dict:
 def structure_info(preset: Preset) -> dict:
     """Minima, saddles and Eyring–Kramers times of the preset's landscape (``engine info``)."""
     from .diagnostics.structure import StructureError, analyse
+    from .kinds import kind_named
     try:
-        return analyse(preset).to_json()
+        info = analyse(preset).to_json()
     except StructureError as exc:
         raise PresetError(preset.source, "landscape", str(exc)) from None
+    kind = kind_named(preset.dynamics.kind)
+    for minimum in info["minima"]:  # e.g. Adam's preconditioned sharpness and its limit
+        extra = kind.stability(minimum["hessian"], preset.dynamics)
+        if extra:
+            minimum[f"{kind.name}_stability"] = extra
+    return info

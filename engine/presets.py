@@ -56,6 +56,11 @@ class DynamicsSpec:
     ghosts: int = 0
     ghost_init: float = 0.0
     momentum: float = 0.0
+    friction: float = 1.0  # underdamped Langevin's γ (mass 1)
+    beta1: float = 0.9  # adam, adamw: the first moment's decay
+    beta2: float = 0.999  # adam, adamw, rmsprop: the second moment's decay
+    eps: float = 1e-8  # adam, adamw, rmsprop: added to √v
+    weight_decay: float = 0.0  # adam, rmsprop: λ x in the gradient; adamw: decoupled η λ x
 
 
 @dataclass(frozen=True)
@@ -237,6 +242,13 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
                             high=10),
         momentum=r.number(dyn.get("momentum", d.momentum), "dynamics.momentum", low=0,
                           high=0.999),
+        friction=r.number(dyn.get("friction", d.friction), "dynamics.friction", low=0,
+                          low_open=True, high=1e6),
+        beta1=_below_one(r, dyn.get("beta1", d.beta1), "dynamics.beta1"),
+        beta2=_below_one(r, dyn.get("beta2", d.beta2), "dynamics.beta2"),
+        eps=r.number(dyn.get("eps", d.eps), "dynamics.eps", low=0, low_open=True, high=1e6),
+        weight_decay=r.number(dyn.get("weight_decay", d.weight_decay), "dynamics.weight_decay",
+                              low=0, high=1e6),
     )
     if dynamics.batch_size > dynamics.dataset_size:
         raise r.fail("dynamics.batch_size", f"= {dynamics.batch_size}: must be <= "
@@ -274,6 +286,14 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
     preset = Preset(name, description, landscape, dynamics, ensemble, run, source)
     _check_landscape(preset, r)
     return preset
+
+
+def _below_one(r: _Reader, value: Any, key: str) -> float:
+    """A moment decay β in [0, 1)."""
+    value = r.number(value, key, low=0)
+    if value >= 1.0:
+        raise r.fail(key, f"= {value!r}: must be < 1")
+    return value
 
 
 def _check_landscape(preset: Preset, r: _Reader) -> None:

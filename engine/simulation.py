@@ -31,11 +31,13 @@ EVENT_CAPACITY = 1024  # initial events per block and chunk; grows if ever excee
 QUANTILE_SAMPLE = 2**17  # particles behind the recorded γ̂ quantiles (standard error ≈ 0.005 σ)
 RECORD_SLICE = 2**17  # particles per record piece (flush_record(seconds)); a multiple of dyn.BLOCK
 LIVE_PARAMS = ("kind", "lr", "temperature", "batch_size", "momentum", "noise", "noise_scale",
-               "particles", "landscape_params")
+               "particles", "landscape_params", "friction", "beta1", "beta2", "eps",
+               "weight_decay")
 # live parameters that only steer the steps to come: a record left pending by
 # ``advance(defer_record=True)`` is still taken after they change (with the values of its step)
 STEP_ONLY_PARAMS = frozenset({"kind", "lr", "temperature", "batch_size", "momentum", "noise",
-                              "noise_scale"})
+                              "noise_scale", "friction", "beta1", "beta2", "eps",
+                              "weight_decay"})
 _LANDSCAPES: dict[tuple, Landscape] = {}
 
 

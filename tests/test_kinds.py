@@ -12,7 +12,8 @@ from tests.conftest import ROOT, make_preset
 
 
 def test_the_bundled_kinds_are_registered_in_order():
-    assert kind_names() == ("gd", "sgd", "langevin", "momentum", "ghost")
+    assert kind_names() == ("gd", "sgd", "langevin", "momentum", "ghost", "underdamped", "adam",
+                            "rmsprop", "adamw")
     for name in kind_names():
         kind = kind_named(name)
         assert kind.name == name and kind.summary and "lr" in kind.uses

@@ -19,7 +19,8 @@ Fail = Callable[[str, str], Exception]  # (dotted key, message) → the error to
 
 # the DynamicsSpec fields a kind may use; the window enables the controls of those it uses
 PARAMETERS = ("lr", "temperature", "batch_size", "dataset_size", "noise", "noise_scale",
-              "noise_cov", "momentum", "ghosts", "ghost_init")
+              "noise_cov", "momentum", "ghosts", "ghost_init", "friction", "beta1", "beta2",
+              "eps", "weight_decay")
 
 
 class Kind:
@@ -58,6 +59,11 @@ class Kind:
         top eigenvalue is ``lambda_max`` (the edge of stability): ``2(1 + β)/λ_max`` with
         heavy-ball momentum β; None without curvature."""
         return 2.0 * (1.0 + d.momentum) / lambda_max if lambda_max > 0 else None
+
+    def stability(self, hessian, d: "DynamicsSpec") -> dict | None:
+        """What ``engine info`` reports of this kind's edge of stability at a minimum with
+        Hessian ``hessian`` (2×2), beside GD's ``gd_stable_below_lr``; None: nothing more."""
+        return None
 
     def simulation_class(self, preset: "Preset") -> type:
         from ..simulation import Simulation
