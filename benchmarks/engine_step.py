@@ -6,6 +6,10 @@ vector, time averages), and the ratios.  Issue targets: engine ≥ 5× NumPy at 
 well, and diagnostics ≤ 2× the plain step.
 
     .venv/bin/python benchmarks/engine_step.py [--sizes 1e3,1e4,1e5,1e6] [--seconds 0.5]
+
+Then each kind's rate beside Langevin's, same run, on the double well (issue 26 targets at
+N = 1e5: Adam ≥ 40 %, BAOAB ≥ 60 % of Langevin's rate); ``--kinds-only`` prints just that table
+(``--kind-sizes`` its N, default 1e5).
 """
 from __future__ import annotations
 
@@ -66,10 +70,11 @@ def rate(fn, n, seconds):
             steps = int(steps * seconds / dt) + 1
 
 
-def engine_rate(builtin, n, diagnostics, seconds):
+def engine_rate(builtin, n, diagnostics, seconds, kind="langevin"):
     preset = preset_from_dict({
         "name": "bench", "landscape": {"builtin": builtin, "boundary": "none"},
-        "dynamics": {"kind": "langevin", "lr": LR, "temperature": T},
+        "dynamics": {"kind": kind, "lr": LR, "temperature": T,
+                     "momentum": 0.9 if kind == "momentum" else 0.0},
         "ensemble": {"particles": n, "seed": 0, "init": {"mean": [-1.0, 0.0], "std": 0.1}},
         "run": {"steps": 1, "record_every": 10**9}})
     sim = Simulation(preset, diagnostics=diagnostics)
@@ -77,12 +82,35 @@ def engine_rate(builtin, n, diagnostics, seconds):
     return rate(sim.advance, n, seconds)
 
 
+KINDS = ("langevin", "momentum", "sgd", "underdamped", "adam", "rmsprop", "adamw")
+
+
+def kinds_table(sizes, seconds) -> None:
+    """Particle-steps/s of every analytic-landscape kind beside Langevin's, with and without
+    the fused diagnostics (momentum: β = 0.9; sgd and the adaptive kinds: B = 8 of n = 64)."""
+    print(f"{'kind':12} {'N':>8} {'plain M/s':>10} {'diag M/s':>10} {'plain/lang':>11} "
+          f"{'diag/lang':>10}")
+    for n in sizes:
+        base = None
+        for kind in KINDS:
+            plain = engine_rate("double_well", n, False, seconds, kind)
+            diag = engine_rate("double_well", n, True, seconds, kind)
+            base = base or (plain, diag)
+            print(f"{kind:12} {n:>8} {plain / 1e6:>10.2f} {diag / 1e6:>10.2f} "
+                  f"{plain / base[0]:>10.0%} {diag / base[1]:>10.0%}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1e3,1e4,1e5,1e6")
     parser.add_argument("--seconds", type=float, default=0.5)
+    parser.add_argument("--kind-sizes", default="1e5")
+    parser.add_argument("--kinds-only", action="store_true")
     args = parser.parse_args()
     sizes = [int(float(s)) for s in args.sizes.split(",")]
+    if args.kinds_only:
+        kinds_table([int(float(s)) for s in args.kind_sizes.split(",")], args.seconds)
+        return
     print(f"{'landscape':18} {'N':>8} {'numpy M/s':>10} {'plain M/s':>10} {'diag M/s':>10} "
           f"{'plain/numpy':>12} {'diag cost':>10}")
     for builtin, baseline in (("double_well", numpy_double_well),
@@ -96,6 +124,8 @@ def main() -> None:
             print(f"{builtin:18} {n:>8} {base / 1e6:>10.1f} {plain / 1e6:>10.1f} "
                   f"{diag / 1e6:>10.1f} {plain / base:>11.1f}x {plain / diag:>9.2f}x",
                   flush=True)
+    print()
+    kinds_table([int(float(s)) for s in args.kind_sizes.split(",")], args.seconds)
 
 
 if __name__ == "__main__":
