@@ -70,14 +70,16 @@ def main() -> None:
                 client.close()
                 cluster.close()
             compute = float(outcome.dataset.wall_time_s.sum())
-            share = float(outcome.dataset.cpu_time_s.sum()) / compute
+            cpu = float(outcome.dataset.cpu_time_s.sum())
+            share = cpu / compute
             overhead = (wall * workers - compute) / sweep.size
             point = compute / sweep.size
             timings[workers] = wall
             print(f"{workers} worker{'s' if workers > 1 else ''}: sweep {wall:.2f} s "
                   f"(cluster start-up and warm-up {startup:.2f} s apart); mean point compute "
                   f"{point:.3f} s, with {100 * share:.0f} % of a core; per-point overhead {overhead * 1000:.0f} ms = "
-                  f"{100 * overhead / point:.1f} % of a point's compute")
+                  f"{100 * overhead / point:.1f} % of a point's compute; the sweep had "
+                  f"{cpu / wall:.2f} cores' worth of CPU")
     print(f"speed-up 2 workers vs 1: {timings[1] / timings[2]:.2f}×  (load average now "
           f"{os.getloadavg()[0]:.2f})")
 
