@@ -247,3 +247,26 @@ def test_phase_diagram_png(tmp_path, reference):
                         tmp_path / "fig" / "mfpt.png", log_color=True,
                         marks={"η = 0.005": 0.005})
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ctrl_c_keeps_the_finished_points_and_exits_130(tmp_path):
+    out = tmp_path / "c.nc"
+    command = [sys.executable, "-m", "engine", "sweep", str(PRESET), *CLI_SMALL, "--grid",
+               GRIDS[0], "--seeds", "6", "--workers", "2", "--out", str(out), "--quiet"]
+    run = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                           start_new_session=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(parts_folder(out).glob("p*.json")) and run.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(run.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole foreground group
+        err = run.communicate(timeout=120)[1]
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == 130, err
+    assert "interrupted: the finished points are kept" in err and "Traceback" not in err, err
+    assert list(parts_folder(out).glob("p*.json")) and not out.exists()

@@ -63,7 +63,7 @@ def local_cluster(workers: int, **kwargs):
     # be another cluster's)
     options = dict(n_workers=workers, threads_per_worker=1, processes=True,
                    host="127.0.0.1", dashboard_address=":0", env=dict(WORKER_ENV),
-                   silence_logs=logging.ERROR)
+                   silence_logs=logging.ERROR, preload=["engine.sweep.worker_preload"])
     options.update(kwargs)
     return LocalCluster(**options)
 
