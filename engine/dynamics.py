@@ -225,6 +225,30 @@ _fold_into_bounds = njit(nogil=True, cache=True)(_fold)
 
 
 @njit(nogil=True, inline="always")
+def step_norm_2x2(half_scale, scale, hxx, hxy, hyy):
+    """``‖I − scale·H‖₂`` of the symmetric 2×2 ``H`` in closed form (``half_scale`` =
+    ``scale / 2``, passed in so that callers keep their rounding)."""
+    mid = 1.0 - half_scale * (hxx + hyy)
+    half = half_scale * (hyy - hxx)
+    off = scale * hxy
+    return abs(mid) + math.sqrt(half * half + off * off)
+
+
+@njit(nogil=True, inline="always")
+def accumulate_log_norm(norm, lyap, lyap_prod):
+    """The running Lyapunov sum ``lyap + log lyap_prod`` after one more factor ``norm``: logs
+    are costly, so norms are multiplied and the log taken only near under/overflow (a norm
+    of 0 counts ``log(TINY_NORM)``)."""
+    if norm > TINY_NORM:
+        prod = lyap_prod * norm
+        if 1e-250 < prod < 1e250:
+            return lyap, prod
+        # logs of the factors: the product itself may have overflowed
+        return lyap + math.log(lyap_prod) + math.log(norm), 1.0
+    return lyap + LOG_TINY_NORM, lyap_prod
+
+
+@njit(nogil=True, inline="always")
 def track_core(x, y, core, particle, step, cores, core_geom, events, event_count, block):
     """Core-set bookkeeping after a step to ``(x, y)``: an event is an entry into a core set
     other than the last one visited (so ridge recrossings are not counted), logged as

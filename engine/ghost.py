@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from .dynamics import _fold_into_bounds, track_core
+from .dynamics import _fold_into_bounds, accumulate_log_norm, step_norm_2x2, track_core
 from .landscapes.base import Landscape
 from .rng import next_normal, sample_without_replacement
 from .vector_math import vexp, vsincos
@@ -491,19 +491,8 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
                     norm = _extended_step_norm(jac, dim, lr * inv, hxx, hxy, hyy, h_wg, h_gg,
                                                ghosts)
                 else:
-                    mid = 1.0 - 0.5 * lr * inv * (hxx + hyy)
-                    half = 0.5 * lr * inv * (hyy - hxx)
-                    off = lr * inv * hxy
-                    norm = abs(mid) + math.sqrt(half * half + off * off)
-                if norm > 1e-300:
-                    prod = lyap_prod * norm
-                    if 1e-250 < prod < 1e250:
-                        lyap_prod = prod
-                    else:
-                        lyap += math.log(lyap_prod) + math.log(norm)
-                        lyap_prod = 1.0
-                else:
-                    lyap += math.log(1e-300)
+                    norm = step_norm_2x2(0.5 * lr * inv, lr * inv, hxx, hxy, hyy)
+                lyap, lyap_prod = accumulate_log_norm(norm, lyap, lyap_prod)
             n0 = 0.0
             n1 = 0.0
             if temperature > 0.0:

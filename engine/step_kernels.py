@@ -20,8 +20,8 @@ from numba import njit
 
 from engine.dynamics import (ACC_COUNT, ACC_GRAD, ACC_LOSS, ACC_LYAP, ACC_LYAP_PRODUCT,
                              ACC_TANGENT, BLOCK, FLUSH_EVERY, LANES, LOG_RESCALE, LOG_TINY_NORM,
-                             RESCALE, TANGENT_FLUSH, TINY_NORM, _fold_into_bounds,
-                             _write_plain_sums, track_core)
+                             RESCALE, TANGENT_FLUSH, _fold_into_bounds, _write_plain_sums,
+                             accumulate_log_norm, step_norm_2x2, track_core)
 from engine.rng import (finish_draw, finish_pair, next_u64, normal_candidate,
                         sample_without_replacement)
 
@@ -76,6 +76,68 @@ def loss_blocks(first, last, points, p, bounds, boundary, stiffness, out):
         out[i, 0] = r[0]
         out[i, 1] = math.sqrt(r[1] * r[1] + r[2] * r[2])
 
+@njit(nogil=True, inline="always")
+def minibatch_gradient(x, y, p, bounds, wall, stiffness, picks, batch, data, noise_scale,
+                       curvature, gx, gy, hxx, hxy, hyy):
+    """Gradient and Hessian of the minibatch ``picks[:batch]`` of the finite-sum noise model
+    (engine.dynamics): curvature noise averages ``f`` at the shifted points, additive noise
+    adds the mean of the picked ``σ a_i`` to the full gradient ``(gx, gy)``."""
+    if curvature:
+        gx = gy = hxx = hxy = hyy = 0.0
+        for q in range(batch):
+            r = full(x + noise_scale * data[picks[q], 0],
+                     y + noise_scale * data[picks[q], 1],
+                     p, bounds, wall, stiffness)
+            gx += r[1]
+            gy += r[2]
+            hxx += r[3]
+            hxy += r[4]
+            hyy += r[5]
+        return gx / batch, gy / batch, hxx / batch, hxy / batch, hyy / batch
+    ax = 0.0
+    ay = 0.0
+    for q in range(batch):
+        ax += data[picks[q], 0]
+        ay += data[picks[q], 1]
+    return gx + noise_scale * ax / batch, gy + noise_scale * ay / batch, hxx, hxy, hyy
+
+
+@njit(nogil=True, inline="always")
+def tangent_step(tx, ty, tvx, tvy, tlog, lr, beta, use_momentum, hxx, hxy, hyy, flush):
+    """One step of the tangent map J_t (I − ηH, or its momentum block form) on the tangent
+    vector, unnormalised until it nears under/overflow (the same exponent without a per-step
+    log: rescaled by 2^±600, exact, counted in ``tlog``)."""
+    hx = hxx * tx + hxy * ty
+    hy = hxy * tx + hyy * ty
+    if use_momentum:
+        tvx = beta * tvx - lr * hx
+        tvy = beta * tvy - lr * hy
+        tx += tvx
+        ty += tvy
+    else:
+        tx -= lr * hx
+        ty -= lr * hy
+    # flush to zero what would turn subnormal (as the FPU's FTZ mode would): on a separable
+    # landscape one component decays geometrically relative to the other, and subnormal
+    # arithmetic made the whole step 2.3× slower after ~10⁴ steps; such a component is
+    # ≥ 10⁸⁰ times smaller than the norm, which rescaling keeps above 10⁻²⁰⁰.  ``flush``
+    # comes from the global step number, so it is chunk-proof.
+    if flush:
+        tx = tx if abs(tx) >= TANGENT_FLUSH else 0.0
+        ty = ty if abs(ty) >= TANGENT_FLUSH else 0.0
+        tvx = tvx if abs(tvx) >= TANGENT_FLUSH else 0.0
+        tvy = tvy if abs(tvy) >= TANGENT_FLUSH else 0.0
+    tn = abs(tx) + abs(ty) + abs(tvx) + abs(tvy)
+    if not 1e-200 <= tn <= 1e200:
+        if 1e200 < tn < math.inf:
+            return tx * RESCALE, ty * RESCALE, tvx * RESCALE, tvy * RESCALE, tlog + LOG_RESCALE
+        if 0.0 < tn < 1e-200:
+            return tx / RESCALE, ty / RESCALE, tvx / RESCALE, tvy / RESCALE, tlog - LOG_RESCALE
+        # annihilated or non-finite: count log(TINY_NORM), restart
+        return 1.0, 0.0, 0.0, 0.0, tlog + LOG_TINY_NORM
+    return tx, ty, tvx, tvy, tlog
+
+
 @njit(nogil=True, cache=True)
 def particles_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p, lr,
                     temperature, beta, minibatch, curvature, batch, data, noise_scale,
@@ -118,84 +180,18 @@ def particles_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p,
                 s0, s1, s2, s3 = sample_without_replacement(picks, picked, n_data,
                                                             batch,
                                                             s0, s1, s2, s3)
-                if curvature:
-                    gx = gy = hxx = hxy = hyy = 0.0
-                    for q in range(batch):
-                        r = full(x + noise_scale * data[picks[q], 0],
-                                 y + noise_scale * data[picks[q], 1],
-                                 p, bounds, wall, stiffness)
-                        gx += r[1]
-                        gy += r[2]
-                        hxx += r[3]
-                        hxy += r[4]
-                        hyy += r[5]
-                    gx /= batch
-                    gy /= batch
-                    hxx /= batch
-                    hxy /= batch
-                    hyy /= batch
-                else:
-                    ax = 0.0
-                    ay = 0.0
-                    for q in range(batch):
-                        ax += data[picks[q], 0]
-                        ay += data[picks[q], 1]
-                    gx += noise_scale * ax / batch
-                    gy += noise_scale * ay / batch
+                gx, gy, hxx, hxy, hyy = minibatch_gradient(
+                    x, y, p, bounds, wall, stiffness, picks, batch, data, noise_scale,
+                    curvature, gx, gy, hxx, hxy, hyy)
             if diagnostics:
                 loss_sum += f
                 grad_sum += math.sqrt(fx * fx + fy * fy)
-                # running Lyapunov term ‖I − ηH‖₂ of the symmetric 2×2 H in closed
-                # form; logs are costly, so norms are multiplied, the log taken near
-                # under/overflow
-                mid = 1.0 - 0.5 * lr * (hxx + hyy)
-                half = 0.5 * lr * (hyy - hxx)
-                off = lr * hxy
-                norm = abs(mid) + math.sqrt(half * half + off * off)
-                if norm > TINY_NORM:
-                    prod = lyap_prod * norm
-                    if 1e-250 < prod < 1e250:
-                        lyap_prod = prod
-                    else:  # logs of the factors: the product itself may have overflowed
-                        lyap += math.log(lyap_prod) + math.log(norm)
-                        lyap_prod = 1.0
-                else:
-                    lyap += LOG_TINY_NORM
-                # tangent map J_t (I − ηH, or its momentum block form), unnormalised
-                # until it nears under/overflow: the same exponent without a per-step log
-                hx = hxx * tx + hxy * ty
-                hy = hxy * tx + hyy * ty
-                if use_momentum:
-                    tvx = beta * tvx - lr * hx
-                    tvy = beta * tvy - lr * hy
-                    tx += tvx
-                    ty += tvy
-                else:
-                    tx -= lr * hx
-                    ty -= lr * hy
-                # flush to zero what would turn subnormal (as the FPU's FTZ mode
-                # would): on a separable landscape one component decays geometrically
-                # relative to the other, and subnormal arithmetic made the whole step
-                # 2.3× slower after ~10⁴ steps; such a component is ≥ 10⁸⁰ times
-                # smaller than the norm, which rescaling keeps above 10⁻²⁰⁰
-                if (step0 + k) & (FLUSH_EVERY - 1) == 0:  # global step: chunk-proof
-                    tx = tx if abs(tx) >= TANGENT_FLUSH else 0.0
-                    ty = ty if abs(ty) >= TANGENT_FLUSH else 0.0
-                    tvx = tvx if abs(tvx) >= TANGENT_FLUSH else 0.0
-                    tvy = tvy if abs(tvy) >= TANGENT_FLUSH else 0.0
-                tn = abs(tx) + abs(ty) + abs(tvx) + abs(tvy)
-                if not 1e-200 <= tn <= 1e200:  # rescale by 2^±600: exact, no call
-                    if 1e200 < tn < math.inf:
-                        tx, ty = tx * RESCALE, ty * RESCALE
-                        tvx, tvy = tvx * RESCALE, tvy * RESCALE
-                        tlog += LOG_RESCALE
-                    elif 0.0 < tn < 1e-200:
-                        tx, ty = tx / RESCALE, ty / RESCALE
-                        tvx, tvy = tvx / RESCALE, tvy / RESCALE
-                        tlog -= LOG_RESCALE
-                    else:  # annihilated or non-finite: count log(TINY_NORM), restart
-                        tx, ty, tvx, tvy = 1.0, 0.0, 0.0, 0.0
-                        tlog += LOG_TINY_NORM
+                # running Lyapunov term ‖I − ηH‖₂ of the step's H
+                lyap, lyap_prod = accumulate_log_norm(
+                    step_norm_2x2(0.5 * lr, lr, hxx, hxy, hyy), lyap, lyap_prod)
+                tx, ty, tvx, tvy, tlog = tangent_step(
+                    tx, ty, tvx, tvy, tlog, lr, beta, use_momentum, hxx, hxy, hyy,
+                    (step0 + k) & (FLUSH_EVERY - 1) == 0)
             nx = 0.0
             ny = 0.0
             if use_noise:  # a pair draw, slow paths out of line (engine.rng.finish_pair)
