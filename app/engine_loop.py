@@ -339,7 +339,7 @@ class EngineLoop:
             self._reset_measure()  # a new invariant measure: pool afresh
             if self.sim.structure is not None and "landscape_params" not in changes:
                 self._escapes_restart_due = True
-                equivalent = equivalent_langevin(self.sim.preset.dynamics)
+                equivalent = equivalent_langevin(self.sim.preset)
                 self.structure = self.structure.at(*equivalent)
                 self.sim.structure = self.structure
 
