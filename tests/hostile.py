@@ -179,7 +179,9 @@ def preset_texts(draw) -> tuple[str, str]:
         elif where[-1] == "boundary":
             node["boundary"] = draw(st.sampled_from(["none", "reflect", "wall", "periodic"]))
         elif where[-1] in ("expr", "builtin") or action == 9:
-            target = document["landscape"]
+            target = document.get("landscape")
+            if not isinstance(target, dict):
+                continue
             target.pop("builtin", None)
             target["params"] = {}
             target["expr"] = draw(GRAMMAR_EXPRESSIONS)
