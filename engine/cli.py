@@ -1,4 +1,4 @@
-"""Command line: ``python -m engine run|info|sweep|ghosts|cnn …`` (README, "Headless use").
+"""Command line: ``python -m engine run|info|sweep|ghosts|paths|cnn …`` (README, "Headless use").
 
 Errors in presets, expressions or arguments print one clear line on stderr and exit with 2;
 no traceback.
@@ -371,6 +371,34 @@ def cmd_cnn(args) -> int:
     return 0
 
 
+def cmd_paths(args) -> int:
+    """Minimum-energy path, committor, TPT rates (engine.paths.report) as JSON + NPZ."""
+    from .paths.report import transition_report, write_report
+    preset = _load_with_overrides(args)
+    out = Path(args.out)
+    if out.suffix != ".json":
+        raise PresetError("--out", str(out), "must end in .json (the NPZ is written beside it)")
+    _prepare(out)
+    progress = None if args.quiet else _progress_printer("simulate")
+    report, arrays = transition_report(preset, args.source, args.target, grid=args.grid,
+                                       simulate=args.simulate, steps=args.steps,
+                                       spectral=args.spectral, progress=progress)
+    npz = write_report(out, report, arrays)
+    rates, top = report["rates"], report["highest"]
+
+    def time_(entry) -> str:
+        value = entry.get("mfpt_time") if entry else None
+        return "–" if value is None else f"{value:.4g}"
+
+    print(f"path {args.source}→{args.target}: highest f = {top['f']:.6g} at ({top['x']:.6f}, "
+          f"{top['y']:.6f}); mean time {args.source}→{args.target}: TPT {time_(rates['tpt'])}, "
+          f"Eyring–Kramers {time_(rates['kramers'])}, measured {time_(rates['measured'])} "
+          f"(time units η·steps)")
+    print(out)
+    print(npz)
+    return 0
+
+
 def _run_options(command: argparse.ArgumentParser, out_help: str) -> None:
     """--steps, --seed, --set, --out and --quiet, shared by run, sweep and ghosts."""
     command.add_argument("--steps", type=int, metavar="N",
@@ -442,6 +470,18 @@ time (Wilson 95 % intervals), the median hitting time, the final loss and ghost 
 
 example:
   python -m engine ghosts presets/ghost_corridor.toml --ghosts 0,1,2,4 --out out/ghosts.json
+""",
+    "paths": """\
+Writes FILE (.json): the minimum-energy path between minima I and J (string method with a
+climbing image; its highest point is the saddle), its energy profile, and the mean transition
+time I → J from transition path theory, Eyring–Kramers and (with --simulate) a run's escape
+events; and FILE.npz beside it: x (nx,), y (ny,), committor, reactive_density (ny, nx) and
+current (ny, nx, 2) on a GRID × GRID grid.  A and B are the core sets of run's escape tracking.
+
+examples:
+  python -m engine paths presets/muller_brown_paths.toml --from 0 --to 1 --out out/paths.json
+  python -m engine paths presets/double_well_kramers.toml --from 0 --to 1 --simulate \\
+      --steps 20000 --out out/dw_paths.json
 """,
     "cnn": """\
 Trains R runs × 2 arms (no ghosts / the preset's ghosts) of the small CNN together and writes
@@ -523,6 +563,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ghost counts to compare (default 0,1,2,4)")
     _run_options(ghosts, "output table, .json or .csv")
     ghosts.set_defaults(func=cmd_ghosts)
+    paths = _command(sub, "paths", "minimum-energy path, committor and transition rates "
+                                   "between two minima (JSON + NPZ)")
+    paths.add_argument("preset", help="preset file")
+    paths.add_argument("--from", dest="source", type=int, required=True, metavar="I",
+                       help="index of the starting minimum, as `info` lists them")
+    paths.add_argument("--to", dest="target", type=int, required=True, metavar="J",
+                       help="index of the target minimum")
+    paths.add_argument("--grid", type=int, default=256, metavar="N",
+                       help="committor grid: N × N cells over the bounds (default 256)")
+    paths.add_argument("--simulate", action="store_true",
+                       help="also run the preset (--steps) and report the measured I → J time")
+    paths.add_argument("--spectral", action="store_true",
+                       help="also the slowest relaxation time of the discretised generator "
+                            "(its spectral gap; about 2 s more at 256²)")
+    _run_options(paths, "output .json (FILE.npz is written beside it)")
+    paths.set_defaults(func=cmd_paths)
     cnn = _command(sub, "cnn", "train the ghost-CNN experiment (R runs × 2 arms) and write the "
                                "NPZ, a JSON summary and PNG figures")
     cnn.add_argument("preset", help="a CNN-lab preset (tables data, model, training)")
