@@ -78,7 +78,7 @@ class GhostSimulation(Simulation):
             self.out = None  # ghost ↔ sgd: the metrics count other ghost logits now
 
     def _step_chunk(self, chunk: int) -> None:
-        d = self.preset.dynamics
+        d = self.scheduled_dynamics()
         tracking = self._cores.shape != (1, 1)
         n_blocks = -(-self.positions.shape[0] // GHOST_BLOCK)
         capacity = min(self._event_capacity, GHOST_BLOCK * chunk) if tracking else 0
@@ -146,7 +146,7 @@ class GhostSimulation(Simulation):
         ``Cov_s`` comes from the last full-data pass when that is at most one record interval
         old (a pass costs ≈ 3 steps); η, T and B apply at once.
         """
-        d = self.preset.dynamics
+        d = self.scheduled_dynamics()
         n, batch = self.task.x.shape[0], min(d.batch_size, self.task.x.shape[0])
         per_sample_trace = self._state_noise_trace()
         finite = (n - batch) / (batch * (n - 1)) if n > 1 else 0.0

@@ -107,7 +107,7 @@ class UnderdampedSimulation(_OwnKernel):
         return self.kind_kernels.baoab_blocks
 
     def _kernel_args(self, chunk: int) -> tuple:
-        d = self.preset.dynamics
+        d = self.scheduled_dynamics()
         return (self.positions, self.velocities, self.alive, self.rng, self.tangent, self.acc,
                 chunk, self.params, d.lr, d.temperature, d.friction)
 
@@ -140,7 +140,7 @@ class AdaptiveSimulation(_OwnKernel):
         return self.kind_kernels.adaptive_blocks
 
     def _kernel_args(self, chunk: int) -> tuple:
-        d = self.preset.dynamics
+        d = self.scheduled_dynamics()
         return (self.positions, self.moments, self.alive, self.rng, self.tangent, self.acc,
                 chunk, self.params, d.lr, d.temperature, RULES[d.kind], d.beta1, d.beta2,
                 d.eps, d.weight_decay, d.noise == "curvature", d.batch_size, self.data,

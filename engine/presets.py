@@ -17,6 +17,7 @@ import tomli_w
 
 from .dynamics import BOUNDARIES, NOISE_MODELS
 from .kinds import kind_named, kind_names
+from .schedules import Schedule, parse_schedule, schedule_to_dict
 
 CLASSIFIER_PARAMS = ("alpha", "classes", "teacher_x", "teacher_y", "label_noise")
 
@@ -61,6 +62,7 @@ class DynamicsSpec:
     beta2: float = 0.999  # adam, adamw, rmsprop: the second moment's decay
     eps: float = 1e-8  # adam, adamw, rmsprop: added to √v
     weight_decay: float = 0.0  # adam, rmsprop: λ x in the gradient; adamw: decoupled η λ x
+    schedule: Schedule | None = None  # η and T as functions of the step (engine.schedules)
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,8 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
         eps=r.number(dyn.get("eps", d.eps), "dynamics.eps", low=0, low_open=True, high=1e6),
         weight_decay=r.number(dyn.get("weight_decay", d.weight_decay), "dynamics.weight_decay",
                               low=0, high=1e6),
+        schedule=parse_schedule(dyn["schedule"], r.number, r.integer, r.string, r.table,
+                                r.unknown) if "schedule" in dyn else None,
     )
     if dynamics.batch_size > dynamics.dataset_size:
         raise r.fail("dynamics.batch_size", f"= {dynamics.batch_size}: must be <= "
@@ -346,6 +350,9 @@ def to_dict(preset: Preset) -> dict:
         land["bounds"] = [list(b) for b in land["bounds"]]
     dyn = asdict(preset.dynamics)
     dyn["noise_cov"] = [list(row) for row in dyn["noise_cov"]]
+    dyn.pop("schedule")
+    if preset.dynamics.schedule is not None:
+        dyn["schedule"] = schedule_to_dict(preset.dynamics.schedule)
     ens = preset.ensemble
     return {
         "name": preset.name,

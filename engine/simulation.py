@@ -25,6 +25,7 @@ from .kinds.sgd import minibatch_factor
 from .landscapes import BUILTINS, Landscape, compile_expression
 from .presets import DynamicsSpec, Preset, PresetError
 from .rng import ZIGGURAT_F, ZIGGURAT_X, draw_normals, draw_uniforms, particle_states
+from .schedules import scheduled
 
 PURPOSE_STEPS, PURPOSE_INIT, PURPOSE_DATA = 0, 1, 2
 EVENT_CAPACITY = 1024  # initial events per block and chunk; grows if ever exceeded
@@ -480,10 +481,14 @@ class Simulation:
         while remaining > 0:
             to_record = self.history.stride - self.step % self.history.stride
             chunk = min(remaining, to_record)
+            schedule = self.preset.dynamics.schedule
+            if schedule is not None:  # scheduled values change at multiples of `every` only
+                chunk = min(chunk, schedule.every - self.step % schedule.every)
+            lr = self.scheduled_dynamics().lr
             self._step_chunk(chunk)
             self.out = None
             self.step += chunk
-            self.time += chunk * self.preset.dynamics.lr
+            self.time += chunk * lr
             remaining -= chunk
             done += chunk
             if self.history.due(self.step):
@@ -533,8 +538,13 @@ class Simulation:
             self.events_dropped += dropped
             self._event_capacity *= 4  # larger buffers from the next chunk on
 
+    def scheduled_dynamics(self) -> DynamicsSpec:
+        """The dynamics of the current step: the preset's, with η and T of its schedule
+        (:mod:`engine.schedules`) where it has one."""
+        return scheduled(self.preset.dynamics, self.step)
+
     def _step_config(self) -> dyn.StepConfig:
-        d = self.preset.dynamics
+        d = self.scheduled_dynamics()
         return kind_named(d.kind).step_config(d)
 
     def kernel_ready(self) -> bool:
@@ -598,13 +608,14 @@ class Simulation:
     def effective_temperature(self) -> float:
         """``T_eff = η tr Cov(g) / (2d) + T``, divided by ``1 − β`` with momentum
         (docs/science.md § 3).  State-dependent (curvature) minibatch noise is measured at the
-        particles."""
-        d = self.preset.dynamics
+        particles.  With a schedule, of the current step's η and T."""
+        d = self.scheduled_dynamics()
         if d.kind == "sgd" and d.noise == "curvature":
             # Cov(g) ≈ H Σ H at the particles, averaged over the ensemble
             trace = self._state_noise_trace() * d.noise_scale ** 2 * minibatch_factor(d)
             return (d.temperature + d.lr * trace / 4.0) / (1.0 - d.momentum)
-        return equivalent_langevin(self.preset)[0]
+        preset = self.preset if d is self.preset.dynamics else replace(self.preset, dynamics=d)
+        return equivalent_langevin(preset)[0]
 
     def _state_noise_trace(self) -> float:
         """The state-dependent factor of T_eff's noise term, an ensemble mean over the live
@@ -707,8 +718,9 @@ class Simulation:
         return True
 
     def _record_parameters(self) -> dict[str, float]:
-        """The recorded scalars that depend on parameters rather than on the particles."""
-        d = self.preset.dynamics
+        """The recorded scalars that depend on parameters rather than on the particles (η and
+        T as scheduled for the steps from here)."""
+        d = self.scheduled_dynamics()
         return {"time": self.time, "effective_temperature": self.effective_temperature(),
                 "lr": d.lr, "temperature": d.temperature, "batch_size": d.batch_size,
                 "momentum": d.momentum}

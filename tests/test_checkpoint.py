@@ -8,7 +8,8 @@ from engine.simulation import Simulation
 from tests.conftest import ROOT, make_preset
 from tests.test_ghost_seams import stripe_cores
 
-KINDS = ("gd", "sgd", "langevin", "momentum", "ghost", "underdamped", "adam", "rmsprop", "adamw")
+KINDS = ("gd", "sgd", "langevin", "momentum", "ghost", "underdamped", "adam", "rmsprop",
+         "adamw")
 
 
 def _preset(kind):

@@ -24,7 +24,7 @@ def test_bundled_presets_load_and_round_trip_exactly(path):
 @pytest.mark.parametrize("text,key,fragment", [
     (MINIMAL + "[dynamics]\nlr = -0.1\n", "dynamics.lr", "-0.1"),
     (MINIMAL + "[dynamics]\nlr = \"fast\"\n", "dynamics.lr", "expected a number"),
-    (MINIMAL + "[dynamics]\nkind = \"adam\"\n", "dynamics.kind", "'adam'"),
+    (MINIMAL + "[dynamics]\nkind = \"lbfgs\"\n", "dynamics.kind", "'lbfgs'"),
     (MINIMAL + "[dynamics]\nlearning_rate = 0.1\n", "dynamics.learning_rate", "unknown key"),
     (MINIMAL + "[dynamics]\nbatch_size = 100\ndataset_size = 10\n", "dynamics.batch_size",
      "100"),
