@@ -57,7 +57,7 @@ def _copied(value):
     return value
 
 
-CHECKPOINT_VERSION = 1  # bumped whenever the declared state fields change meaning
+CHECKPOINT_VERSION = 2  # bumped whenever the declared state fields change meaning
 
 
 def landscape_for(preset: Preset) -> Landscape:
@@ -230,9 +230,10 @@ class Simulation:
     # the object is derived from the preset (_derive_from_preset) or recomputed on demand.
     PARTICLE_FIELDS = ("positions", "velocities", "alive", "rng", "tangent", "acc",
                        "loss_start", "last_core")
-    RUN_FIELDS = ("step", "time", "params", "diagnostics", "_noise_trace", "_event_capacity",
-                  "escape_log", "events_dropped", "history", "structure", "_cores",
-                  "_core_geom", "_basin_grid", "_grid_x", "_grid_y")
+    RUN_FIELDS = ("step", "time", "_clock_time", "_clock_step", "_clock_lr", "params",
+                  "diagnostics", "_noise_trace", "_event_capacity", "escape_log",
+                  "events_dropped", "history", "structure", "_cores", "_core_geom",
+                  "_basin_grid", "_grid_x", "_grid_y")
 
     def __new__(cls, preset: Preset, *args, **kwargs):
         if cls is Simulation:
@@ -273,6 +274,9 @@ class Simulation:
         self.params = self.landscape.param_vector(p.landscape.params)
         self.step = 0
         self.time = 0.0
+        # the clock: time at _clock_step, and the η in effect since then
+        self._clock_time, self._clock_step = 0.0, 0
+        self._clock_lr = self.scheduled_dynamics().lr
         self.out = None
         for name, rows in self._new_particles(0, 0).items():
             setattr(self, name, rows)
@@ -485,10 +489,15 @@ class Simulation:
             if schedule is not None:  # scheduled values change at multiples of `every` only
                 chunk = min(chunk, schedule.every - self.step % schedule.every)
             lr = self.scheduled_dynamics().lr
+            if lr != self._clock_lr:  # the clock restarts its product where η changes
+                self._clock_time += (self.step - self._clock_step) * self._clock_lr
+                self._clock_step, self._clock_lr = self.step, lr
             self._step_chunk(chunk)
             self.out = None
             self.step += chunk
-            self.time += chunk * lr
+            # t = t₀ + (steps since η last changed)·η: the same number however the steps
+            # are cut into chunks (a running sum of chunk·η is not)
+            self.time = self._clock_time + (self.step - self._clock_step) * lr
             remaining -= chunk
             done += chunk
             if self.history.due(self.step):
