@@ -391,9 +391,9 @@ def cmd_paths(args) -> int:
         return "–" if value is None else f"{value:.4g}"
 
     print(f"path {args.source}→{args.target}: highest f = {top['f']:.6g} at ({top['x']:.6f}, "
-          f"{top['y']:.6f}); mean time {args.source}→{args.target}: TPT {time_(rates['tpt'])}, "
-          f"Eyring–Kramers {time_(rates['kramers'])}, measured {time_(rates['measured'])} "
-          f"(time units η·steps)")
+          f"{top['y']:.6f}); mean time {args.source}→{args.target}: TPT {time_(rates['tpt'])} "
+          f"(checked once a step: {time_(rates['tpt']['at_step'])}), Eyring–Kramers "
+          f"{time_(rates['kramers'])}, measured {time_(rates['measured'])} (time units η·steps)")
     print(out)
     print(npz)
     return 0

@@ -16,8 +16,10 @@ from scipy.stats import norm
 from engine.diagnostics.structure import analyse
 from engine.paths import msm
 from engine.paths.cloud import empirical_committor, reactive_segments, record_cloud
-from engine.paths.committor import make_grid, spectral_gap, transition_path_theory, committor
-from engine.paths.cores import core_grid, core_labels, discrete_monitoring_shift, erode
+from engine.paths.committor import (committor, core_set_rates, make_grid, spectral_gap,
+                                    transition_path_theory)
+from engine.paths.cores import (core_grid, core_labels, discrete_monitoring_shift,
+                                monitored_core_labels)
 from engine.paths.mep import minimum_energy_path
 from engine.simulation import Simulation
 from tests.conftest import ROOT, make_preset
@@ -107,6 +109,10 @@ def test_committor_is_one_half_on_the_symmetry_line_with_the_run_core_sets():
     # the reactive flux is the current out of A (discrete TPT identity), and k_AB = k_BA here
     assert tpt.flux == pytest.approx(tpt.flux_out_of_A, rel=1e-9)
     assert tpt.rate_AB == pytest.approx(tpt.rate_BA, rel=1e-9)
+    # with two core sets, the rates between all core sets are TPT's k_{A→B} = ν_AB / ρ_A
+    rates = core_set_rates(g, np.where(labels == left, 0, np.where(labels == 1 - left, 1, -1)))
+    assert rates.rate(0, 1) == pytest.approx(tpt.rate_AB, rel=1e-9)
+    assert rates.flux[0, 1] == pytest.approx(tpt.flux, rel=1e-9)
     # the current crosses x = 0 from A to B everywhere, and carries the whole flux
     assert np.all(tpt.current[:, 40, 0] >= 0)
     assert np.sum(tpt.current[:, 40, 0]) * g.hy == pytest.approx(tpt.flux, rel=1e-9)
@@ -217,8 +223,8 @@ NX_C, NY_C = 20, 15  # cells of the empirical committor; the PDE grid refines ea
 def cloud():
     """One Langevin run on the double well at ΔU/T = 4, recorded every step, with escape
     tracking on the run's core sets; the PDE committor on a 320 × 240 grid with those core sets
-    as they are and as a chain checked once a step sees them (eroded by the Siegmund shift
-    β√(2ηT))."""
+    as they are and as a chain checked once a step sees them (their edges moved inward by the
+    Siegmund shift β√(2ηT), :func:`engine.paths.cores.monitored_core_labels`)."""
     preset = make_preset(landscape={"builtin": "double_well", "bounds": DW_BOUNDS,
                                     "params": {"kappa": 1.0, "tilt": 0.0}},
                          dynamics={"kind": "langevin", "lr": LR_CLOUD,
@@ -234,7 +240,8 @@ def cloud():
     labels = core_labels(st, g.points()).reshape(g.shape)
     A, B = labels == left, labels == 1 - left
     shift = discrete_monitoring_shift(T_CLOUD, LR_CLOUD)
-    tpt = transition_path_theory(g, erode(A, g.hx, g.hy, shift), erode(B, g.hx, g.hy, shift))
+    seen = monitored_core_labels(st, g.points(), sim.evaluate, shift).reshape(g.shape)
+    tpt = transition_path_theory(g, seen == left, seen == 1 - left)
     plain = transition_path_theory(g, A, B)
     coarse = make_grid(sim.evaluate, sim.bounds, NX_C, NY_C, T_CLOUD)
     cores = core_grid(st)
@@ -252,6 +259,7 @@ def cloud():
                                 g.interpolate(plain.committor, points)])
 
     rec = record_cloud(sim, STEPS_CLOUD, cell_of, core_of, NX_C * NY_C, value_of)
+    assert sim.events_dropped == 0
     return {"sim": sim, "rec": rec, "grid": g, "tpt": tpt, "plain": plain, "left": left,
             "drawn": A | B}
 
@@ -344,17 +352,18 @@ def test_tpt_rate_matches_the_measured_escape_time_at_barrier_five_temperatures(
                          dynamics={"kind": "langevin", "lr": lr, "temperature": t},
                          ensemble={"particles": 1500, "seed": 11,
                                    "init": {"mean": [-1.0, 0.0], "std": 0.0}},
-                         run={"steps": steps, "record_every": steps})
+                         run={"steps": steps, "record_every": 1000})
     sim = Simulation(preset, diagnostics=False)
     st = analyse(preset, sim=sim)
     sim.attach_structure(st)
-    sim.advance(steps)
+    sim.advance(steps)  # in chunks of 1000 steps: every event kept
+    assert sim.events_dropped == 0
     left = int(np.argmin([m.x for m in st.minima]))
     g = make_grid(sim.evaluate, sim.bounds, 320, 240, t)
     labels = core_labels(st, g.points()).reshape(g.shape)
-    shift = discrete_monitoring_shift(t, lr)
-    tpt = transition_path_theory(g, erode(labels == left, g.hx, g.hy, shift),
-                                 erode(labels == 1 - left, g.hx, g.hy, shift))
+    seen = monitored_core_labels(st, g.points(), sim.evaluate,
+                                 discrete_monitoring_shift(t, lr)).reshape(g.shape)
+    tpt = transition_path_theory(g, seen == left, seen == 1 - left)
     pair = next(p for p in sim.escape_log.transition_table(sim.step)["pairs"]
                 if p["from"] == left)
     tau, n = pair["mfpt_steps"], pair["transitions"]
@@ -364,6 +373,46 @@ def test_tpt_rate_matches_the_measured_escape_time_at_barrier_five_temperatures(
           f"Eyring–Kramers {kramers:.0f}")
     half = 2.576 / math.sqrt(n)
     assert tau * math.exp(-half) < predicted < tau * math.exp(half)
+
+
+def test_core_set_rates_match_the_run_on_muller_brown():
+    """Three minima: the rates between all core sets (a third set ends a transition) for the
+    chain checked once a step (sets eroded by β√(2ηT)) against ``run``'s escape log at
+    η = 5·10⁻⁵, T = 10, each measured pair's 99 % interval holding the prediction; the pair's own
+    two-set TPT (which gives time in the deep third well to A) is 20 % off and rejected."""
+    t, lr, steps = 10.0, 5e-5, 30000
+    preset = make_preset(landscape={"builtin": "muller_brown",
+                                    "bounds": [[-1.5, 1.2], [-0.5, 2.0]]},
+                         dynamics={"kind": "langevin", "lr": lr, "temperature": t},
+                         ensemble={"particles": 600, "seed": 2,
+                                   "init": {"mean": [0.62, 0.03], "std": 0.02}},
+                         run={"steps": steps, "record_every": 1000})
+    sim = Simulation(preset, diagnostics=False)
+    st = analyse(preset, sim=sim)
+    sim.attach_structure(st)
+    sim.advance(steps)  # in chunks of 1000 steps: every event kept
+    assert sim.events_dropped == 0
+    # 384² cells: the rates differ from 512²'s by 0.2 %, against intervals of ± 4 %
+    g = make_grid(sim.evaluate, sim.bounds, 384, 384, t)
+    eroded = monitored_core_labels(st, g.points(), sim.evaluate,
+                                   discrete_monitoring_shift(t, lr)).reshape(g.shape)
+    rates = core_set_rates(g, eroded)
+    checked = 0
+    for pair in sim.escape_log.transition_table(sim.step)["pairs"]:
+        tau, n = pair["mfpt_steps"] * lr, pair["transitions"]
+        if n < 100:
+            continue
+        predicted = 1 / rates.rate(pair["from"], pair["to"])
+        print(f"{pair['from']}→{pair['to']}: measured {tau:.4f} ({n} transitions), "
+              f"predicted {predicted:.4f}")
+        half = 2.576 / math.sqrt(n)
+        assert tau * math.exp(-half) < predicted < tau * math.exp(half)
+        checked += 1
+    assert checked >= 3
+    two_set = transition_path_theory(g, eroded == 0, eroded == 1)
+    pair = next(p for p in sim.escape_log.transition_table(sim.step)["pairs"]
+                if (p["from"], p["to"]) == (0, 1))
+    assert 1 / two_set.rate_AB > pair["mfpt_steps_ci95"][1] * lr
 
 
 def test_msm_implied_time_scale_matches_spectral_gap_and_measured_relaxation(cloud):

@@ -259,3 +259,69 @@ def spectral_gap(grid: Grid, count: int = 2) -> np.ndarray:
     shift = 1e-8 * t / min(grid.hx, grid.hy) ** 2
     vals = spla.eigsh(-S, k=count + 1, sigma=-shift, which="LM", return_eigenvectors=False)
     return np.sort(vals)[:count + 1]
+
+
+@dataclass
+class CoreRates:
+    """Rates between several core sets, as ``run``'s escape log defines them (a transition
+    i → j: the particle last visited core i and now enters core j; its time is attributed to the
+    core it last visited)."""
+
+    labels: np.ndarray       # (K,) the core labels
+    hitting: np.ndarray      # (K, ny, nx): h_i = P(next core entered is i), 1 on core i
+    occupation: np.ndarray   # (K,) ρ_i = Σ π h_i: probability of having last visited core i
+    flux: np.ndarray         # (K, K) F_ij = ⟨h_i, L h_j⟩_π: i → j transitions per unit time
+
+    @property
+    def rates(self) -> np.ndarray:
+        """``k_ij = F_ij / ρ_i`` (off-diagonal), per unit time."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            k = self.flux / self.occupation[:, None]
+        np.fill_diagonal(k, 0.0)
+        return k
+
+    def rate(self, source: int, target: int) -> float:
+        i = int(np.flatnonzero(self.labels == source)[0])
+        j = int(np.flatnonzero(self.labels == target)[0])
+        return float(self.rates[i, j])
+
+
+def core_set_rates(grid: Grid, cores: np.ndarray) -> CoreRates:
+    """Transition rates between all the core sets of ``cores`` (label ≥ 0 per cell, −1 outside).
+
+    With two sets this is TPT's ``k_{A→B} = ν_AB / ρ_A``.  With more, a transition A → B must
+    not visit another core set on the way, and the time after entering a third set is that set's:
+    the hitting probabilities ``h_i`` (the committor of core i against all the others, one sparse
+    LU for all of them) give ``ρ_i = Σ π h_i`` (by reversibility ``h_i`` is also the probability
+    of having last visited i) and the flux ``F_ij = Σ_{x ∈ C_i} π_x (L h_j)(x)`` — the
+    multi-set generalisation of the reactive flux (Schütte, Noé, Lu, Sarich & Vanden-Eijnden
+    2011, core-set Markov models)."""
+    cores = np.where(grid.finite, np.asarray(cores), -1)
+    labels = np.unique(cores[cores >= 0])
+    L = generator(grid)
+    n = grid.values.size
+    flat = cores.ravel()
+    _, component = connected_components(L, directed=False)
+    reach = np.zeros(component.max() + 1, dtype=bool)
+    reach[component[flat >= 0]] = True
+    free = grid.finite.ravel() & (flat < 0) & reach[component]
+    idx = np.flatnonzero(free)
+    h = np.zeros((labels.size, n))
+    for k, lab in enumerate(labels):
+        h[k, flat == lab] = 1.0
+    h[:, ~grid.finite.ravel()] = np.nan
+    if idx.size:
+        Lf = L[idx][:, idx]
+        scale = 1.0 / -Lf.diagonal()
+        lu = spla.splu((sp.diags(scale) @ Lf).tocsc())
+        for k, lab in enumerate(labels):
+            rhs = -np.asarray(L[idx][:, np.flatnonzero(flat == lab)].sum(axis=1)).ravel()
+            h[k, idx] = lu.solve(rhs * scale)
+    h = np.clip(h, 0.0, 1.0)
+    pi = grid.gibbs().ravel()
+    hz = np.nan_to_num(h, nan=0.0)
+    occupation = hz @ pi
+    Lh = (L @ hz.T).T                                   # (K, n): (L h_j)(x)
+    flux = np.array([[float(np.sum((pi * Lh[j])[flat == lab_i])) for j in range(labels.size)]
+                     for lab_i in labels])
+    return CoreRates(labels, h.reshape(labels.size, *grid.shape), occupation, flux)

@@ -11,14 +11,22 @@ from __future__ import annotations
 import numpy as np
 
 
+def core_levels(structure, core_fraction: float = 0.5) -> np.ndarray:
+    """Per minimum the level ``f_i + core_fraction·ΔU_i`` below which its basin is core."""
+    levels = []
+    for i, minimum in enumerate(structure.minima):
+        barriers = [s.f - minimum.f for s, pair in structure.saddles if i in pair]
+        depth = min(barriers) if barriers else float(np.nanmax(structure.values) - minimum.f)
+        levels.append(minimum.f + core_fraction * depth)
+    return np.array(levels)
+
+
 def core_grid(structure, core_fraction: float = 0.5) -> np.ndarray:
     """Core label per cell of ``structure``'s grid (−1 outside every core), ``(ny, nx)``."""
     basins, values = structure.basins, structure.values
     cores = np.full(basins.shape, -1, dtype=np.int32)
-    for i, minimum in enumerate(structure.minima):
-        barriers = [s.f - minimum.f for s, pair in structure.saddles if i in pair]
-        depth = min(barriers) if barriers else float(np.nanmax(values) - minimum.f)
-        cores[(basins == i) & (values < minimum.f + core_fraction * depth)] = i
+    for i, level in enumerate(core_levels(structure, core_fraction)):
+        cores[(basins == i) & (values < level)] = i
     return cores
 
 
@@ -46,12 +54,19 @@ def discrete_monitoring_shift(temperature: float, lr: float) -> float:
     return SIEGMUND_BETA * (2.0 * lr * temperature) ** 0.5
 
 
-def erode(mask: np.ndarray, hx: float, hy: float, distance: float) -> np.ndarray:
-    """The cells of ``mask`` (a cell-centred grid of spacings ``hx``, ``hy``) farther than
-    ``distance`` inside its boundary (taken halfway between a cell and its outside neighbour)."""
-    from scipy.ndimage import distance_transform_edt
-    mask = np.asarray(mask, bool)
-    if distance <= 0 or not mask.any():
-        return mask.copy()
-    inside = distance_transform_edt(mask, sampling=(hy, hx))
-    return mask & (inside - 0.5 * min(hx, hy) > distance)
+def monitored_core_labels(structure, points: np.ndarray, evaluate, shift: float,
+                          core_fraction: float = 0.5) -> np.ndarray:
+    """The core sets as a chain checked once a step sees them: :func:`core_labels` without the
+    points closer than ``shift`` to the edge of their core, an edge being the level set
+    ``f = level`` — to first order, ``f(x) + |∇f(x)|·shift ≥ level``.  Sub-cell accurate on any
+    grid (eroding whole cells would move the edge by up to half a cell)."""
+    labels = core_labels(structure, points, core_fraction)
+    if shift <= 0:
+        return labels
+    rows = evaluate(np.asarray(points, float).reshape(-1, 2))
+    levels = core_levels(structure, core_fraction)
+    inside = labels >= 0
+    reach = rows[:, 0] + np.hypot(rows[:, 1], rows[:, 2]) * shift
+    keep = np.ones(labels.shape, bool)
+    keep[inside] = reach[inside] < levels[labels[inside]]
+    return np.where(keep, labels, -1)

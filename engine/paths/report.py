@@ -7,8 +7,17 @@ discretised generator, and the name of the NPZ beside it (``paths.json.npz``) wi
 fields ``x (nx,)``, ``y (ny,)``, ``committor (ny, nx)``, ``reactive_density (ny, nx)``,
 ``current (ny, nx, 2)``, ``gibbs (ny, nx)``, ``core (ny, nx)`` (0: A, 1: B, −1: neither),
 ``path (M, 2)`` and ``profile (M,)``.  A and B are the core sets of minima ``i`` and ``j`` in
-``run``'s escape tracking (:mod:`.cores`).  Rates are per unit time of the equivalent Langevin
-dynamics (``η·steps``); ``*_steps`` fields count steps of the preset.
+``run``'s escape tracking (:mod:`.cores`); the committor and the reactive fields are those of
+the pair (q = 0 on A, 1 on B; the other core sets are ordinary ground).
+
+``rates.tpt`` is the rate i → j as ``run``'s escape log defines it — between *all* the core sets
+(:func:`.committor.core_set_rates`; with two minima it is TPT's ``ν_AB / ρ_A``, with more the
+time after entering a third set is that set's) — for the diffusion, and under ``at_step`` for the
+chain, whose core membership is checked once a step (the sets eroded by the Siegmund shift
+``β√(2ηT)``, :mod:`.cores`): the one to compare with ``measured``.  ``rates.tpt.two_set`` holds
+the pair's own TPT numbers (flux, ρ_A, ρ_B, reactive probability, mean reactive duration).
+Rates are per unit time of the equivalent Langevin dynamics (``η·steps``); ``*_steps`` fields
+count steps of the preset.
 """
 from __future__ import annotations
 
@@ -41,8 +50,8 @@ def transition_report(preset: Preset, source: int, target: int, grid: int = 256,
     """The report's JSON and NPZ arrays (module docstring)."""
     from ..diagnostics.structure import StructureError, analyse
     from ..simulation import Simulation
-    from .committor import make_grid, spectral_gap, transition_path_theory
-    from .cores import core_labels
+    from .committor import core_set_rates, make_grid, spectral_gap, transition_path_theory
+    from .cores import core_labels, discrete_monitoring_shift, monitored_core_labels
     from .mep import minimum_energy_path
 
     timings = {}
@@ -87,13 +96,19 @@ def transition_report(preset: Preset, source: int, target: int, grid: int = 256,
     labels = core_labels(structure, g.points()).reshape(g.shape)
     A, B = labels == source, labels == target
     tpt = transition_path_theory(g, A, B)
+    # rates between all core sets, as run's escape log counts them; and for the chain, whose
+    # core membership is checked once a step: the sets eroded by the Siegmund shift
+    continuum = core_set_rates(g, labels)
+    shift = discrete_monitoring_shift(temperature, lr)
+    eroded = monitored_core_labels(structure, g.points(), sim.evaluate, shift).reshape(g.shape)
+    monitored = core_set_rates(g, eroded) if np.all(np.isin(continuum.labels, eroded)) else None
     timings["committor_s"] = time.perf_counter() - clock
     relaxation = None
     if spectral:
         clock = time.perf_counter()
         mu = spectral_gap(g, 1)
         relaxation = {"slowest_rate": float(mu[1]), "relaxation_time": float(1.0 / mu[1])
-                      if mu[1] > 0 else None, "tpt_rate_sum": tpt.rate_AB + tpt.rate_BA}
+                      if mu[1] > 0 else None, "two_set_rate_sum": tpt.rate_AB + tpt.rate_BA}
         timings["spectral_s"] = time.perf_counter() - clock
 
     measured = None
@@ -112,10 +127,17 @@ def transition_report(preset: Preset, source: int, target: int, grid: int = 256,
                     "rate": 1.0 / (pair["mfpt_steps"] * lr) if pair else None}
         timings["simulate_s"] = time.perf_counter() - clock
 
-    tpt_json = tpt.to_json()
+    def rate_entry(rates) -> dict | None:
+        if rates is None:
+            return None
+        k = rates.rate(source, target)
+        return {"rate": k, "mfpt_time": 1.0 / k if k > 0 else None,
+                "mfpt_steps": 1.0 / k / lr if k > 0 else None}
+
     rates = {"units": "per unit time of the equivalent Langevin dynamics (η·steps)",
-             "tpt": {"rate": tpt.rate_AB, "mfpt_time": 1.0 / tpt.rate_AB,
-                     "mfpt_steps": 1.0 / tpt.rate_AB / lr, **tpt_json},
+             "tpt": {**rate_entry(continuum),
+                     "at_step": {**(rate_entry(monitored) or {}), "core_shift": shift},
+                     "two_set": tpt.to_json()},
              "kramers": _kramers(structure, source, target),
              "measured": measured}
     report = {"preset": preset.name, "from": source, "to": target,
