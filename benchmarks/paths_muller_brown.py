@@ -82,8 +82,7 @@ def main() -> None:
                                            steps=20000)
         print(json.dumps(report["rates"]["measured"]))
         print(plot_report(report, arrays, args.figure,
-                          "Müller–Brown, T = 10: committor B(0) → C(1), q = ½ (bold), "
-                          "reactive current"))
+                          "Müller–Brown, T = 10: committor 0 → 1, q = ½ bold, current"))
 
 
 if __name__ == "__main__":

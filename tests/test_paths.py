@@ -160,7 +160,7 @@ def test_mep_highest_point_is_the_saddle_on_muller_brown():
                                                                abs=1e-6)
 
 
-# --- TPT rates against Eyring–Kramers and the generator's spectral gap ----------------------------
+# --- TPT rates against Eyring–Kramers and the generator's spectral gap ------------------------
 
 def test_tpt_rate_tends_to_eyring_kramers_with_its_laplace_corrections():
     """1/k_{A→B} of TPT over τ_EK = (2π/|λ⁻|)√(|det H_s|/det H_m) e^{ΔU/T} for

@@ -2,9 +2,9 @@
 
 Overdamped Langevin dynamics ``dX = −∇f dt + √(2T) dW`` has the generator
 ``L = T Δ − ∇f·∇``, reversible with respect to ``π ∝ e^{−f/T}``.  On a cell-centred grid with
-spacings ``hx, hy`` it is discretised by the square-root approximation (Lie, Fackeldey & Weber
-2013; a finite-volume Scharfetter–Gummel-type scheme): the jump rate from a cell to each of its
-four neighbours is
+spacings ``hx, hy`` it is discretised by the square-root approximation of
+Lie, Fackeldey & Weber (2013), a finite-volume Scharfetter–Gummel-type scheme: the jump rate
+from a cell to each of its four neighbours is
 
     k_ij = (T / h²) exp(−(f_j − f_i) / 2T),      h = hx or hy by direction,
 
@@ -17,9 +17,9 @@ quadrature of ``∫ e^{f/T}`` with the geometric mean of the end points on each 
 grid committor of a separable landscape converges to ``∫_a^x e^{f/T} / ∫_a^b e^{f/T}`` at second
 order (``tests/test_paths.py`` measures the order).
 
-Transition path theory of this jump process (E & Vanden-Eijnden 2006; Metzner, Schütte &
-Vanden-Eijnden 2009), with ``q`` the committor (``q = 0`` on A, 1 on B) and, by reversibility,
-``1 − q`` the backward committor:
+Transition path theory of this jump process, after E & Vanden-Eijnden (2006) and
+Metzner, Schütte & Vanden-Eijnden (2009), with ``q`` the committor (``q = 0`` on A, 1 on B)
+and, by reversibility, ``1 − q`` the backward committor:
 
 * reactive density ``m_i = π_i q_i (1 − q_i)`` (probability of being on a reactive A→B path),
 * reactive current across an edge ``F_ij = π_i k_ij (q_j − q_i)``,
@@ -294,8 +294,8 @@ def core_set_rates(grid: Grid, cores: np.ndarray) -> CoreRates:
     the hitting probabilities ``h_i`` (the committor of core i against all the others, one sparse
     LU for all of them) give ``ρ_i = Σ π h_i`` (by reversibility ``h_i`` is also the probability
     of having last visited i) and the flux ``F_ij = Σ_{x ∈ C_i} π_x (L h_j)(x)`` — the
-    multi-set generalisation of the reactive flux (Schütte, Noé, Lu, Sarich & Vanden-Eijnden
-    2011, core-set Markov models)."""
+    multi-set generalisation of the reactive flux (core-set Markov models of
+    Schütte et al. (2011))."""
     cores = np.where(grid.finite, np.asarray(cores), -1)
     labels = np.unique(cores[cores >= 0])
     L = generator(grid)

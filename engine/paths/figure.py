@@ -41,7 +41,7 @@ def plot_report(report: dict, arrays: dict, out: str | Path, title: str | None =
     ax.set_aspect("equal")
     ax.legend(loc="lower left", fontsize=8)
     ax.set_title(title or f"{report['preset']}: {report['from']} → {report['to']}, "
-                          f"T = {report['temperature']:g}")
+                          f"T = {report['temperature']:g}", fontsize=10)
     arc = np.asarray(report["arc_length"])
     bx.plot(arc, report["profile"], "-o", ms=2)
     bx.plot(arc[top["index"]], top["f"], "*", color="gold", ms=14, mec="k")
@@ -52,9 +52,10 @@ def plot_report(report: dict, arrays: dict, out: str | Path, title: str | None =
     def time_(entry):
         return "–" if not entry or entry.get("mfpt_time") is None else f"{entry['mfpt_time']:.4g}"
 
-    bx.set_title(f"mean time {report['from']} → {report['to']}: TPT {time_(rates['tpt'])}, "
-                 f"E–K {time_(rates['kramers'])}, measured {time_(rates['measured'])}",
-                 fontsize=9)
+    bx.set_title(f"mean time {report['from']} → {report['to']}: TPT {time_(rates['tpt'])} "
+                 f"(checked once a step {time_(rates['tpt'].get('at_step'))}),\n"
+                 f"Eyring–Kramers {time_(rates['kramers'])}, measured "
+                 f"{time_(rates['measured'])}", fontsize=9)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
