@@ -151,3 +151,53 @@ def test_mnist_idx_with_test_per_class_0_tests_on_the_whole_t10k(tmp_path):
     assert split.pool.images.shape == (30, 8, 8) and split.test.images.shape == (12, 8, 8)
     assert not split.exclude_train
     assert cnn_data.run_test_mask(split, np.zeros((2, 3), dtype=int)).all()
+
+
+# --- the paper's claims in the report (issue 24, part 3) ----------------------------------------
+
+def _synthetic_metrics(runs, base_peak, ghost_peak, epochs=120, lyapunov=True):
+    """Test-loss curves with one bump at the given epochs per run, a decaying ghost mass and a
+    running Lyapunov estimate crossing 0 at 30 (baseline) and 20 (ghosts) epochs."""
+    t = np.arange(epochs + 1)[:, None]
+    peaks = np.concatenate([base_peak, ghost_peak])[None, :]
+    test = 2.0 - t / epochs + 0.5 * np.exp(-0.5 * ((t - peaks) / 3.0) ** 2)
+    models = 2 * runs
+    mass = np.where(np.arange(models) < runs, 0.0, 0.17)[None, :] * np.exp(-t / 40.0)
+    cross = np.where(np.arange(models) < runs, 30.0, 20.0)[None, :]
+    metrics = {"test_loss": test, "train_loss": 2.0 - t / epochs + 0 * peaks,
+               "test_acc": np.full((epochs + 1, models), 0.5), "ghost_mass": mass,
+               "lyapunov": (cross - t) / 100.0 if lyapunov else np.full(test.shape, np.nan)}
+    return metrics
+
+
+def test_report_states_each_claim_with_an_interval_and_a_verdict():
+    from engine.cnn.report import summarise, text_report
+    preset = cnn_preset_from_dict({"name": "c"}, "<t>")
+    runs = 6
+    base = np.array([60, 62, 58, 61, 59, 63])
+    metrics = _synthetic_metrics(runs, base, base - 5)
+    summary = summarise(metrics, preset, (0, 2), runs)
+    claims = summary["claims"]
+    peak = claims["first_peak_earlier"]
+    assert peak["verdict"] == "supported" and peak["ghost_minus_baseline"]["n"] == runs
+    assert peak["ghost_minus_baseline"]["ci95"][1] < 0
+    assert claims["ghost_mass_decreases"]["verdict"] == "supported"
+    assert claims["ghost_mass_decreases"]["final_over_initial"]["mean"] == pytest.approx(
+        np.exp(-120 / 40.0))
+    lyap = claims["lyapunov_negative_earlier"]
+    assert lyap["verdict"] == "supported"
+    assert lyap["epoch_stays_negative"]["e=0"]["mean"] == 31.0
+    assert lyap["epoch_stays_negative"]["e=ghosts"]["mean"] == 21.0
+    assert claims["ghost_removal"]["verdict"] == "not testable"
+    assert "claim first_peak_earlier: supported" in text_report(summary)
+
+    # no difference in the peaks, no diagnostics: not supported / not testable
+    summary = summarise(_synthetic_metrics(runs, base, base[::-1], lyapunov=False), preset,
+                        (0, 2), runs)
+    assert summary["claims"]["first_peak_earlier"]["verdict"] == "not supported"
+    assert summary["claims"]["lyapunov_negative_earlier"]["verdict"] == "not testable"
+    # no peak at all (a monotone curve): not testable
+    flat = _synthetic_metrics(runs, base, base)
+    flat["test_loss"] = 2.0 - np.arange(121)[:, None] / 120.0 + 0 * flat["test_loss"]
+    summary = summarise(flat, preset, (0, 2), runs)
+    assert summary["claims"]["first_peak_earlier"]["verdict"] == "not testable"
