@@ -23,7 +23,8 @@ import numpy as np
 
 from .diagnostics.escapes import EscapeLog
 from .history import History
-from .simulation import CHECKPOINT_VERSION, Simulation
+from .simulation import Simulation
+from .state import CHECKPOINT_VERSION
 
 FORMAT = "ergoscope-checkpoint"
 _OBJECTS = {"EscapeLog": EscapeLog, "History": History}

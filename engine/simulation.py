@@ -10,27 +10,25 @@ bitwise, whatever the thread count.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
-from numba import njit
 
 from . import dynamics as dyn
-from .diagnostics.escapes import EVENT_LOG_CAPACITY, EscapeLog
+from .diagnostics.escapes import EVENT_LOG_CAPACITY
+from .escape_tracking import EVENT_CAPACITY, EscapeTracking
 from .history import History
 from .kinds import kind_named
 from .kinds.sgd import minibatch_factor
-from .landscapes import BUILTINS, Landscape, compile_expression
+from .preset_resources import (PURPOSE_INIT, PURPOSE_STEPS, bounds_of, landscape_for,
+                               make_dataset)
 from .presets import DynamicsSpec, Preset, PresetError
+from .recording import Recording
 from .rng import ZIGGURAT_F, ZIGGURAT_X, draw_normals, draw_uniforms, particle_states
 from .schedules import scheduled
+from .state import DeclaredState
 
-PURPOSE_STEPS, PURPOSE_INIT, PURPOSE_DATA = 0, 1, 2
-EVENT_CAPACITY = 1024  # initial events per block and chunk; grows if ever exceeded
-QUANTILE_SAMPLE = 2**17  # particles behind the recorded γ̂ quantiles (standard error ≈ 0.005 σ)
-RECORD_SLICE = 2**17  # particles per record piece (flush_record(seconds)); a multiple of dyn.BLOCK
 LIVE_PARAMS = ("kind", "lr", "temperature", "batch_size", "momentum", "noise", "noise_scale",
                "particles", "landscape_params", "friction", "beta1", "beta2", "eps",
                "weight_decay")
@@ -39,7 +37,6 @@ LIVE_PARAMS = ("kind", "lr", "temperature", "batch_size", "momentum", "noise", "
 STEP_ONLY_PARAMS = frozenset({"kind", "lr", "temperature", "batch_size", "momentum", "noise",
                               "noise_scale", "friction", "beta1", "beta2", "eps",
                               "weight_decay"})
-_LANDSCAPES: dict[tuple, Landscape] = {}
 
 
 def simulation_class(preset: Preset) -> type:
@@ -49,45 +46,12 @@ def simulation_class(preset: Preset) -> type:
     return kind_named(preset.dynamics.kind).simulation_class(preset)
 
 
-def _copied(value):
-    """A copy of a state field that later steps cannot change: arrays and objects with a
-    ``copy`` method (the escape log, the history) are copied, immutable values shared."""
-    if isinstance(value, np.ndarray) or hasattr(value, "copy"):
-        return value.copy()
-    return value
 
 
-CHECKPOINT_VERSION = 2  # bumped whenever the declared state fields change meaning
 
 
-def landscape_for(preset: Preset) -> Landscape:
-    """The compiled landscape of a preset (expressions compiled once per text and parameter set)."""
-    spec = preset.landscape
-    if spec.builtin == "sine_classifier":
-        from .ghost import classifier_for
-        try:
-            return classifier_for(spec.params, preset.dynamics.dataset_size, preset.ensemble.seed)
-        except ValueError as exc:
-            raise PresetError(preset.source, "landscape.params", str(exc)) from None
-    if spec.builtin is not None:
-        return BUILTINS[spec.builtin]
-    key = (spec.expr, tuple(spec.params), spec.max_operations)
-    if key not in _LANDSCAPES:
-        from .landscapes import ExpressionError
-        from .landscapes.expression import MAX_OPERATIONS
-        try:
-            _LANDSCAPES[key] = compile_expression(spec.expr, spec.params,
-                                                  max_operations=spec.max_operations
-                                                  or MAX_OPERATIONS)
-        except ExpressionError as exc:
-            raise PresetError(preset.source, "landscape.expr", str(exc)) from None
-    return _LANDSCAPES[key]
 
 
-def bounds_of(preset: Preset, landscape: Landscape) -> np.ndarray:
-    """``[x_lo, x_hi, y_lo, y_hi]`` of the preset, or the landscape's defaults."""
-    b = preset.landscape.bounds or landscape.default_bounds
-    return np.array([b[0][0], b[0][1], b[1][0], b[1][1]], dtype=np.float64)
 
 
 def equivalent_langevin(spec: Preset | DynamicsSpec) -> tuple[float, float]:
@@ -104,24 +68,6 @@ def equivalent_langevin(spec: Preset | DynamicsSpec) -> tuple[float, float]:
     return kind_named(spec.kind).equivalent_langevin(spec, data_defined)
 
 
-def make_dataset(spec: DynamicsSpec, seed: int) -> np.ndarray:
-    """The ``n`` noise vectors ``a_i`` (or shifts ``s_i``), shape ``(n, 2)``.
-
-    Centred exactly, and whitened so their population covariance (1/n) equals ``noise_cov``
-    exactly; the minibatch noise covariance is then exactly ``σ² Σ (n − B)/(B (n − 1))``.
-    """
-    n = spec.dataset_size
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, PURPOSE_DATA])))
-    data = rng.standard_normal((n, 2))
-    data -= data.mean(axis=0)
-    cov = data.T @ data / n
-    target = np.array(spec.noise_cov, dtype=np.float64)
-    if n >= 3 and np.linalg.det(cov) > 1e-12:
-        data = data @ np.linalg.inv(np.linalg.cholesky(cov)).T
-        evals, evecs = np.linalg.eigh(target)
-        root = evecs @ np.diag(np.sqrt(np.clip(evals, 0, None))) @ evecs.T
-        data = data @ root
-    return np.ascontiguousarray(data)
 
 
 @dataclass(frozen=True)
@@ -150,54 +96,10 @@ class Frame:
     preset: Preset
 
 
-@njit(cache=True, nogil=True)
-def _nearest_cell_labels(points, grid, x0, x1, dx, y0, y1, dy, out):
-    """``out[i] = grid[iy, ix]`` of the grid node nearest to ``points[i]`` (clipped first, so
-    far-flung points take the edge node and nothing overflows)."""
-    ny, nx = grid.shape
-    for i in range(points.shape[0]):
-        x = min(max(points[i, 0], x0), x1)
-        y = min(max(points[i, 1], y0), y1)
-        ix = min(int(np.rint((x - x0) / dx)), nx - 1)
-        iy = min(int(np.rint((y - y0) / dy)), ny - 1)
-        out[i] = grid[iy, ix]
 
 
-# columns of the per-block partial sums of a record (see _record_sums)
-(SUM_ALIVE, SUM_LOSS, SUM_TIME_AVG_LOSS, SUM_GRAD, SUM_TIME_AVG_GRAD, SUM_VANISHING,
- SUM_TANGENT, SUM_TANGENT_BAD, SUM_GAMMA_COUNT, SUM_GAMMA, SUM_GAMMA_NEGATIVE) = range(11)
-N_SUMS = 11
 
 
-@njit(cache=True, nogil=True)
-def _record_sums(first, last, alive, out, acc, loss_start, lyap, tangent, partial):
-    """Per block of dyn.BLOCK particles, ``partial[block]`` = the record's sums over its living
-    particles (one pass instead of a dozen N-sized NumPy temporaries: ≈ 50 ms at 1e6)."""
-    n = alive.shape[0]
-    for block in range(first, last):
-        sums = partial[block]
-        sums[:] = 0.0
-        for i in range(block * dyn.BLOCK, min(n, (block + 1) * dyn.BLOCK)):
-            if not alive[i]:
-                continue
-            steps = acc[i, dyn.ACC_COUNT]
-            per_step = max(steps, 1.0)
-            sums[SUM_ALIVE] += 1.0
-            sums[SUM_LOSS] += out[i, 0]
-            sums[SUM_GRAD] += out[i, 1]
-            sums[SUM_TIME_AVG_LOSS] += acc[i, dyn.ACC_LOSS] / per_step
-            sums[SUM_TIME_AVG_GRAD] += acc[i, dyn.ACC_GRAD] / per_step
-            if steps > 0:
-                sums[SUM_VANISHING] += (loss_start[i] - out[i, 0]) / per_step
-            if math.isfinite(tangent[i]):
-                sums[SUM_TANGENT] += tangent[i]
-            else:
-                sums[SUM_TANGENT_BAD] += 1.0
-            if math.isfinite(lyap[i]):
-                sums[SUM_GAMMA_COUNT] += 1.0
-                sums[SUM_GAMMA] += lyap[i]
-                if lyap[i] < 0.0:
-                    sums[SUM_GAMMA_NEGATIVE] += 1.0
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -206,7 +108,7 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return array
 
 
-class Simulation:
+class Simulation(EscapeTracking, Recording, DeclaredState):
     """See module docstring.  ``Simulation(preset)`` with ``dynamics.kind = "ghost"`` returns a
     :class:`engine.ghost_simulation.GhostSimulation`.
 
@@ -317,112 +219,19 @@ class Simulation:
                 "loss_start": self._loss_and_grad(positions)[:, 0],
                 "last_core": self._starting_states(positions)}
 
-    def _resize(self, n: int) -> None:
-        old = self.positions.shape[0]
-        if n < old:
-            for name in self.PARTICLE_FIELDS:
-                setattr(self, name, np.ascontiguousarray(getattr(self, name)[:n]))
-        else:
-            rows = self._new_particles(old, n - old)
-            if set(rows) != set(self.PARTICLE_FIELDS):
-                raise RuntimeError(f"{type(self).__name__}._new_particles gives {sorted(rows)}, "
-                                   f"not the declared {sorted(self.PARTICLE_FIELDS)}")
-            for name in self.PARTICLE_FIELDS:
-                setattr(self, name, np.ascontiguousarray(
-                    np.concatenate([getattr(self, name), rows[name]])))
-        self.out = None
 
     # -- basins and escapes --------------------------------------------------------------------
-    @property
-    def escapes_enabled(self) -> bool:
-        return self.structure is not None
 
-    def attach_structure(self, structure, core_fraction: float = 0.5) -> None:
-        """Track basins and core-set escape events using a structure analysis.
 
-        The core set of basin ``i`` is ``{f < f_i + core_fraction·ΔU_i}`` within the basin, with
-        ``ΔU_i`` its lowest barrier (docs/science.md § 4), so recrossings of a ridge are not events.
-        """
-        basins, values = structure.basins, structure.values
-        cores = np.full(basins.shape, -1, dtype=np.int32)
-        for i, minimum in enumerate(structure.minima):
-            barriers = [s.f - minimum.f for s, pair in structure.saddles if i in pair]
-            depth = min(barriers) if barriers else float(np.nanmax(values) - minimum.f)
-            cores[(basins == i) & (values < minimum.f + core_fraction * depth)] = i
-        self.attach_cores(cores, structure.grid_x, structure.grid_y, structure)
 
-    def attach_cores(self, cores: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray,
-                     structure=None) -> None:
-        """Track escapes between user-given core sets: ``cores[iy, ix]`` ≥ 0 labels a core cell
-        of the regular grid ``grid_x × grid_y`` (nearest cell), −1 elsewhere."""
-        self._deferred = self._record_work = None  # the history restarts below
-        self.structure = structure
-        self._basin_grid = structure.basins if structure is not None else cores
-        self._grid_x, self._grid_y = np.asarray(grid_x), np.asarray(grid_y)
-        self._cores = np.ascontiguousarray(cores, dtype=np.int32)
-        self._core_geom = np.array([grid_x[0], grid_y[0], 1.0 / (grid_x[1] - grid_x[0]),
-                                    1.0 / (grid_y[1] - grid_y[0])])
-        self.last_core = self._starting_states(self.positions)
-        self.restart_escapes()
-        self.history.clear()
-        self._record()
 
-    def restart_escapes(self) -> None:
-        """Start escape statistics afresh from the current state (e.g. after T changed)."""
-        labels = max(int(self._cores.max()), int(self._basin_grid.max())) \
-            if self._cores.shape != (1, 1) else 0
-        self.escape_log = EscapeLog(self.last_core, self.step, labels + 1,
-                                    self._event_log_capacity)
-        self.events_dropped = 0
 
-    @property
-    def initial_core(self) -> np.ndarray:
-        """Each particle's state when escape statistics (re)started."""
-        return self.escape_log.initial
 
-    @property
-    def escape_start(self) -> int:
-        """The step escape statistics (re)started at."""
-        return self.escape_log.start
 
-    def _grid_lookup(self, grid: np.ndarray, points: np.ndarray) -> np.ndarray:
-        """Label of the grid cell nearest to each point; points off the grid take the edge
-        cell (as in the step kernel), far-flung finite ones included."""
-        gx, gy = self._grid_x, self._grid_y
-        out = np.empty(len(points), dtype=grid.dtype)
-        _nearest_cell_labels(np.ascontiguousarray(points, dtype=np.float64), grid,
-                             float(gx[0]), float(gx[-1]), float(gx[1] - gx[0]),
-                             float(gy[0]), float(gy[-1]), float(gy[1] - gy[0]), out)
-        return out
 
-    def basin_of(self, points: np.ndarray) -> np.ndarray:
-        """Basin (or user core label) of each point, −1 where none; int64 ``(M,)``."""
-        if not self.escapes_enabled and self._cores.shape == (1, 1):
-            return np.full(len(points), -1, dtype=np.int64)
-        return self._grid_lookup(self._basin_grid, points).astype(np.int64)
 
-    def _starting_states(self, points: np.ndarray) -> np.ndarray:
-        """A particle's state starts as the core it is in, else the basin it is in."""
-        if self._cores.shape == (1, 1):
-            return np.full(len(points), -1, dtype=np.int32)
-        core = self._grid_lookup(self._cores, points)
-        return np.where(core >= 0, core, self._grid_lookup(self._basin_grid, points)).astype(
-            np.int32)
 
-    def event_count(self) -> int:
-        """How many escape events so far (all of them, retained or not)."""
-        return self.escape_log.total
 
-    def recent_events(self, count: int) -> np.ndarray:
-        """The latest ``count`` escape events (at most the retained ones), sorted like
-        :meth:`events`."""
-        return self.escape_log.recent(count)
-
-    def events(self) -> np.ndarray:
-        """Escape events so far, ``(E, 4)`` int64 rows (step, particle, from, to) sorted by step
-        and particle: all of them, or the latest ``event_log_capacity`` on a longer run (the
-        statistics of :func:`engine.api.escape_summary` still cover every event)."""
-        return self.escape_log.events()
 
     # -- parameters ------------------------------------------------------------------------------
     def preset_with(self, **changes) -> Preset:
@@ -532,20 +341,6 @@ class Simulation:
         if tracking:
             self._collect_events(event_buffer, event_count, capacity)
 
-    def _collect_events(self, event_buffer: np.ndarray, event_count: np.ndarray,
-                        capacity: int) -> None:
-        """Hand a chunk's per-block event rows to the escape log (rows past a block's
-        ``capacity`` were counted, not kept: they are counted as dropped, and the buffers of
-        the next chunks are larger)."""
-        if not event_count.any():
-            return
-        kept = np.minimum(event_count, capacity)
-        self.escape_log.add(np.concatenate(
-            [event_buffer[b, :kept[b]] for b in range(len(event_count)) if kept[b]]))
-        dropped = int((event_count - kept).sum())
-        if dropped:
-            self.events_dropped += dropped
-            self._event_capacity *= 4  # larger buffers from the next chunk on
 
     def scheduled_dynamics(self) -> DynamicsSpec:
         """The dynamics of the current step: the preset's, with η and T of its schedule
@@ -696,165 +491,15 @@ class Simulation:
                                                   self.out[:, 1])),
             **common)
 
-    @property
-    def record_pending(self) -> bool:
-        """Whether ``advance(defer_record=True)`` left a record to take."""
-        return self._deferred is not None
 
-    def flush_record(self, seconds: float | None = None) -> bool:
-        """Take the record that ``advance(defer_record=True)`` left pending, if any; returns
-        whether none is pending any more.
 
-        With ``seconds``, stop after the first piece (:data:`RECORD_SLICE` particles) that ends
-        past that budget; the next call goes on.  At 10⁶ particles a record takes 35–80 ms, and
-        the window reads input between its pieces.  Live changes of :data:`STEP_ONLY_PARAMS`
-        leave a record in progress as it is; everything that would change what it reads
-        finishes it first.
-        """
-        if self._deferred is None:
-            return True
-        if self._record_work is None:
-            self._record_work = self._record_pieces(self._deferred)
-        end = math.inf if seconds is None else time.perf_counter() + seconds
-        try:
-            for _ in self._record_work:
-                if time.perf_counter() >= end:
-                    return False
-        except BaseException:
-            self._record_work = None  # retried from the start by the next flush
-            raise
-        self._deferred = self._record_work = None
-        return True
 
-    def _record_parameters(self) -> dict[str, float]:
-        """The recorded scalars that depend on parameters rather than on the particles (η and
-        T as scheduled for the steps from here)."""
-        d = self.scheduled_dynamics()
-        return {"time": self.time, "effective_temperature": self.effective_temperature(),
-                "lr": d.lr, "temperature": d.temperature, "batch_size": d.batch_size,
-                "momentum": d.momentum}
 
-    def _record(self, parameters: dict[str, float] | None = None) -> None:
-        for _ in self._record_pieces(parameters):
-            pass
 
-    def _record_pieces(self, parameters: dict[str, float] | None):
-        """The record as a generator that yields after each slice of particles (the sums are
-        exactly those of one pass: per-block partials, added in block order at the end)."""
-        alive = self.alive.astype(bool)
-        n = len(alive)
-        n_blocks = -(-n // dyn.BLOCK)
-        partial = np.empty((n_blocks, N_SUMS))
-        lyap, tangent = np.empty(n), np.empty(n)
-        out = self.out
-        yield
-        for first in range(0, n, RECORD_SLICE):
-            rows = slice(first, min(n, first + RECORD_SLICE))
-            lyap[rows], tangent[rows] = self.running_lyapunov(rows)
-            blocks = -(-(rows.stop - first) // dyn.BLOCK)
-            dyn.run_blocks(_record_sums, blocks, 10 * (rows.stop - first),
-                           (alive[rows], out[rows], self.acc[rows], self.loss_start[rows],
-                            lyap[rows], tangent[rows],
-                            partial[first // dyn.BLOCK:first // dyn.BLOCK + blocks]))
-            yield
-        sums = partial.sum(axis=0)
-        living = sums[SUM_ALIVE]
 
-        def mean(column: int) -> float:
-            return float(sums[column] / living) if living else math.nan
-
-        # γ̂ over living particles with a finite estimate: a view when that is all of them
-        finite_gamma = int(sums[SUM_GAMMA_COUNT])
-        gam = lyap if finite_gamma == n else lyap[alive & np.isfinite(lyap)]
-        # the band's quantiles from at most QUANTILE_SAMPLE evenly spaced particles (they are
-        # exchangeable): an exact quantile of 10⁶ values was a third of a record
-        gam = gam[::-(-gam.size // QUANTILE_SAMPLE)] if gam.size else gam
-        q10, q90 = (np.quantile(gam, [0.1, 0.9]).tolist() if gam.size > 1
-                    else (math.nan, math.nan))
-        scalars = {
-            "loss_mean": mean(SUM_LOSS),
-            "time_avg_loss": mean(SUM_TIME_AVG_LOSS if self.step else SUM_LOSS),
-            "grad_norm_mean": mean(SUM_GRAD),
-            # Zhang et al. (2022), §4: E_{μ_n}[f(θ) − f(F(θ))] = (f(θ_0) − f(θ_n))/n → 0
-            "vanishing_change": mean(SUM_VANISHING),
-            "time_avg_grad_norm": mean(SUM_TIME_AVG_GRAD if self.step else SUM_GRAD),
-            "lyapunov_mean": float(sums[SUM_GAMMA] / finite_gamma) if finite_gamma else math.nan,
-            "lyapunov_q10": q10,
-            "lyapunov_q90": q90,
-            "lyapunov_negative_fraction": float(sums[SUM_GAMMA_NEGATIVE] / finite_gamma)
-            if finite_gamma else 0.0,
-            "tangent_lyapunov_mean": mean(SUM_TANGENT) if not sums[SUM_TANGENT_BAD]
-            else math.nan,
-            "n_frozen": float(n - living),
-            **(parameters if parameters is not None else self._record_parameters()),
-        }
-        per_particle = None
-        if self.history.frame_due(self.step):
-            per_particle = {"positions": self.positions, "loss": self.out[:, 0],
-                            "lyapunov": lyap}
-            if self._cores.shape != (1, 1):
-                per_particle["basin"] = self.basin_of(self.positions)
-        if self._cores.shape != (1, 1):
-            n_states = int(self._basin_grid.max()) + 1
-            counts = np.bincount(self.last_core[alive & (self.last_core >= 0)],
-                                 minlength=n_states)
-            for state, count in enumerate(counts[:n_states]):
-                scalars[f"occupation_{state}"] = count / max(living, 1.0)
-        self._extend_record(per_particle, scalars)
-        self.history.record(self.step, per_particle, scalars)
-
-    def _extend_record(self, per_particle: dict | None, scalars: dict) -> None:
-        """Hook for subclasses to add recorded fields (``per_particle`` is None when no
-        per-particle frame is due)."""
-
-    def trajectory_arrays(self) -> dict[str, np.ndarray]:
-        """The export fields (README, "Headless use") the history holds, plus ensemble series."""
-        self.flush_record()
-        from .presets import dumps
-        arrays = self.history.particle_arrays()
-        arrays["preset"] = np.array(dumps(self.preset))
-        arrays["events"] = self.events()
-        # events beyond the log's capacity are counted here though no longer listed
-        arrays["events_total"] = np.array(self.event_count(), dtype=np.int64)
-        for key, value in self.history.scalar_series().items():
-            if key != "steps":
-                arrays[f"series_{key}"] = value
-        arrays["series_steps"] = self.history.scalar_series()["steps"]
-        return arrays
 
     # -- checkpoints -----------------------------------------------------------------------------
-    def checkpoint(self) -> dict:
-        """Everything needed to resume bitwise: copies of every declared state field
-        (:attr:`PARTICLE_FIELDS`, :attr:`RUN_FIELDS`, history and escape tracking included) and
-        the preset.  ``restore`` of it into any simulation of the same class — a fresh one
-        included — continues as this one would."""
-        self.flush_record()
-        state = {"version": CHECKPOINT_VERSION, "class": type(self).__name__,
-                 "preset": self.preset}
-        for name in self.PARTICLE_FIELDS + self.RUN_FIELDS:
-            state[name] = _copied(getattr(self, name))
-        return state
 
-    def restore(self, state: dict) -> None:
-        """Continue from ``checkpoint()``'s state (this object's own earlier state or another
-        simulation's of the same class).  Raises ``ValueError`` for a checkpoint of another
-        class or version, or one that lacks a declared field."""
-        if state.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"checkpoint version {state.get('version')!r} is not this "
-                             f"engine's ({CHECKPOINT_VERSION})")
-        if state.get("class") != type(self).__name__:
-            raise ValueError(f"a {state.get('class')} checkpoint cannot be restored into a "
-                             f"{type(self).__name__} (load its preset instead)")
-        missing = [name for name in self.PARTICLE_FIELDS + self.RUN_FIELDS if name not in state]
-        if missing:
-            raise ValueError(f"checkpoint lacks {', '.join(missing)}")
-        self.flush_record()
-        self.preset = state["preset"]
-        self._derive_from_preset()
-        for name in self.PARTICLE_FIELDS + self.RUN_FIELDS:
-            setattr(self, name, _copied(state[name]))
-        self.out = None
-        self._deferred = self._record_work = None
 
     def reset(self) -> None:
         """Restart from the initial cloud with the current parameters."""

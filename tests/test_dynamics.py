@@ -371,12 +371,12 @@ def test_deferred_record_equals_the_immediate_one():
 
 
 def test_a_record_taken_in_pieces_equals_the_immediate_one(monkeypatch):
-    import engine.simulation as simulation
+    import engine.recording as recording
     preset = make_preset(run={"steps": 1, "record_every": 10},
                          ensemble={"particles": 1000, "seed": 5})
     now, later = Simulation(preset), Simulation(preset)
     now.advance(10)  # one slice
-    monkeypatch.setattr(simulation, "RECORD_SLICE", 256)  # 1000 particles: 4 slices, one short
+    monkeypatch.setattr(recording, "RECORD_SLICE", 256)  # 1000 particles: 4 slices, one short
     later.advance(10, defer_record=True)
     pieces = 0
     while not later.flush_record(seconds=0.0):  # one piece per call
