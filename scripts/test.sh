@@ -4,4 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export QT_QPA_PLATFORM=offscreen
+# the bundled presets' step kernels, compiled into the kernel cache up front on both cores (a few
+# seconds when warm): the window tests then wait for frames, not for numba
+.venv/bin/python scripts/warm_kernels.py
 exec .venv/bin/python -m pytest "$@"
