@@ -371,14 +371,14 @@ def test_long_series_are_drawn_at_about_two_points_per_pixel_column(qtbot):
     steps = np.arange(4096) * 50.0
     wave = np.sin(steps / 3000.0) + np.random.default_rng(0).normal(0.0, 0.1, steps.size)
     first = {"steps": steps[:1], "loss_mean": wave[:1]}
-    view.show_frame(SimpleNamespace(series=first))  # one record is no series: nothing drawn
+    view.show_frame(SimpleNamespace(series=first, probe=None))  # one record is no series: nothing drawn
     assert view.loss.xData is None or len(view.loss.xData) == 0
     series = {"steps": steps, "loss_mean": wave}
-    view.show_frame(SimpleNamespace(series=series))
+    view.show_frame(SimpleNamespace(series=series, probe=None))
     assert len(view.loss.xData) == steps.size
-    view.show_frame(SimpleNamespace(series=first))  # a reset: the old run's curve goes
+    view.show_frame(SimpleNamespace(series=first, probe=None))  # a reset: the old run's curve goes
     assert view.loss.xData is None or len(view.loss.xData) == 0
-    view.show_frame(SimpleNamespace(series=series))
+    view.show_frame(SimpleNamespace(series=series, probe=None))
     qtbot.waitUntil(lambda: view.loss.curve.xData is not None, timeout=5_000)
     qtbot.wait(50)
     drawn = view.loss.curve.yData
@@ -403,7 +403,7 @@ def test_a_diagnostic_the_run_does_not_compute_has_no_legend_entry(qtbot):
         return [label.text for _, label in view.lyap_plot.legend.items]
 
     def show(tangent):
-        view.show_frame(SimpleNamespace(series={
+        view.show_frame(SimpleNamespace(probe=None, series={
             "steps": steps, "lyapunov_mean": np.linspace(0.1, 0.2, 10),
             "tangent_lyapunov_mean": tangent}))
 
