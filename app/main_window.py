@@ -25,6 +25,7 @@ from engine.presets import Preset, PresetError, load, parse_toml, read_text, sav
 from .cnn_worker import CnnWorker
 from .views.cnn_lab import CnnLabView
 from .views.escapes import EscapesView
+from .views.transitions import TransitionsView
 from .views.landscape import LandscapeView
 from .views.measure import MeasureView
 from .views.series import SeriesView
@@ -39,7 +40,7 @@ LEFT_DOCK_WIDTH = 330  # px: the controls' sliders get ≈ 290 px of it
 RIGHT_DOCK_SHARE = 0.34  # of the window's width for the time series, measure and escapes
 OK_STYLE = "color: #81c784;"  # a valid expression
 ERROR_STYLE = "color: #ff8a80;"
-DOCKS_2D = ("Controls", "Time series", "Empirical measure vs Gibbs", "Escapes")
+DOCKS_2D = ("Controls", "Time series", "Empirical measure vs Gibbs", "Escapes", "Transitions")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
@@ -163,6 +164,7 @@ class MainWindow(QMainWindow):
         self.series_view = SeriesView()
         self.measure_view = MeasureView()
         self.escapes_view = EscapesView()
+        self.transitions_view = TransitionsView()
         self.cnn_view = CnnLabView()
         self.cnn_summary: dict | None = None
         self.tabs = QTabWidget()
@@ -173,10 +175,13 @@ class MainWindow(QMainWindow):
         self._dock("Empirical measure vs Gibbs", self.measure_view,
                    Qt.DockWidgetArea.RightDockWidgetArea, shown="Measure vs Gibbs")
         self._dock("Escapes", self.escapes_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Transitions", self.transitions_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.findChild(QDockWidget, "Time series"),
                               self.findChild(QDockWidget, "Empirical measure vs Gibbs"))
         self.tabifyDockWidget(self.findChild(QDockWidget, "Time series"),
                               self.findChild(QDockWidget, "Escapes"))
+        self.tabifyDockWidget(self.findChild(QDockWidget, "Time series"),
+                              self.findChild(QDockWidget, "Transitions"))
         self.findChild(QDockWidget, "Time series").raise_()
         self._dock("Controls", self._scrolling(self._build_controls()),
                    Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -969,6 +974,8 @@ class MainWindow(QMainWindow):
                 self.measure_view.show_frame(bundle)
             if self.escapes_view.isVisible():
                 self.escapes_view.show_frame(bundle)
+            if self.transitions_view.isVisible():
+                self.transitions_view.show_frame(bundle)
             frame = bundle.frame
             now = time.perf_counter()
             self._fps_times = [t for t in self._fps_times if now - t < 1.0] + [now]
