@@ -493,3 +493,21 @@ def test_paths_command_refuses_bad_minima_and_zero_temperature(tmp_path, capsys)
     assert main(["paths", preset, "--from", "0", "--to", "1", "--out", out,
                  "--set", "dynamics.kind=\"gd\""]) == 2
     assert "temperature" in capsys.readouterr().err
+
+
+def test_committor_check_of_a_preset_passes_and_reports_the_error():
+    """The check the Transitions dock runs on demand: a short recorded run of the preset, its
+    empirical committor against the PDE's (Bonferroni at 1 % over the cells)."""
+    from engine.paths.cloud import committor_check
+    preset = make_preset(landscape={"builtin": "double_well", "bounds": DW_BOUNDS,
+                                    "params": {"kappa": 1.0, "tilt": 0.0}},
+                         dynamics={"kind": "langevin", "lr": 0.01, "temperature": 0.3},
+                         ensemble={"particles": 10, "seed": 4,
+                                   "init": {"mean": [-1.0, 0.0], "std": 0.3}})
+    check = committor_check(preset, 0, 1, particles=200, steps=3000, cells=16, grid=128)
+    print({k: v for k, v in check.items() if not isinstance(v, np.ndarray)})
+    assert check["cells_compared"] > 40
+    assert check["min_p"] > check["bonferroni_level"]
+    # E[z²] = 1 per cell under the prediction (its variance is Σ q(1 − q)): a loose band
+    assert 0.5 < check["rms_z"] < 1.5
+    assert check["estimate"].shape == (16, 16)

@@ -60,6 +60,11 @@ def test_view_computes_off_the_gui_thread_and_shows_the_report(qtbot):
     assert view.busy()
     qtbot.waitUntil(lambda: not view.busy() and view.report["temperature"] == 0.3,
                     timeout=60000)
+    # the empirical committor of a short cloud against the exact one, on demand
+    view.check()
+    qtbot.waitUntil(lambda: view.check_result is not None, timeout=120000)
+    assert "empirical vs exact committor" in view.check_label.text()
+    assert view.check_result["cells_compared"] > 0
 
 
 def test_view_says_why_when_there_is_nothing_to_show(qtbot):

@@ -15,6 +15,7 @@ from PyQt6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QSpi
 ROWS = ("TPT (diffusion)", "TPT (checked once a step)", "Eyring–Kramers", "measured (this run)")
 ISOLINES = tuple(np.round(np.linspace(0.1, 0.9, 9), 2))
 ARROWS = 20  # current arrows per side at most
+CHECK_PARTICLES, CHECK_STEPS, CHECK_CELLS = 300, 4000, 16  # the empirical-committor check
 
 
 def arrow_segments(x, y, current, count: int = ARROWS, scale: float = 0.8):
@@ -68,11 +69,20 @@ class TransitionsView(QWidget):
         self.compute_button = QPushButton("Compute")
         self.compute_button.clicked.connect(self.compute)
         row.addWidget(self.compute_button)
+        self.check_button = QPushButton("Check with a cloud")
+        self.check_button.setToolTip(
+            f"run {CHECK_PARTICLES} particles of this preset for {CHECK_STEPS} steps, recording "
+            "every step, and compare their committor per cell with the exact one")
+        self.check_button.clicked.connect(self.check)
+        row.addWidget(self.check_button)
         row.addStretch(1)
         layout.addLayout(row)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
+        self.check_label = QLabel("")
+        self.check_label.setWordWrap(True)
+        layout.addWidget(self.check_label)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         plots = pg.GraphicsLayoutWidget()
@@ -110,6 +120,7 @@ class TransitionsView(QWidget):
         layout.addWidget(splitter, 1)
 
         self.preset = None
+        self.check_result: dict | None = None
         self.report: dict | None = None
         self.arrays: dict | None = None
         self._shown_key = None
@@ -157,18 +168,34 @@ class TransitionsView(QWidget):
     def busy(self) -> bool:
         return self._future is not None and not self._future.done()
 
+    def check(self) -> None:
+        """The empirical committor of a short recorded run against the exact one
+        (:func:`engine.paths.cloud.committor_check`), reported under the status line."""
+        if self.preset is None or self.report is None or self.busy():
+            return
+        from engine.paths.cloud import committor_check
+        self.check_label.setText(f"checking with {CHECK_PARTICLES} particles × {CHECK_STEPS} "
+                                 "steps …")
+        self._future = self._pool.submit(committor_check, self.preset, self.report["from"],
+                                         self.report["to"], CHECK_PARTICLES, CHECK_STEPS,
+                                         CHECK_CELLS)
+        self._poll.start()
+
     def _collect(self) -> None:
         if self._future is None or not self._future.done():
             return
         self._poll.stop()
         future, self._future = self._future, None
         try:
-            report, arrays = future.result()
+            result = future.result()
         except Exception as exc:  # a landscape without two minima, T = 0, …: say so
             self.report = self.arrays = None
             self.status.setText(f"no transitions: {exc}")
         else:
-            self._draw(report, arrays)
+            if isinstance(result, dict):
+                self._show_check(result)
+            else:
+                self._draw(*result)
         if self._pending:
             self._pending = False
             self.compute()
@@ -203,6 +230,19 @@ class TransitionsView(QWidget):
             f"point f = {top['f']:.6g} at ({top['x']:.4f}, {top['y']:.4f})"
             + (f", {saddle['distance']:.1e} from the saddle of the structure analysis"
                if saddle else ""))
+
+    def _show_check(self, check: dict) -> None:
+        self.check_result = check
+        if not check["cells_compared"]:
+            self.check_label.setText("empirical committor: no cell had enough excursions")
+            return
+        verdict = ("consistent" if check["min_p"] > check["bonferroni_level"]
+                   else "NOT consistent")
+        self.check_label.setText(
+            f"empirical vs exact committor ({check['particles']} particles × {check['steps']} "
+            f"steps, {check['cells_compared']} cells, {check['excursions']:,} excursions): "
+            f"max |q̂ − q| = {check['max_abs_error']:.3f}, RMS z = {check['rms_z']:.2f}, "
+            f"smallest p = {check['min_p']:.2g} — {verdict} at 1 % (Bonferroni)")
 
     def _set_row(self, row: int, time: float | None, lr: float, note: str = "") -> None:
         cells = ("–", "–") if time is None else (f"{time / lr:,.0f}{note}", f"{time:.4g}")
