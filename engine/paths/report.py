@@ -74,8 +74,9 @@ def transition_report(preset: Preset, source: int, target: int, grid: int = 256,
         raise PresetError(preset.source, "dynamics",
                           "committors and rates need noise: the equivalent Langevin temperature "
                           "is 0 (gradient descent, or state-dependent noise)")
-    if grid < 8:
-        raise PresetError("--grid", str(grid), "must be at least 8")
+    if not 8 <= grid <= 2048:
+        raise PresetError("--grid", str(grid), "must be between 8 and 2048 (cells per side; "
+                          "2048² takes about 2 GB)")
 
     clock = time.perf_counter()
     a, b = structure.minima[source], structure.minima[target]
