@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import dynamics as dyn
 from .diagnostics.escapes import EscapeLog
 
-EVENT_CAPACITY = 1024  # initial events per block and chunk; grows if ever exceeded
+# the largest event buffer of one kernel call (worst case: a row per particle and step)
+EVENT_BUFFER_BYTES = 256 * 2**20
 
 
 @njit(cache=True, nogil=True)
@@ -118,17 +120,40 @@ class EscapeTracking:
         statistics of :func:`engine.api.escape_summary` still cover every event)."""
         return self.escape_log.events()
 
+    EVENT_BLOCK = dyn.BLOCK  # particles per block of the kernel's event buffers
+
+    def _step_chunk(self, chunk: int) -> None:
+        """Advance every particle ``chunk`` steps (:meth:`_kernel_chunk`) without losing an
+        escape event: a particle enters at most one core set per step, so buffers of one row
+        per particle and step cannot overflow.  They are allocated for pieces of the chunk
+        short enough that this worst case stays within :data:`EVENT_BUFFER_BYTES` (only the
+        rows written are ever touched); the pieces take the same steps as the whole chunk,
+        since every particle draws from its own stream and the kernels are chunk-proof."""
+        if self._cores.shape == (1, 1):
+            self._kernel_chunk(chunk, 0)
+            return
+        longest = max(1, EVENT_BUFFER_BYTES // (32 * max(1, self.positions.shape[0])))
+        first_step = self.step
+        done = 0
+        try:
+            while done < chunk:
+                piece = min(chunk - done, longest)
+                self.step = first_step + done  # the kernels number steps globally
+                capacity = self.EVENT_BLOCK * piece
+                event_buffer, event_count = self._kernel_chunk(piece, capacity)
+                self._collect_events(event_buffer, event_count, capacity)
+                done += piece
+        finally:
+            self.step = first_step
+
     def _collect_events(self, event_buffer: np.ndarray, event_count: np.ndarray,
                         capacity: int) -> None:
         """Hand a chunk's per-block event rows to the escape log (rows past a block's
-        ``capacity`` were counted, not kept: they are counted as dropped, and the buffers of
-        the next chunks are larger)."""
+        ``capacity``, which :meth:`_step_chunk` rules out, would be counted as dropped)."""
         if not event_count.any():
             return
         kept = np.minimum(event_count, capacity)
         self.escape_log.add(np.concatenate(
             [event_buffer[b, :kept[b]] for b in range(len(event_count)) if kept[b]]))
         dropped = int((event_count - kept).sum())
-        if dropped:
-            self.events_dropped += dropped
-            self._event_capacity *= 4  # larger buffers from the next chunk on
+        self.events_dropped += dropped

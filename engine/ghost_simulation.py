@@ -77,11 +77,12 @@ class GhostSimulation(Simulation):
         if self.preset.dynamics.kind != kind:
             self.out = None  # ghost ↔ sgd: the metrics count other ghost logits now
 
-    def _step_chunk(self, chunk: int) -> None:
+    EVENT_BLOCK = GHOST_BLOCK
+
+    def _kernel_chunk(self, chunk: int, capacity: int) -> tuple[np.ndarray, np.ndarray]:
         d = self.scheduled_dynamics()
         tracking = self._cores.shape != (1, 1)
         n_blocks = -(-self.positions.shape[0] // GHOST_BLOCK)
-        capacity = min(self._event_capacity, GHOST_BLOCK * chunk) if tracking else 0
         event_buffer = np.empty((n_blocks, capacity, 4), dtype=np.int64)
         event_count = np.zeros(n_blocks, dtype=np.int64)
         ghost_advance(self.positions, self.gamma, self.alive, self.rng, self.acc, self.task.x,
@@ -89,8 +90,7 @@ class GhostSimulation(Simulation):
                       d.lr, d.temperature, d.batch_size, self.bounds, self.boundary_code,
                       self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, tracking, self._cores,
                       self._core_geom, self.last_core, event_buffer, event_count, self.step)
-        if tracking:
-            self._collect_events(event_buffer, event_count, capacity)
+        return event_buffer, event_count
 
     def _update_metrics(self) -> None:
         metrics = np.empty((self.positions.shape[0], len(METRIC_COLUMNS)))

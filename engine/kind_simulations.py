@@ -54,10 +54,9 @@ class _OwnKernel(Simulation):
     def _kernel_args(self, chunk: int) -> tuple:
         raise NotImplementedError
 
-    def _step_chunk(self, chunk: int) -> None:
+    def _kernel_chunk(self, chunk: int, capacity: int) -> tuple[np.ndarray, np.ndarray]:
         n_blocks = -(-self.positions.shape[0] // dyn.BLOCK)
         tracking = self._cores.shape != (1, 1)
-        capacity = min(self._event_capacity, dyn.BLOCK * chunk) if tracking else 0
         event_buffer = np.empty((n_blocks, capacity, 4), dtype=np.int64)
         event_count = np.zeros(n_blocks, dtype=np.int64)
         dyn.run_blocks(self._kernel(), n_blocks, self.positions.shape[0] * chunk,
@@ -66,8 +65,7 @@ class _OwnKernel(Simulation):
                            self.preset.landscape.wall_stiffness, self.diagnostics,
                            ZIGGURAT_X, ZIGGURAT_F, tracking, self._cores, self._core_geom,
                            self.last_core, event_buffer, event_count, self.step))
-        if tracking:
-            self._collect_events(event_buffer, event_count, capacity)
+        return event_buffer, event_count
 
     def kernel_ready(self) -> bool:
         return bool(self._kernel().signatures)

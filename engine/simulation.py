@@ -17,7 +17,7 @@ import numpy as np
 
 from . import dynamics as dyn
 from .diagnostics.escapes import EVENT_LOG_CAPACITY
-from .escape_tracking import EVENT_CAPACITY, EscapeTracking
+from .escape_tracking import EscapeTracking
 from .history import History
 from .kinds import kind_named
 from .kinds.sgd import minibatch_factor
@@ -133,7 +133,7 @@ class Simulation(EscapeTracking, Recording, DeclaredState):
     PARTICLE_FIELDS = ("positions", "velocities", "alive", "rng", "tangent", "acc",
                        "loss_start", "last_core")
     RUN_FIELDS = ("step", "time", "_clock_time", "_clock_step", "_clock_lr", "params",
-                  "diagnostics", "_noise_trace", "_event_capacity", "escape_log",
+                  "diagnostics", "_noise_trace", "escape_log",
                   "events_dropped", "history", "structure", "_cores", "_core_geom",
                   "_basin_grid", "_grid_x", "_grid_y")
 
@@ -146,7 +146,6 @@ class Simulation(EscapeTracking, Recording, DeclaredState):
                  diagnostics: bool = True, event_log_capacity: int = EVENT_LOG_CAPACITY):
         self.preset = preset
         self.diagnostics = bool(diagnostics)
-        self._event_capacity = EVENT_CAPACITY
         self._event_log_capacity = event_log_capacity
         self.history = History(preset.run.record_every, history_budget_bytes)
         self._deferred: dict | None = None  # the parameters of a record left pending
@@ -320,15 +319,13 @@ class Simulation(EscapeTracking, Recording, DeclaredState):
             if progress is not None:
                 progress(done, int(n_steps))
 
-    def _step_chunk(self, chunk: int) -> None:
-        """One compiled call of ``chunk`` steps for every particle (events collected)."""
+    def _kernel_chunk(self, chunk: int, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+        """One compiled call of ``chunk`` steps for every particle; returns the per-block event
+        rows (``capacity`` each) and counts (see :meth:`EscapeTracking._step_chunk`)."""
         d = self.preset.dynamics
         cfg = self._step_config()
         n_blocks = (self.positions.shape[0] + dyn.BLOCK - 1) // dyn.BLOCK
         tracking = self._cores.shape != (1, 1)
-        # a particle enters at most one core set per step: a short chunk needs a small buffer
-        # (10⁶ particles, one step: 1 MB instead of 128 MB to map and unmap every chunk)
-        capacity = min(self._event_capacity, dyn.BLOCK * chunk) if tracking else 0
         event_buffer = np.empty((n_blocks, capacity, 4), dtype=np.int64)
         event_count = np.zeros(n_blocks, dtype=np.int64)
         self.kernels.advance(
@@ -338,8 +335,7 @@ class Simulation(EscapeTracking, Recording, DeclaredState):
             self.bounds, self.boundary_code, self.preset.landscape.wall_stiffness,
             self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, tracking, self._cores,
             self._core_geom, self.last_core, event_buffer, event_count, self.step)
-        if tracking:
-            self._collect_events(event_buffer, event_count, capacity)
+        return event_buffer, event_count
 
 
     def scheduled_dynamics(self) -> DynamicsSpec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CHECKPOINT_VERSION = 2  # bumped whenever the declared state fields change meaning
+CHECKPOINT_VERSION = 3  # bumped whenever the declared state fields change meaning
 
 
 def _copied(value):

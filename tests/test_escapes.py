@@ -255,3 +255,26 @@ def test_restoring_a_checkpoint_replays_the_same_steps_and_escape_statistics():
     np.testing.assert_array_equal(sim.events(), first[1])
     assert sim.escape_log.transition_table(sim.step) == first[2]
     assert sim.event_count() == first[3] > saved["escape_log"].total  # the replay logged anew
+
+
+def test_a_long_advance_loses_no_escape_event():
+    """One call of 3000 steps sees thousands of core-set entries per block of particles (the
+    kernels once kept 1024 per block and call and dropped the rest): the same events, in the
+    same order, as the run advanced 10 steps at a time, and none dropped."""
+    from engine.diagnostics.structure import analyse
+    preset = make_preset(landscape={"builtin": "double_well"},
+                         dynamics={"kind": "langevin", "lr": 0.02, "temperature": 1.0},
+                         ensemble={"particles": 1024, "seed": 7},
+                         run={"steps": 3000, "record_every": 10**6})
+    structure = analyse(preset, resolution=128)
+    whole, pieces = Simulation(preset), Simulation(preset)
+    for sim in (whole, pieces):
+        sim.attach_structure(structure)
+    whole.advance(3000)
+    for _ in range(300):
+        pieces.advance(10)
+    events = whole.events()
+    assert whole.events_dropped == pieces.events_dropped == 0
+    per_block = np.bincount(events[:, 1] // 256)
+    assert per_block.max() > 4 * 1024  # far beyond the old fixed buffer
+    np.testing.assert_array_equal(events, pieces.events())
