@@ -110,12 +110,13 @@ def cnn_preset_from_dict(data: dict, source: str = "<string>") -> CnnPreset:
 
     d = r.table(data.get("data", {}), "data")
     r.unknown(d, {"source", "path", "per_class", "test_per_class"}, "data")
-    source = r.string(d.get("source", "digits"), "data.source", ("digits", "mnist5k", "mnist"))
+    data_source = r.string(d.get("source", "digits"), "data.source",
+                           ("digits", "mnist5k", "mnist"))
     data_spec = DataSpec(
-        source=source,
+        source=data_source,
         path=r.string(d.get("path", ""), "data.path"),
         per_class=r.integer(d.get("per_class", 30), "data.per_class", low=1, high=100_000),
-        test_per_class=r.integer(d.get("test_per_class", 0 if source == "mnist5k" else 50),
+        test_per_class=r.integer(d.get("test_per_class", 0 if data_source == "mnist5k" else 50),
                                  "data.test_per_class", low=0, high=100_000))
     if data_spec.source == "mnist" and not data_spec.path:
         raise r.fail("data.path", "= '': required when data.source = 'mnist'")
