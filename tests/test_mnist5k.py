@@ -188,6 +188,8 @@ def test_report_states_each_claim_with_an_interval_and_a_verdict():
     assert lyap["verdict"] == "supported"
     assert lyap["epoch_stays_negative"]["e=0"]["mean"] == 31.0
     assert lyap["epoch_stays_negative"]["e=ghosts"]["mean"] == 21.0
+    assert lyap["last_estimate_epoch"] == 120
+    assert lyap["last_estimate"]["ghost_minus_baseline"]["mean"] == pytest.approx(-0.1)
     assert claims["ghost_removal"]["verdict"] == "not testable"
     assert "claim first_peak_earlier: supported" in text_report(summary)
 

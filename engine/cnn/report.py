@@ -183,7 +183,13 @@ def claims(metrics: dict[str, np.ndarray], events: dict[str, np.ndarray], runs: 
     else:
         turns = np.array([stays_below_zero(lyap[:, m]) for m in range(lyap.shape[1])])
         diff = paired(turns[base], turns[ghost])
-        entry.update({"epoch_stays_negative": {"e=0": _describe(turns[base]),
+        last_epoch = int(np.flatnonzero(np.isfinite(lyap).any(1))[-1])
+        last = lyap[last_epoch]
+        entry.update({"last_estimate_epoch": last_epoch,
+                      "last_estimate": {"e=0": _interval(last[base]),
+                                        "e=ghosts": _interval(last[ghost]),
+                                        "ghost_minus_baseline": paired(last[base], last[ghost])},
+                      "epoch_stays_negative": {"e=0": _describe(turns[base]),
                                                "e=ghosts": _describe(turns[ghost])},
                       "runs_never_negative": {"e=0": int(np.isnan(turns[base]).sum()),
                                               "e=ghosts": int(np.isnan(turns[ghost]).sum())},
@@ -191,7 +197,8 @@ def claims(metrics: dict[str, np.ndarray], events: dict[str, np.ndarray], runs: 
                       "resolution_epochs": preset.diagnostics.every})
         if diff["ci95"][0] is None:
             entry["verdict"] = "not testable"
-            entry["why"] = f"fewer than 2 runs turn negative in both arms ({diff['n']})"
+            entry["why"] = (f"fewer than 2 runs turn negative in both arms ({diff['n']}) by "
+                            f"epoch {last_epoch}")
         else:
             entry["verdict"] = "supported" if _below(diff, 0.0) else "not supported"
             if _above(diff, 0.0):
