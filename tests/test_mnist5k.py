@@ -112,7 +112,9 @@ def test_preset_validation_for_mnist5k():
     with pytest.raises(PresetError, match="data.per_class"):
         cnn_preset_from_dict({"name": "m", "data": {"source": "mnist5k", "per_class": 300,
                                                     "test_per_class": 250}}, "<t>")
-    paper = load_cnn(ROOT / "presets" / "rmnist30_mnist_ghost.toml")
+    path = ROOT / "presets" / "rmnist30_mnist_ghost.toml"
+    paper = load_cnn(path)
+    assert paper.source == str(path)          # the file, not the data source (f8501a2)
     assert (paper.data.source, paper.data.per_class, paper.data.test_per_class) == ("mnist5k",
                                                                                    30, 0)
     assert (paper.training.optimizer, paper.training.runs, paper.model.ghosts) == ("gd", 30, 2)
