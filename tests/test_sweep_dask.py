@@ -252,10 +252,13 @@ def test_phase_diagram_png(tmp_path, reference):
 def test_ctrl_c_keeps_the_finished_points_and_exits_130(tmp_path):
     out = tmp_path / "c.nc"
     command = [sys.executable, "-m", "engine", "sweep", str(PRESET), *CLI_SMALL, "--grid",
-               GRIDS[0], "--seeds", "40", "--workers", "2", "--out", str(out), "--quiet"]
+               GRIDS[0], "--seeds", "6", "--workers", "2", "--out", str(out), "--quiet"]
+    # a test run started in the background inherits SIGINT ignored (the shell's job control):
+    # the command gets the terminal's default, as when it runs in the foreground
     run = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                            start_new_session=True, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
+                           stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not list(parts_folder(out).glob("p*.json")) and run.poll() is None \
