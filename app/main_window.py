@@ -331,7 +331,7 @@ class MainWindow(QMainWindow):
         row.addRow("method", self.kind_combo)
         form.addLayout(row)
         self.sliders = {
-            "lr": ValueSlider("learning rate η", 1e-4, 1.0, 0.01, log=True, decimals=5,
+            "lr": ValueSlider("learning rate η", 1e-5, 1.0, 0.01, log=True, decimals=6,
                               tooltip="step size η"),
             "temperature": ValueSlider("temperature T", 1e-4, 10.0, 0.1, log=True, zero=True,
                                        tooltip="Langevin temperature T (noise √(2ηT)ξ); "

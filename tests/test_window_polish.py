@@ -323,3 +323,13 @@ def test_trajectory_export_writes_its_sidecar_thinned_and_in_float32(qtbot, wind
         assert sidecar["steps"] >= 2000 and "escapes" in sidecar
     assert json.loads((tmp_path / "thin.npz.json").read_text())["export"] == {
         "every": 3, "float32": True, "frames": len(b["steps"])}
+
+
+def test_the_step_size_control_shows_the_preset_s_small_step(qtbot, window):
+    """The Müller–Brown preset runs at η = 5·10⁻⁵: the control shows it (its floor was 10⁻⁴,
+    so it showed 0.00010 while the engine ran 5·10⁻⁵, and a touch would have changed η)."""
+    before = window.worker.generation
+    assert window.open_preset(ROOT / "presets" / "muller_brown_paths.toml")
+    _wait(qtbot, lambda: window.worker.generation > before, what="the Müller–Brown preset")
+    _wait(qtbot, lambda: window.preset.dynamics.lr == 5e-5, what="its η in the window")
+    assert window.sliders["lr"].value() == pytest.approx(5e-5, rel=1e-9)
