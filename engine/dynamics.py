@@ -272,6 +272,27 @@ def track_core(x, y, core, particle, step, cores, core_geom, events, event_count
 
 
 @njit(nogil=True, inline="always")
+def _cubic_wall(d, stiffness):
+    """``stiffness·d³`` and its first two derivatives at depth ``d`` past one face of the box
+    (zero inside: the wall is C², steep and smooth)."""
+    if d > 0:
+        return stiffness * d * d * d, 3.0 * stiffness * d * d, 6.0 * stiffness * d
+    return 0.0, 0.0, 0.0
+
+
+@njit(nogil=True, inline="always")
+def add_walls(x, y, bounds, stiffness, f, fx, fy, fxx, fyy):
+    """``(f, fx, fy, fxx, fyy)`` with the four faces' cubic walls added (``boundary = wall``;
+    the walls have no mixed derivative)."""
+    right, right_x, right_xx = _cubic_wall(x - bounds[1], stiffness)
+    left, left_x, left_xx = _cubic_wall(bounds[0] - x, stiffness)
+    top, top_y, top_yy = _cubic_wall(y - bounds[3], stiffness)
+    bottom, bottom_y, bottom_yy = _cubic_wall(bounds[2] - y, stiffness)
+    return (f + right + left + top + bottom, fx + right_x - left_x, fy + top_y - bottom_y,
+            fxx + right_xx + left_xx, fyy + top_yy + bottom_yy)
+
+
+@njit(nogil=True, inline="always")
 def _write_plain_sums(acc, i, done):
     """The accumulator updates of a particle's diagnostics-free chunk of ``done`` steps, with the
     scalar loop's exact operations (its sums and product untouched)."""

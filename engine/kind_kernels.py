@@ -36,7 +36,7 @@ from numba import njit
 
 from engine.dynamics import (ACC_COUNT, ACC_GRAD, ACC_LOSS, ACC_TANGENT, BLOCK, FLUSH_EVERY,
                              LOG_RESCALE, LOG_TINY_NORM, RESCALE, TANGENT_FLUSH,
-                             _fold_into_bounds, track_core)
+                             _fold_into_bounds, add_walls, track_core)
 from engine.rng import finish_pair, next_u64, normal_candidate, sample_without_replacement
 
 # --- binding: replaced in every generated copy ---------------------------------------------
@@ -48,28 +48,10 @@ RULE_ADAM, RULE_RMSPROP, RULE_ADAMW = 0, 1, 2
 
 @njit(nogil=True, inline="always")
 def full(x, y, p, bounds, wall, stiffness):
+    """The landscape's value, gradient and Hessian, with the walls where the boundary has them."""
     f, fx, fy, fxx, fxy, fyy = func(x, y, p)
-    if wall:  # stiffness·d³ outside the bounds, as engine.step_kernels.full
-        d = x - bounds[1]
-        if d > 0:
-            f += stiffness * d * d * d
-            fx += 3.0 * stiffness * d * d
-            fxx += 6.0 * stiffness * d
-        d = bounds[0] - x
-        if d > 0:
-            f += stiffness * d * d * d
-            fx -= 3.0 * stiffness * d * d
-            fxx += 6.0 * stiffness * d
-        d = y - bounds[3]
-        if d > 0:
-            f += stiffness * d * d * d
-            fy += 3.0 * stiffness * d * d
-            fyy += 6.0 * stiffness * d
-        d = bounds[2] - y
-        if d > 0:
-            f += stiffness * d * d * d
-            fy -= 3.0 * stiffness * d * d
-            fyy += 6.0 * stiffness * d
+    if wall:
+        f, fx, fy, fxx, fyy = add_walls(x, y, bounds, stiffness, f, fx, fy, fxx, fyy)
     return f, fx, fy, fxx, fxy, fyy
 
 
