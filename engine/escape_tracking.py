@@ -130,21 +130,15 @@ class EscapeTracking:
         rows written are ever touched); the pieces take the same steps as the whole chunk,
         since every particle draws from its own stream and the kernels are chunk-proof."""
         if self._cores.shape == (1, 1):
-            self._kernel_chunk(chunk, 0)
+            self._kernel_chunk(chunk, 0, self.step)
             return
         longest = max(1, EVENT_BUFFER_BYTES // (32 * max(1, self.positions.shape[0])))
-        first_step = self.step
-        done = 0
-        try:
-            while done < chunk:
-                piece = min(chunk - done, longest)
-                self.step = first_step + done  # the kernels number steps globally
-                capacity = self.EVENT_BLOCK * piece
-                event_buffer, event_count = self._kernel_chunk(piece, capacity)
-                self._collect_events(event_buffer, event_count, capacity)
-                done += piece
-        finally:
-            self.step = first_step
+        for first in range(0, chunk, longest):
+            piece = min(chunk - first, longest)
+            capacity = self.EVENT_BLOCK * piece
+            # the kernels number steps globally (event steps, the tangent's flush cadence)
+            event_buffer, event_count = self._kernel_chunk(piece, capacity, self.step + first)
+            self._collect_events(event_buffer, event_count, capacity)
 
     def _collect_events(self, event_buffer: np.ndarray, event_count: np.ndarray,
                         capacity: int) -> None:

@@ -79,7 +79,8 @@ class GhostSimulation(Simulation):
 
     EVENT_BLOCK = GHOST_BLOCK
 
-    def _kernel_chunk(self, chunk: int, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    def _kernel_chunk(self, chunk: int, capacity: int,
+                      step0: int) -> tuple[np.ndarray, np.ndarray]:
         d = self.scheduled_dynamics()
         tracking = self._cores.shape != (1, 1)
         n_blocks = -(-self.positions.shape[0] // GHOST_BLOCK)
@@ -89,7 +90,7 @@ class GhostSimulation(Simulation):
                       self.task.y, self.task.classes, self.ghosts, float(self.params[0]), chunk,
                       d.lr, d.temperature, d.batch_size, self.bounds, self.boundary_code,
                       self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, tracking, self._cores,
-                      self._core_geom, self.last_core, event_buffer, event_count, self.step)
+                      self._core_geom, self.last_core, event_buffer, event_count, step0)
         return event_buffer, event_count
 
     def _update_metrics(self) -> None:

@@ -54,7 +54,8 @@ class _OwnKernel(Simulation):
     def _kernel_args(self, chunk: int) -> tuple:
         raise NotImplementedError
 
-    def _kernel_chunk(self, chunk: int, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    def _kernel_chunk(self, chunk: int, capacity: int,
+                      step0: int) -> tuple[np.ndarray, np.ndarray]:
         n_blocks = -(-self.positions.shape[0] // dyn.BLOCK)
         tracking = self._cores.shape != (1, 1)
         event_buffer = np.empty((n_blocks, capacity, 4), dtype=np.int64)
@@ -64,7 +65,7 @@ class _OwnKernel(Simulation):
                            self.bounds, self.boundary_code,
                            self.preset.landscape.wall_stiffness, self.diagnostics,
                            ZIGGURAT_X, ZIGGURAT_F, tracking, self._cores, self._core_geom,
-                           self.last_core, event_buffer, event_count, self.step))
+                           self.last_core, event_buffer, event_count, step0))
         return event_buffer, event_count
 
     def kernel_ready(self) -> bool:

@@ -319,7 +319,8 @@ class Simulation(EscapeTracking, Recording, DeclaredState):
             if progress is not None:
                 progress(done, int(n_steps))
 
-    def _kernel_chunk(self, chunk: int, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    def _kernel_chunk(self, chunk: int, capacity: int,
+                      step0: int) -> tuple[np.ndarray, np.ndarray]:
         """One compiled call of ``chunk`` steps for every particle; returns the per-block event
         rows (``capacity`` each) and counts (see :meth:`EscapeTracking._step_chunk`)."""
         d = self.preset.dynamics
@@ -334,7 +335,7 @@ class Simulation(EscapeTracking, Recording, DeclaredState):
             cfg.minibatch, cfg.curvature_noise, cfg.batch_size, self.data, d.noise_scale,
             self.bounds, self.boundary_code, self.preset.landscape.wall_stiffness,
             self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, tracking, self._cores,
-            self._core_geom, self.last_core, event_buffer, event_count, self.step)
+            self._core_geom, self.last_core, event_buffer, event_count, step0)
         return event_buffer, event_count
 
 
