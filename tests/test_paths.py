@@ -15,7 +15,8 @@ from scipy.stats import norm
 
 from engine.diagnostics.structure import analyse
 from engine.paths import msm
-from engine.paths.cloud import empirical_committor, reactive_segments, record_cloud
+from engine.paths.cloud import (cell_and_core_maps, empirical_committor, reactive_segments,
+                                record_cloud)
 from engine.paths.committor import (committor, core_set_rates, make_grid, spectral_gap,
                                     transition_path_theory)
 from engine.paths.cores import (core_grid, core_labels, discrete_monitoring_shift,
@@ -244,15 +245,7 @@ def cloud():
     tpt = transition_path_theory(g, seen == left, seen == 1 - left)
     plain = transition_path_theory(g, A, B)
     coarse = make_grid(sim.evaluate, sim.bounds, NX_C, NY_C, T_CLOUD)
-    cores = core_grid(st)
-
-    def cell_of(points):
-        iy, ix = coarse.cell_of(points)
-        return iy * NX_C + ix
-
-    def core_of(points):
-        lab = core_labels(st, points, cores=cores)
-        return np.where(lab == left, 0, np.where(lab == 1 - left, 1, -1))
+    cell_of, core_of = cell_and_core_maps(st, coarse, left, 1 - left)
 
     def value_of(points):
         return np.column_stack([g.interpolate(tpt.committor, points),
@@ -360,7 +353,6 @@ def test_tpt_rate_matches_the_measured_escape_time_at_barrier_five_temperatures(
     assert sim.events_dropped == 0
     left = int(np.argmin([m.x for m in st.minima]))
     g = make_grid(sim.evaluate, sim.bounds, 320, 240, t)
-    labels = core_labels(st, g.points()).reshape(g.shape)
     seen = monitored_core_labels(st, g.points(), sim.evaluate,
                                  discrete_monitoring_shift(t, lr)).reshape(g.shape)
     tpt = transition_path_theory(g, seen == left, seen == 1 - left)

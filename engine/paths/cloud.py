@@ -36,6 +36,25 @@ class CloudRecord:
     n_cells: int
 
 
+def cell_and_core_maps(structure, grid, source: int, target: int):
+    """The two maps :func:`record_cloud` takes: a point's flat cell index on ``grid`` and its
+    core set as the run's escape tracking sees it (0 for minimum ``source``, 1 for ``target``,
+    −1 outside both)."""
+    from .cores import core_grid, core_labels
+    cores = core_grid(structure)
+    nx = grid.shape[1]
+
+    def cell_of(points):
+        iy, ix = grid.cell_of(points)
+        return iy * nx + ix
+
+    def core_of(points):
+        labels = core_labels(structure, points, cores=cores)
+        return np.where(labels == source, 0, np.where(labels == target, 1, -1))
+
+    return cell_of, core_of
+
+
 def record_cloud(sim, steps: int, cell_of: Callable[[np.ndarray], np.ndarray],
                  core_of: Callable[[np.ndarray], np.ndarray], n_cells: int,
                  value_of: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -214,7 +233,7 @@ def committor_check(preset, source: int, target: int, particles: int = 300, step
     from ..diagnostics.structure import analyse
     from ..simulation import Simulation, equivalent_langevin
     from .committor import make_grid, transition_path_theory
-    from .cores import core_grid, core_labels, discrete_monitoring_shift, monitored_core_labels
+    from .cores import discrete_monitoring_shift, monitored_core_labels
 
     sim = Simulation(preset.with_changes(ensemble={"particles": int(particles)}),
                      diagnostics=False)
@@ -225,16 +244,7 @@ def committor_check(preset, source: int, target: int, particles: int = 300, step
                                  discrete_monitoring_shift(temperature, lr)).reshape(fine.shape)
     tpt = transition_path_theory(fine, seen == source, seen == target)
     coarse = make_grid(sim.evaluate, sim.bounds, cells, cells, temperature)
-    cores = core_grid(structure)
-
-    def cell_of(points):
-        iy, ix = coarse.cell_of(points)
-        return iy * cells + ix
-
-    def core_of(points):
-        lab = core_labels(structure, points, cores=cores)
-        return np.where(lab == source, 0, np.where(lab == target, 1, -1))
-
+    cell_of, core_of = cell_and_core_maps(structure, coarse, source, target)
     rec = record_cloud(sim, int(steps), cell_of, core_of, cells * cells,
                        lambda points: fine.interpolate(tpt.committor, points))
     ec = empirical_committor(rec)
