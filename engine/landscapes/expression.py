@@ -28,6 +28,7 @@ import math
 import re
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numba import njit
@@ -122,10 +123,10 @@ class Expression:
     @property
     def operations(self) -> int:
         """Distinct non-leaf operations reachable from the root."""
-        return sum(1 for k in self._reachable() if self.nodes[k][0] not in _LEAVES)
+        return sum(1 for k in self.reachable if self.nodes[k][0] not in _LEAVES)
 
     def depends_on_xy(self) -> bool:
-        return any(self.nodes[k][0] in ("x", "y") for k in self._reachable())
+        return any(self.nodes[k][0] in ("x", "y") for k in self.reachable)
 
     def text(self, k: int | None = None) -> str:
         """Fully parenthesised text of node ``k`` (default: the root), for messages and tests."""
@@ -146,7 +147,9 @@ class Expression:
         symbol = {"add": "+", "mul": "*", "div": "/"}[op]
         return f"({self.text(node[1])} {symbol} {self.text(node[2])})"
 
-    def _reachable(self) -> list[int]:
+    @cached_property
+    def reachable(self) -> list[int]:
+        """Indices of the nodes the root uses, ascending (children before parents)."""
         seen, stack = set(), [self.root]
         while stack:
             k = stack.pop()
@@ -640,7 +643,7 @@ def generated_source(expression: Expression) -> str:
     """Python source of ``landscape(x, y, p) -> (f, fx, fy, fxx, fxy, fyy)``."""
     emitter = _Emitter()
     jets: dict[int, tuple] = {}
-    for k in expression._reachable():  # children have smaller indices than their parents
+    for k in expression.reachable:  # children have smaller indices than their parents
         jets[k] = _node_jet(emitter, expression.nodes[k], jets)
     outputs = ", ".join(f"float({c})" if c is not None else "0.0" for c in jets[expression.root])
     return "\n".join(["def landscape(x, y, p):", *emitter.lines, f"    return ({outputs})"])
