@@ -1,4 +1,5 @@
-"""Command line: ``python -m engine run|info|sweep|ghosts|paths|cnn …`` (README, "Headless use").
+"""Command line: ``python -m engine run|info|sweep|plot|ghosts|paths|cnn …`` (README,
+"Headless use").
 
 Errors in presets, expressions or arguments print one clear line on stderr and exit with 2;
 no traceback.
@@ -51,6 +52,12 @@ def cmd_run(args) -> int:
         raise PresetError("--out", str(out), "must end in .npz or .csv")
     quiet = args.quiet or preset.run.steps < 20000
     progress = None if quiet else _progress_printer("run")
+    if preset.compare:  # [[compare]]: every configuration, one file grouped per configuration
+        from .compare import run_comparison
+        comparison = run_comparison(preset, out=out, progress=progress)
+        print(out)
+        # status 3 only when every configuration diverged whole
+        return min(_report_divergence(sim) for sim in comparison.simulations)
     sim = run_preset(preset, out=out, progress=progress)
     print(out)
     return _report_divergence(sim)
@@ -74,6 +81,9 @@ def cmd_run_checkpointed(args) -> int:
         if args.preset is None:
             raise PresetError("run", "", "give a preset file, or --resume CHECKPOINT")
         preset, sim, steps = _load_with_overrides(args), None, None
+        if preset.compare:
+            raise PresetError(preset.source, "compare", "a side-by-side run has no "
+                              "checkpoints: run it without --checkpoint")
     else:
         if args.preset is not None or args.set or args.seed is not None:
             raise PresetError("--resume", args.resume, "continues the checkpoint's own run: "
@@ -298,6 +308,42 @@ def cmd_sweep_grid(args) -> int:
     return 0
 
 
+def cmd_plot(args) -> int:
+    """``plot SWEEP.nc --x KEY [--y KEY] --var NAME --out FIG.png``: a phase diagram of a grid
+    sweep (engine.sweep.plot), headless."""
+    from .sweep.plot import check_names, grid_dims, phase_diagram
+    from .sweep.store import open_dataset
+    source = Path(args.dataset)
+    if source.suffix not in (".nc", ".zarr"):
+        raise PresetError("dataset", str(source), "must be a grid sweep's .nc or .zarr")
+    if not source.exists():
+        raise PresetError("dataset", str(source), "no such file")
+    out = Path(args.out)
+    if out.suffix not in (".png", ".pdf", ".svg"):
+        raise PresetError("--out", str(out), "must end in .png, .pdf or .svg")
+    ds = open_dataset(source)
+    x = args.x
+    if x is None:
+        keys = grid_dims(ds) if "completed" in ds.data_vars else []
+        if len(keys) != 1:
+            raise PresetError("--x", "", f"give the key along x (grid keys of {source}: "
+                                         f"{', '.join(keys) or 'none'})")
+        x = keys[0]
+    marks = {}
+    for spec in args.mark or []:
+        label, _, value = spec.rpartition("=")
+        try:
+            marks[label or value] = float(value)
+        except ValueError:
+            raise PresetError("--mark", spec, "expected LABEL=NUMBER, e.g. 2/λ_max=0.02") \
+                from None
+    check_names(ds, x, args.y, args.var, str(source))
+    phase_diagram(ds, x, args.y, args.var, out, transition=args.transition,
+                  log_color=args.log, marks=marks, title=args.title)
+    print(out)
+    return 0
+
+
 def cmd_ghosts(args) -> int:
     """The ghost comparison table (engine.ghost_compare) as JSON or CSV."""
     from .export import atomic_write_text, write_json
@@ -498,6 +544,19 @@ examples:
 }
 
 
+_EXAMPLES["plot"] = """\
+A heatmap of a variable over two grid keys, averaged over the seeds (other grid keys at their
+first value); with --x alone, the mean over the seeds against x with its 95 % interval.
+A missing key or variable exits with status 2 and the list of what the dataset has.
+
+examples:
+  python -m engine plot out/sweep.nc --x dynamics.lr --y dynamics.temperature \\
+      --var converged_fraction --mark 2/λ_max=0.02 --out fig.png
+  python -m engine plot out/arrhenius.nc --x dynamics.temperature --var mfpt_steps --log \\
+      --out mfpt.png
+"""
+
+
 def _command(sub, name: str, summary: str) -> argparse.ArgumentParser:
     return sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
                           epilog=_EXAMPLES[name],
@@ -579,6 +638,23 @@ def build_parser() -> argparse.ArgumentParser:
                             "(its spectral gap; about 2 s more at 256²)")
     _run_options(paths, "output .json (FILE.npz is written beside it)")
     paths.set_defaults(func=cmd_paths)
+    plot = _command(sub, "plot", "draw a phase diagram (PNG) of a grid sweep's dataset")
+    plot.add_argument("dataset", help="a grid sweep's .nc or .zarr (engine sweep --out)")
+    plot.add_argument("--x", metavar="KEY", help="grid key along x (default: the only one)")
+    plot.add_argument("--y", metavar="KEY", help="grid key along y: a heatmap (without: a "
+                                                 "curve with error bars over the seeds)")
+    plot.add_argument("--var", required=True, metavar="NAME",
+                      help="variable, e.g. converged_fraction, time_avg_loss, mfpt_steps")
+    plot.add_argument("--transition", type=int, default=0, metavar="I",
+                      help="for per-transition variables (mfpt_steps, …): which pair "
+                           "(default 0)")
+    plot.add_argument("--log", action="store_true", help="log colour (or y) scale")
+    plot.add_argument("--mark", action="append", metavar="LABEL=X",
+                      help="a vertical line at x = X, e.g. 2/λ_max=0.02; repeatable")
+    plot.add_argument("--title", help="figure title (default: the sweep's)")
+    plot.add_argument("--out", required=True, metavar="FILE",
+                      help="output .png (or .pdf, .svg); its folder is created")
+    plot.set_defaults(func=cmd_plot)
     cnn = _command(sub, "cnn", "train the ghost-CNN experiment (R runs × 2 arms) and write the "
                                "NPZ, a JSON summary and PNG figures")
     cnn.add_argument("preset", help="a CNN-lab preset (tables data, model, training)")
