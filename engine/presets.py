@@ -17,7 +17,7 @@ import tomli_w
 
 from .dynamics import BOUNDARIES, NOISE_MODELS
 from .kinds import kind_named, kind_names
-from .schedules import Schedule, parse_schedule, schedule_to_dict
+from .schedules import Schedule, check_schedule_values, parse_schedule, schedule_to_dict
 
 CLASSIFIER_PARAMS = ("alpha", "classes", "teacher_x", "teacher_y", "label_noise")
 
@@ -252,7 +252,7 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
         weight_decay=r.number(dyn.get("weight_decay", d.weight_decay), "dynamics.weight_decay",
                               low=0, high=1e6),
         schedule=parse_schedule(dyn["schedule"], r.number, r.integer, r.string, r.table,
-                                r.unknown) if "schedule" in dyn else None,
+                                r.unknown, r.fail) if "schedule" in dyn else None,
     )
     if dynamics.batch_size > dynamics.dataset_size:
         raise r.fail("dynamics.batch_size", f"= {dynamics.batch_size}: must be <= "
@@ -287,6 +287,7 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
         record_every=r.integer(run_table.get("record_every", RunSpec.record_every),
                                "run.record_every", low=1, high=10**9),
     )
+    check_schedule_values(dynamics, run.steps, r.fail)
     preset = Preset(name, description, landscape, dynamics, ensemble, run, source)
     _check_landscape(preset, r)
     return preset

@@ -1,4 +1,4 @@
-"""Schedules of η and T ([dynamics.schedule], engine/schedules.py): values at given steps,
+"""Schedules of η, T and B ([dynamics.schedule], engine/schedules.py): values at given steps,
 validation, and chunking invariance — a schedule is a function of the global step, applied per
 segment of `every` steps, so advance(a); advance(b) ≡ advance(a + b) bit for bit, and a
 constant schedule is the unscheduled run bit for bit."""
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from engine.presets import PresetError, dumps, loads
-from engine.schedules import ParamSchedule, Schedule, scheduled
+from engine.schedules import (ParamSchedule, Schedule, ScheduleError, batch_size_of, scheduled,
+                              values_over)
 from engine.simulation import Simulation
 from tests.conftest import make_preset
 from tests.test_checkpoint import assert_same_run
@@ -57,18 +58,82 @@ def test_values_at_given_steps():
     assert scheduled(d, 150).temperature == 0.3
 
 
+def test_the_new_shapes_at_given_steps():
+    exponential = ParamSchedule("exponential", factor=0.5, interval=100)
+    assert [exponential.value(0.8, t) for t in (0, 100, 250)] == [0.8, 0.4, 0.8 * 0.5 ** 2.5]
+    warm = ParamSchedule("warmup_cosine", end=0.01, steps=1100, warmup=100)
+    assert [warm.value(0.1, t) for t in (0, 25, 100)] == [0.0, 0.025, 0.1]
+    assert warm.value(0.1, 600) == pytest.approx(0.055)  # half-way down the cosine
+    assert warm.value(0.1, 1100) == warm.value(0.1, 10**6) == pytest.approx(0.01)
+    triangle = ParamSchedule("cyclic", end=1.0, period=200)
+    assert [triangle.value(0.2, t) for t in (0, 50, 100, 150, 200, 300)] == pytest.approx(
+        [0.2, 0.6, 1.0, 0.6, 0.2, 1.0])
+    wave = ParamSchedule("cyclic", end=1.0, period=200, wave="cosine")
+    assert [wave.value(0.2, t) for t in (0, 50, 100, 200)] == pytest.approx([0.2, 0.6, 1.0, 0.2])
+    assert wave.value(0.2, 25) == pytest.approx(0.2 + 0.8 * (1 - math.cos(math.pi / 4)) / 2)
+    formula = ParamSchedule("expression", expr="v0 * exp(-t / 100) + 0.001 * sqrt(t)")
+    for t in (0, 37, 400):
+        assert formula.value(0.3, t) == 0.3 * math.exp(-t / 100) + 0.001 * math.sqrt(t)
+    assert math.isnan(ParamSchedule("expression", expr="log(v0 - t)").value(1.0, 5))
+    # B: rounded half up, held in [1, n]
+    assert [batch_size_of(v, 64) for v in (0.2, 1.5, 2.49, 2.5, 63.7, 1e9)] == [1, 2, 2, 3, 64, 64]
+
+
+def test_the_batch_size_is_scheduled_where_the_kind_uses_it():
+    schedule = {"every": 10, "batch_size": {"shape": "linear", "end": 32, "steps": 100}}
+    sgd = _preset(schedule, kind="sgd", batch_size=4).dynamics
+    assert [scheduled(sgd, t).batch_size for t in (0, 10, 55, 100, 500)] == [4, 7, 18, 32, 32]
+    # 4 + 28·0.5 = 18 at the segment start 50; 4 + 28·0.1 = 6.8 → 7
+    np.testing.assert_array_equal(values_over(sgd, "batch_size", np.array([0, 10, 55])),
+                                  [4, 7, 18])
+    langevin = _preset(schedule, kind="langevin", batch_size=4).dynamics
+    assert scheduled(langevin, 55).batch_size == 4  # B does not apply to Langevin
+
+
+def test_an_expression_leaving_the_range_mid_run_stops_the_run_with_the_key_and_step():
+    schedule = {"every": 10, "lr": {"shape": "expression", "expr": "v0 - t / 2000"}}
+    preset = make_preset(dynamics={"kind": "langevin", "lr": 0.02, "schedule": schedule},
+                         run={"steps": 0})  # checked at load over run.steps = 0 steps only
+    sim = Simulation(preset)
+    with pytest.raises(ScheduleError, match=r"dynamics.schedule.lr: expr = 'v0 - t / 2000' "
+                                            r"gives -0.005\d* at step 50"):
+        sim.advance(60)
+    assert sim.step == 50
+
+
 def test_a_schedule_round_trips_and_is_validated():
     preset = _preset({"every": 50, "temperature": {"shape": "step", "factor": 0.5,
                                                    "interval": 100}})
     assert preset.dynamics.schedule == Schedule(50, None, ParamSchedule("step", factor=0.5,
                                                                         interval=100))
     assert loads(dumps(preset)) == preset
-    for bad, message in (({"lr": {"shape": "exponential"}},
-                          r"dynamics.schedule.lr.shape = 'exponential': must be one of"),
+    for bad, message in (({"lr": {"shape": "exp"}},
+                          r"dynamics.schedule.lr.shape = 'exp': must be one of"),
                          ({"every": 0}, r"dynamics.schedule.every = 0: must be >= 1"),
                          ({"temperature": {"end": -1.0}},
                           r"dynamics.schedule.temperature.end = -1.0: must be >= 0"),
-                         ({"batch_size": {}}, r"dynamics.schedule.batch_size: unknown key"),
+                         ({"momentum": {}}, r"dynamics.schedule.momentum: unknown key"),
+                         ({"batch_size": {"end": 0}},
+                          r"dynamics.schedule.batch_size.end = 0.0: must be >= 1"),
+                         ({"lr": {"shape": "cyclic", "wave": "square"}},
+                          r"dynamics.schedule.lr.wave = 'square': must be one of"),
+                         ({"lr": {"shape": "warmup_cosine", "warmup": 50, "steps": 50}},
+                          r"dynamics.schedule.lr.warmup = 50: must be < "),
+                         ({"lr": {"shape": "expression"}},
+                          r"dynamics.schedule.lr.expr: missing"),
+                         ({"lr": {"shape": "linear", "expr": "t"}},
+                          r"dynamics.schedule.lr.expr = 't': only with shape = 'expression'"),
+                         ({"lr": {"shape": "expression", "expr": "v0 * x"}},
+                          r"dynamics.schedule.lr.expr = 'v0 \* x': a schedule is a function of "
+                          r"t .* 'x or y'"),
+                         ({"temperature": {"shape": "expression",
+                                           "expr": "__import__('os').system('true')"}},
+                          r"temperature.expr = .*unknown function '__import__'"),
+                         ({"temperature": {"shape": "expression", "expr": "v0 - t / 50"}},
+                          r"dynamics.schedule.temperature.expr = 'v0 - t / 50': gives "
+                          r"-1.7 at step 100 .*must be in \[0, 1e\+06\]"),
+                         ({"lr": {"shape": "exponential", "factor": 1000.0, "interval": 10}},
+                          r"dynamics.schedule.lr: \(shape 'exponential'\) gives .* at step"),
                          ({"lr": {"shape": "step", "factor": 0}},
                           r"dynamics.schedule.lr.factor = 0.0: must be > 0")):
         with pytest.raises(PresetError, match=message):
@@ -95,8 +160,10 @@ def test_gd_follows_a_step_schedule_exactly():
 
 @pytest.mark.parametrize("kind", ["langevin", "sgd", "underdamped", "adam"])
 def test_chunking_never_changes_a_scheduled_run(kind):
-    schedule = {"every": 7, "lr": {"shape": "cosine", "end": 0.005, "steps": 60},
-                "temperature": {"shape": "linear", "end": 0.05, "steps": 45}}
+    schedule = {"every": 7, "lr": {"shape": "warmup_cosine", "warmup": 10, "end": 0.005,
+                                   "steps": 60},
+                "temperature": {"shape": "linear", "end": 0.05, "steps": 45},
+                "batch_size": {"shape": "cyclic", "end": 40, "period": 30}}
     preset = _preset(schedule, kind=kind)
     whole = Simulation(preset)
     whole.advance(61)
@@ -107,9 +174,10 @@ def test_chunking_never_changes_a_scheduled_run(kind):
     assert whole.trajectory_arrays()["series_temperature"][-1] == pytest.approx(0.05)
 
 
-@pytest.mark.parametrize("kind", ["langevin", "adam"])
+@pytest.mark.parametrize("kind", ["langevin", "adam", "sgd"])
 def test_a_constant_schedule_is_the_unscheduled_run_bit_for_bit(kind):
-    constant = {"every": 9, "lr": {"shape": "constant"}, "temperature": {"shape": "constant"}}
+    constant = {"every": 9, "lr": {"shape": "constant"}, "temperature": {"shape": "constant"},
+                "batch_size": {"shape": "expression", "expr": "v0"}}
     scheduled_run = Simulation(_preset(constant, kind=kind))
     plain_preset = _preset(None, kind=kind)
     plain = Simulation(plain_preset)
@@ -139,3 +207,36 @@ def test_annealing_lowers_the_effective_temperature_and_resumes_from_a_checkpoin
     assert_same_run(sim, fresh)
     assert sim.effective_temperature() == 0.0
     assert math.isfinite(sim.snapshot().tangent_lyapunov.mean())
+
+
+def test_the_lyapunov_estimate_follows_the_scheduled_step_size():
+    """GD on f = |x|²/2 multiplies every tangent vector by 1 − η_t per step, so the per-step
+    tangent exponent after 250 steps is the mean of log(1 − η_t) over the scheduled η_t — not
+    log(1 − η₀), what an estimate ignoring the schedule would give."""
+    preset = make_preset(landscape={"builtin": "quadratic", "boundary": "none"},
+                         dynamics={"kind": "gd", "lr": 0.1, "schedule": {
+                             "every": 50, "lr": {"shape": "step", "factor": 0.5,
+                                                 "interval": 100}}},
+                         ensemble={"particles": 8, "seed": 1, "init": {"std": 0.5}},
+                         run={"record_every": 50})
+    sim = Simulation(preset)
+    sim.advance(250)
+    expected = (100 * math.log(0.9) + 100 * math.log(0.95) + 50 * math.log(0.975)) / 250
+    np.testing.assert_allclose(sim.snapshot().tangent_lyapunov, expected, rtol=1e-10)
+    assert abs(expected - math.log(0.9)) > 0.03
+
+
+def test_the_effective_temperature_follows_the_scheduled_step_and_batch_size():
+    """SGD's additive noise model: T_eff = T + η σ² tr Σ (n − B)/(4B(n − 1)), with η and B of
+    the current step."""
+    preset = _preset({"every": 10, "lr": {"shape": "step", "factor": 0.5, "interval": 20},
+                      "batch_size": {"shape": "step", "factor": 2.0, "interval": 20}},
+                     kind="sgd", batch_size=4, dataset_size=64, noise_scale=2.0)
+    sim = Simulation(preset)
+    sim.advance(45)  # η = 0.02/4 = 0.005, B = 16 from step 40
+    expected = 0.3 + 0.005 * 4.0 * 2.0 * (64 - 16) / (16 * 63) / 4.0
+    assert sim.effective_temperature() == pytest.approx(expected, rel=1e-12)
+    recorded = sim.trajectory_arrays()
+    at_40 = recorded["series_steps"].tolist().index(40)
+    assert recorded["series_batch_size"][at_40] == 16
+    assert recorded["series_effective_temperature"][at_40] == pytest.approx(expected, rel=1e-12)
