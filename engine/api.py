@@ -96,6 +96,9 @@ def _summary(sim: Simulation) -> dict:
         "escapes": escape_summary(sim),
         "mixing": mixing_summary(sim),
         "divergence": divergence_summary(sim),
+        # replica exchange (engine.replica_exchange): swap acceptance and round trips
+        **({"replica_exchange": sim.replica_summary()} if hasattr(sim, "replica_summary")
+           else {}),
     }
 
 

@@ -17,6 +17,7 @@ import tomli_w
 
 from .dynamics import BOUNDARIES, NOISE_MODELS
 from .kinds import kind_named, kind_names
+from .replica_spec import ReplicaSpec, parse_replicas, replicas_to_dict
 from .schedules import Schedule, check_schedule_values, parse_schedule, schedule_to_dict
 
 CLASSIFIER_PARAMS = ("alpha", "classes", "teacher_x", "teacher_y", "label_noise")
@@ -72,6 +73,7 @@ class EnsembleSpec:
     init_std: tuple[float, float] = (0.1, 0.1)
     init_uniform: bool = False
     seed: int = 0
+    replicas: ReplicaSpec | None = None  # replica exchange's ladder (engine.replica_spec)
 
 
 @dataclass(frozen=True)
@@ -260,7 +262,7 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
     kind_named(dynamics.kind).validate(dynamics, builtin, boundary, r.fail)
 
     ens = r.table(data.get("ensemble", {}), "ensemble")
-    r.unknown(ens, {"particles", "init", "seed"}, "ensemble")
+    r.unknown(ens, {"particles", "init", "seed", "replicas"}, "ensemble")
     e = EnsembleSpec()
     init = r.table(ens.get("init", {}), "ensemble.init")
     r.unknown(init, {"mean", "std", "uniform"}, "ensemble.init")
@@ -278,6 +280,16 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
         init_uniform=uniform,
         seed=r.integer(ens.get("seed", e.seed), "ensemble.seed", low=0, high=2**63 - 1),
     )
+    if "replicas" in ens:
+        if not getattr(kind_named(dynamics.kind), "replica_exchange", False):
+            raise r.fail("ensemble.replicas", f"replica exchange runs the kinds langevin and "
+                         f"underdamped, not dynamics.kind = {dynamics.kind!r}")
+        if builtin == "sine_classifier":
+            raise r.fail("ensemble.replicas", "replica exchange runs on analytic landscapes, "
+                         "not landscape.builtin = 'sine_classifier'")
+        ensemble = replace(ensemble, replicas=parse_replicas(
+            ens["replicas"], dynamics.temperature, ensemble.particles, _MAX_PARTICLES,
+            r.number, r.integer, r.table, r.unknown, r.fail))
 
     run_table = r.table(data.get("run", {}), "run")
     r.unknown(run_table, {f.name for f in fields(RunSpec)}, "run")
@@ -362,7 +374,9 @@ def to_dict(preset: Preset) -> dict:
         "dynamics": dyn,
         "ensemble": {"particles": ens.particles, "seed": ens.seed,
                      "init": {"mean": list(ens.init_mean), "std": list(ens.init_std),
-                              "uniform": ens.init_uniform}},
+                              "uniform": ens.init_uniform},
+                     **({"replicas": replicas_to_dict(ens.replicas)}
+                        if ens.replicas is not None else {})},
         "run": asdict(preset.run),
     }
 

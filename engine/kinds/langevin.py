@@ -9,6 +9,13 @@ class Langevin(Kind):
     name = "langevin"
     summary = "gradient step plus Gaussian noise at temperature T"
     uses = frozenset({"lr", "temperature", "momentum"})
+    replica_exchange = True  # [ensemble] replicas runs it on a temperature ladder
+
+    def simulation_class(self, preset):
+        if preset.ensemble.replicas is not None:
+            from ..replica_exchange import LangevinReplicaExchange
+            return LangevinReplicaExchange
+        return super().simulation_class(preset)
 
 
 register(Langevin())

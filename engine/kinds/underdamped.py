@@ -19,6 +19,7 @@ class Underdamped(Kind):
     name = "underdamped"
     summary = "underdamped Langevin (BAOAB): velocities, friction γ, temperature T"
     uses = frozenset({"lr", "temperature", "friction"})
+    replica_exchange = True  # [ensemble] replicas runs it on a temperature ladder
 
     def validate(self, dynamics, landscape_builtin, boundary, fail):
         if landscape_builtin == "sine_classifier":
@@ -39,6 +40,9 @@ class Underdamped(Kind):
         return 2.0 / lambda_max ** 0.5 if lambda_max > 0 else None
 
     def simulation_class(self, preset):
+        if preset.ensemble.replicas is not None:
+            from ..replica_exchange import UnderdampedReplicaExchange
+            return UnderdampedReplicaExchange
         from ..kind_simulations import UnderdampedSimulation
         return UnderdampedSimulation
 
