@@ -242,11 +242,9 @@ class ReplicaExchange:
             self._rung_ratio = None
 
     def _swap(self, step: int) -> None:
-        n = self.positions.shape[0]
-        energies = np.empty((self.rungs, n))
-        energies[0] = self._loss_and_grad(self.positions)[:, 0]
-        energies[1:] = self._loss_and_grad(self.hot_positions.reshape(-1, 2))[:, 0].reshape(
-            self.rungs - 1, n)
+        # one compiled pass, no thread hand-off: every m steps, so small ensembles pay no
+        # dispatch latency per swap
+        energies = self.evaluate(self.rung_positions())[:, 0].reshape(self.rungs, -1)
         parity = (step // self.preset.ensemble.replicas.swap_every) % 2
         swap_neighbours(self.positions, self.hot_positions, energies, self.alive,
                         self.hot_alive, 1.0 / self.rung_temperatures(), parity, self.swap_rng,
