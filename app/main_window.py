@@ -29,6 +29,7 @@ from .views.transitions import TransitionsView
 from .views.landscape import LandscapeView
 from .views.measure import MeasureView
 from .views.series import SeriesView
+from .widgets.kind_controls import KIND_PARAMETERS, kind_parameter_sliders
 from .widgets.sliders import ValueSlider
 from .widgets.text import reflowed
 from .worker import EngineWorker, FrameBundle
@@ -71,7 +72,7 @@ def applicable_controls(kind: str, classifier: bool) -> dict[str, bool]:
     used = kind_named(kind).controls(classifier)
     return {"lr": True, "particles": True,
             **{key: key in used for key in ("temperature", "momentum", "batch_size",
-                                            "noise_scale", "ghosts")}}
+                                            "noise_scale", "ghosts", *KIND_PARAMETERS)}}
 
 
 def bundled_presets() -> list[Path]:
@@ -344,6 +345,7 @@ class MainWindow(QMainWindow):
                                        tooltip="scale of per-sample gradient noise"),
             "particles": ValueSlider("particles N", 10, 1_000_000, 1000, log=True, integer=True,
                                      tooltip="ensemble size; density image above 20 000"),
+            **kind_parameter_sliders(),  # shown only for the kinds that use them
         }
         self.ghost_slider = ValueSlider("ghosts e", 0, 8, 0, integer=True,
                                         tooltip="ghost logits of the classifier (kind 'ghost'); "
@@ -926,7 +928,8 @@ class MainWindow(QMainWindow):
         for key, value in (("lr", d.lr), ("temperature", d.temperature),
                            ("batch_size", d.batch_size), ("momentum", d.momentum),
                            ("noise_scale", d.noise_scale),
-                           ("particles", preset.ensemble.particles)):
+                           ("particles", preset.ensemble.particles),
+                           *((k, getattr(d, k)) for k in KIND_PARAMETERS)):
             self.sliders[key].set_value(value)
         self.ghost_slider.set_value(d.ghosts)
         self._enable_for_kind(d.kind, preset.landscape.builtin == "sine_classifier")
@@ -941,6 +944,8 @@ class MainWindow(QMainWindow):
         for key, widget in list(self.sliders.items()) + [("ghosts", self.ghost_slider)]:
             widget.setEnabled(applies.get(key, True))
         self.ghost_slider.setVisible(classifier)  # ghost logits exist on the classifier only
+        for key in KIND_PARAMETERS:  # a kind's own parameters: hidden, not greyed, elsewhere
+            self.sliders[key].setVisible(applies[key])
 
     def _on_failed(self, what: str, message: str) -> None:
         self._busy_shown = False
