@@ -148,6 +148,19 @@ def csv_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+def compare_csv_bytes(groups: list[dict[str, np.ndarray]]) -> bytes:
+    """The long format of :func:`csv_bytes` for a side-by-side run: each configuration's rows
+    after the first column ``configuration`` (its index in ``[[compare]]``)."""
+    lines: list[bytes] = []
+    for index, arrays in enumerate(groups):
+        header, _, rows = csv_bytes(arrays).partition(b"\n")
+        if not lines:
+            lines.append(b"configuration," + header + b"\n")
+        prefix = f"{index},".encode()
+        lines.extend(prefix + row + b"\n" for row in rows.splitlines())
+    return b"".join(lines)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write text via a temp file in the same folder and a rename; a failure leaves no file."""
     _atomic_write_bytes(Path(path), text.encode("utf-8"))

@@ -83,6 +83,16 @@ class RunSpec:
 
 
 @dataclass(frozen=True)
+class CompareSpec:
+    """One ``[[compare]]`` table: a ``label`` and the dynamics keys it overrides (as written)."""
+    label: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+MAX_COMPARE = 4  # configurations side by side at most (each runs an engine of its own)
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     description: str = ""
@@ -91,6 +101,8 @@ class Preset:
     ensemble: EnsembleSpec = field(default_factory=EnsembleSpec)
     run: RunSpec = field(default_factory=RunSpec)
     source: str = field(default="<memory>", compare=False)
+    # [[compare]]: configurations run side by side from the same cloud (engine.compare)
+    compare: tuple["CompareSpec", ...] = ()
 
     def with_changes(self, **tables: dict[str, Any]) -> "Preset":
         """Copy with e.g. ``dynamics={"lr": 0.02}`` applied (no validation; use ``apply_sets``)."""
@@ -167,6 +179,8 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
     if isinstance(data, dict) and any(t in data for t in ("model", "training", "data")):
         raise PresetError(source, "", "this is a CNN-lab preset (tables data/model/training); "
                           "run it with `python -m engine cnn`")
+    if isinstance(data, dict) and "compare" in data:
+        return _with_comparisons(data, source)
     r = _Reader(source)
     r.unknown(data, _PRESET_KEYS, "")
     if "name" not in data:
@@ -305,6 +319,55 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
     return preset
 
 
+def _with_comparisons(data: dict, source: str) -> Preset:
+    """A preset with ``[[compare]]`` tables: the base preset (every other table) and 2 to
+    :data:`MAX_COMPARE` configurations, each a label and dynamics keys over the base, each
+    validated as a preset of its own (errors name ``compare[i].key`` and the value)."""
+    base = preset_from_dict({k: v for k, v in data.items() if k != "compare"}, source)
+    r = _Reader(source)
+    raw = data["compare"]
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise r.fail("compare", f"= {_shown(repr(raw))}: expected [[compare]] tables")
+    if not 2 <= len(raw) <= MAX_COMPARE:
+        raise r.fail("compare", f"has {len(raw)} configuration(s): give 2 to {MAX_COMPARE}")
+    allowed = {"label"} | {f.name for f in fields(DynamicsSpec)}
+    specs: list[CompareSpec] = []
+    for i, table in enumerate(raw):
+        r.unknown(table, allowed, f"compare[{i}]")
+        if "label" not in table:
+            raise r.fail(f"compare[{i}].label", "missing (every configuration needs a label)")
+        label = r.string(table["label"], f"compare[{i}].label").strip()
+        if not label or label in (s.label for s in specs):
+            raise r.fail(f"compare[{i}].label", f"= {table['label']!r}: must be non-empty "
+                         "and differ from the other configurations' labels")
+        spec = CompareSpec(label, {k: v for k, v in table.items() if k != "label"})
+        configuration(base, spec, i)  # validated now: nothing runs with a bad override
+        specs.append(spec)
+    return replace(base, compare=tuple(specs))
+
+
+def configuration(base: Preset, spec: CompareSpec, index: int = 0) -> Preset:
+    """The preset of one ``[[compare]]`` configuration: ``base`` with the configuration's
+    dynamics overrides applied and no comparisons of its own.  Name, description, source,
+    landscape, ensemble (seed, so the initial cloud and noise streams) and run are the base's.
+    A bad override is a :class:`PresetError` keyed ``compare[index].key``."""
+    data = to_dict(replace(base, compare=()))
+    data["dynamics"].update(spec.overrides)
+    try:
+        return preset_from_dict(data, base.source)
+    except PresetError as exc:
+        name = exc.key.removeprefix("dynamics.")
+        if exc.key.startswith("dynamics.") and re.split(r"[.\[]", name)[0] in spec.overrides:
+            raise PresetError(base.source, f"compare[{index}].{name}", exc.message) from None
+        raise PresetError(base.source, f"compare[{index}]",
+                          f"{exc.key} {exc.message}" if exc.key else exc.message) from None
+
+
+def configurations(preset: Preset) -> list[Preset]:
+    """The presets of the ``[[compare]]`` configurations, in order (empty for a plain one)."""
+    return [configuration(preset, spec, i) for i, spec in enumerate(preset.compare)]
+
+
 def _below_one(r: _Reader, value: Any, key: str) -> float:
     """A moment decay β in [0, 1)."""
     value = r.number(value, key, low=0)
@@ -367,7 +430,7 @@ def to_dict(preset: Preset) -> dict:
     if preset.dynamics.schedule is not None:
         dyn["schedule"] = schedule_to_dict(preset.dynamics.schedule)
     ens = preset.ensemble
-    return {
+    data = {
         "name": preset.name,
         "description": preset.description,
         "landscape": land,
@@ -379,6 +442,9 @@ def to_dict(preset: Preset) -> dict:
                         if ens.replicas is not None else {})},
         "run": asdict(preset.run),
     }
+    if preset.compare:
+        data["compare"] = [{"label": c.label, **c.overrides} for c in preset.compare]
+    return data
 
 
 def dumps(preset: Preset) -> str:
