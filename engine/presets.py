@@ -296,8 +296,8 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
     )
     if "replicas" in ens:
         if not getattr(kind_named(dynamics.kind), "replica_exchange", False):
-            raise r.fail("ensemble.replicas", f"replica exchange runs the kinds langevin and "
-                         f"underdamped, not dynamics.kind = {dynamics.kind!r}")
+            raise r.fail("dynamics.kind", f"= {dynamics.kind!r}: cannot run ensemble.replicas "
+                         "(replica exchange runs the kinds langevin and underdamped)")
         if builtin == "sine_classifier":
             raise r.fail("ensemble.replicas", "replica exchange runs on analytic landscapes, "
                          "not landscape.builtin = 'sine_classifier'")

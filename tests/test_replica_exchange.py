@@ -196,7 +196,7 @@ def test_preset_round_trip():
 
 
 @pytest.mark.parametrize("replicas, extra, kind, key, fragment", [
-    ("count = 4", "", "sgd", "ensemble.replicas", "'sgd'"),
+    ("count = 4", "", "sgd", "dynamics.kind", "= 'sgd': cannot run ensemble.replicas"),
     ("temperatures = [0.3, 0.5]", "", "langevin", "ensemble.replicas.temperatures[0]",
      "0.3"),
     ("temperatures = [0.2, 0.5, 0.4]", "", "langevin", "ensemble.replicas.temperatures[2]",
