@@ -130,6 +130,7 @@ class EngineLoop:
         self._escapes_restart_due = False
         self._emitted_at = 0.0
         self.probe = None  # app.probe.Probe: one particle from a clicked start point
+        self.rung = 0  # the replica-exchange rung the cloud shows (0: the lowest, target T)
 
     def run(self) -> None:
         """Advance in short chunks.  A batch of ``steps_per_frame`` steps ends in a frame; the
@@ -271,13 +272,20 @@ class EngineLoop:
             spent = time.monotonic() - now
             self._escapes_at = now + max(ESCAPES_INTERVAL, 10 * spent)
         n = sim.positions.shape[0]
+        shown = sim.rung_view(self.rung) if hasattr(sim, "rung_view") else sim.positions
         # Large clouds travel as one density image binned here, not as N positions: no N-sized
         # copy, and the same pass feeds the empirical measure (2 cores: GUI work is engine time)
-        density = (histogram2d(sim.positions, sim.bounds, DENSITY_BINS)
+        density = (histogram2d(shown, sim.bounds, DENSITY_BINS)
                    if n > DENSITY_THRESHOLD else None)
         frame = sim.snapshot(positions_only=True,
                              first=TRAIL_PARTICLES if density is not None else None)
-        return FrameBundle(frame, density, series, self._update_measure(sim, slow, density),
+        if shown is not sim.positions:  # a hotter rung shown; the measure stays the lowest's
+            frame = replace(frame, positions=shown[:len(frame.positions)].copy())
+            density_of_lowest = None
+        else:
+            density_of_lowest = density
+        return FrameBundle(frame, density, series,
+                           self._update_measure(sim, slow, density_of_lowest),
                            escapes, self.structure, self._steps_per_second, sim.bounds.copy(),
                            self._state(sim),
                            None if self.probe is None else self.probe.payload())
@@ -427,6 +435,9 @@ class EngineLoop:
         except (PresetError, ValueError) as exc:
             self.probe = None
             self._send("failed", ("follow a particle", str(exc)))
+
+    def _cmd_rung(self, rung: int) -> None:
+        self.rung = max(0, int(rung))
 
     def _cmd_probe_clear(self) -> None:
         self.probe = None

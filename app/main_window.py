@@ -371,6 +371,18 @@ class MainWindow(QMainWindow):
         self.t_eff_label = QLabel("T_eff = –")
         self.t_eff_label.setToolTip("T_eff = η·tr Cov(g)/(2d) + T, ÷(1 − β) with momentum")
         form.addWidget(self.t_eff_label)
+        self.rung_row = QWidget()  # replica exchange only: which rung the cloud shows
+        rung_layout = QHBoxLayout(self.rung_row)
+        rung_layout.setContentsMargins(0, 0, 0, 0)
+        rung_layout.addWidget(QLabel("replica shown"))
+        self.rung_combo = QComboBox()
+        self.rung_combo.setToolTip("the rung of the temperature ladder the cloud shows; the "
+                                   "measure, escapes and series stay the lowest rung's")
+        self.rung_combo.currentIndexChanged.connect(
+            lambda k: self.worker.submit("rung", max(0, int(k))))
+        rung_layout.addWidget(self.rung_combo, 1)
+        self.rung_row.setVisible(False)
+        form.addWidget(self.rung_row)
         layout.addWidget(dyn_box)
 
         probe_box = QGroupBox("Follow one particle")
@@ -932,7 +944,25 @@ class MainWindow(QMainWindow):
                            *((k, getattr(d, k)) for k in KIND_PARAMETERS)):
             self.sliders[key].set_value(value)
         self.ghost_slider.set_value(d.ghosts)
+        self._show_rungs(preset)
         self._enable_for_kind(d.kind, preset.landscape.builtin == "sine_classifier")
+
+    def _show_rungs(self, preset: Preset) -> None:
+        """The replica selector: one entry per rung with its temperature, the choice kept while
+        the ladder has it (the engine is told the choice, which it keeps across loads)."""
+        replicas = preset.ensemble.replicas
+        temperature = preset.dynamics.temperature
+        ladder = [] if replicas is None else temperature * replicas.ratios(temperature)
+        index = self.rung_combo.currentIndex()
+        index = index if 0 <= index < len(ladder) else 0
+        self.rung_combo.blockSignals(True)
+        self.rung_combo.clear()
+        self.rung_combo.addItems([f"{k}: T = {t:.4g}" + (" (target)" if k == 0 else "")
+                                  for k, t in enumerate(ladder)])
+        self.rung_combo.setCurrentIndex(index)
+        self.rung_combo.blockSignals(False)
+        self.rung_row.setVisible(replicas is not None)
+        self.worker.submit("rung", index)
 
     def _kind_picked(self, kind: str) -> None:
         self._enable_for_kind(kind, self.preset.landscape.builtin == "sine_classifier")

@@ -256,6 +256,11 @@ class ReplicaExchange:
         """``(K, N, 2)``: every rung's positions, the lowest first (a copy)."""
         return np.concatenate([self.positions[None], self.hot_positions])
 
+    def rung_view(self, rung: int) -> np.ndarray:
+        """``(N, 2)`` positions of ``rung`` (0: the lowest; past the top: the lowest), a view
+        that the next step changes (what a live view shows of another rung)."""
+        return self.hot_positions[rung - 1] if 0 < rung < self.rungs else self.positions
+
     def swap_acceptance(self) -> np.ndarray:
         """Accepted fraction of the swaps tried so far, per neighbour pair ``(k, k+1)``
         (NaN before the first try)."""

@@ -217,3 +217,22 @@ def test_bad_ladders_are_named(replicas, extra, kind, key, fragment):
 def test_lowest_temperature_must_be_positive():
     with pytest.raises(PresetError, match=r"dynamics\.temperature = 0\.0"):
         _preset(temperature=0.0, replicas="count = 3, t_max = 1.0")
+
+
+def test_the_window_engine_shows_the_chosen_rung():
+    """The engine side of the window (app.engine_loop) draws the rung the selector names; the
+    measure keeps reading the lowest rung."""
+    import queue
+    import threading
+
+    from app.engine_loop import EngineLoop
+    preset = _preset(particles=40, replicas="count = 3, t_max = 0.8")
+    loop = EngineLoop(preset, queue.Queue(), threading.Event(), threading.Event(),
+                      lambda kind, payload: None)
+    loop._load(preset)
+    loop.sim.advance(30)
+    loop._cmd_rung(2)
+    np.testing.assert_array_equal(loop._bundle(loop.sim).frame.positions,
+                                  loop.sim.hot_positions[1])
+    loop._cmd_rung(0)
+    np.testing.assert_array_equal(loop._bundle(loop.sim).frame.positions, loop.sim.positions)
