@@ -951,8 +951,7 @@ class MainWindow(QMainWindow):
         """The replica selector: one entry per rung with its temperature, the choice kept while
         the ladder has it (the engine is told the choice, which it keeps across loads)."""
         replicas = preset.ensemble.replicas
-        temperature = preset.dynamics.temperature
-        ladder = [] if replicas is None else temperature * replicas.ratios(temperature)
+        ladder = [] if replicas is None else replicas.ladder(preset.dynamics.temperature)
         index = self.rung_combo.currentIndex()
         index = index if 0 <= index < len(ladder) else 0
         self.rung_combo.blockSignals(True)

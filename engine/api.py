@@ -183,4 +183,9 @@ def structure_info(preset: Preset) -> dict:
         extra = kind.stability(minimum["hessian"], preset.dynamics)
         if extra:
             minimum[f"{kind.name}_stability"] = extra
+    replicas = preset.ensemble.replicas
+    if replicas is not None:  # the ladder a run uses (its swap statistics: the run summary)
+        info["replica_exchange"] = {
+            "temperatures": replicas.ladder(preset.dynamics.temperature).tolist(),
+            "swap_every": replicas.swap_every}
     return info

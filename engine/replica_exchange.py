@@ -120,9 +120,9 @@ class ReplicaExchange:
 
     def rung_temperatures(self) -> np.ndarray:
         """The rungs' temperatures at the current step (the lowest is the scheduled T)."""
-        preset = self.preset
-        ratios = preset.ensemble.replicas.ratios(preset.dynamics.temperature)
-        return scheduled(preset.dynamics, self.step).temperature * ratios
+        d = self.preset.dynamics
+        return self.preset.ensemble.replicas.ladder(d.temperature,
+                                                    scheduled(d, self.step).temperature)
 
     def scheduled_dynamics(self):
         d = super().scheduled_dynamics()

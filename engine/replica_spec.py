@@ -53,6 +53,12 @@ class ReplicaSpec:
         k = np.arange(self.rungs) / (self.rungs - 1)
         return (t_max / temperature) ** k
 
+    def ladder(self, temperature: float, lowest: float | None = None) -> np.ndarray:
+        """The rungs' temperatures of a preset whose ``dynamics.temperature`` is
+        ``temperature``, when the lowest rung is at ``lowest`` (default: ``temperature``; a
+        schedule's current value otherwise)."""
+        return (temperature if lowest is None else lowest) * self.ratios(temperature)
+
     def scaled(self, old: float, new: float) -> "ReplicaSpec":
         """The ladder after the lowest temperature changed from ``old`` to ``new``, ratios
         kept (the lowest rung exactly ``new``)."""

@@ -236,3 +236,20 @@ def test_the_window_engine_shows_the_chosen_rung():
                                   loop.sim.hot_positions[1])
     loop._cmd_rung(0)
     np.testing.assert_array_equal(loop._bundle(loop.sim).frame.positions, loop.sim.positions)
+
+
+def test_a_temperature_schedule_moves_the_whole_ladder():
+    """With T halved every 50 steps the ladder keeps its ratios: each rung halves too."""
+    sim = Simulation(_preset(particles=20, replicas="temperatures = [0.2, 0.4, 1.0]",
+                             extra='schedule = { every = 50, temperature = { shape = "step", '
+                                   'factor = 0.5, interval = 50 } }'))
+    sim.advance(120)
+    assert sim.rung_temperatures() == pytest.approx([0.05, 0.1, 0.25])
+    assert sim.replica_summary()["temperatures"] == pytest.approx([0.05, 0.1, 0.25])
+
+
+def test_info_lists_the_ladder():
+    from engine.api import structure_info
+    info = structure_info(_preset(replicas="count = 3, t_max = 0.8, swap_every = 4"))
+    assert info["replica_exchange"] == {"temperatures": pytest.approx([0.2, 0.4, 0.8]),
+                                        "swap_every": 4}
