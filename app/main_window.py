@@ -28,6 +28,7 @@ from .views.escapes import EscapesView
 from .views.transitions import TransitionsView
 from .views.landscape import LandscapeView
 from .views.measure import MeasureView
+from .views.schedule import ScheduleView
 from .views.series import SeriesView
 from .widgets.kind_controls import KIND_PARAMETERS, kind_parameter_sliders
 from .widgets.sliders import ValueSlider
@@ -322,6 +323,8 @@ class MainWindow(QMainWindow):
         for b in (self.play_button, step, reset):
             buttons.addWidget(b)
         layout.addLayout(buttons)
+        self.schedule_view = ScheduleView()  # η, T, B against the step: shown for a schedule
+        layout.addWidget(self.schedule_view)
 
         dyn_box = QGroupBox("Dynamics")
         form = QVBoxLayout(dyn_box)
@@ -334,7 +337,8 @@ class MainWindow(QMainWindow):
         self.sliders = {
             "lr": ValueSlider("learning rate η", 1e-5, 1.0, 0.01, log=True, decimals=6,
                               tooltip="step size η"),
-            "temperature": ValueSlider("temperature T", 1e-4, 10.0, 0.1, log=True, zero=True,
+            # up to 100: Müller–Brown's barriers are ≈ 40, its annealing starts at T = 30
+            "temperature": ValueSlider("temperature T", 1e-3, 100.0, 0.1, log=True, zero=True,
                                        tooltip="Langevin temperature T (noise √(2ηT)ξ); "
                                                "leftmost = 0"),
             "batch_size": ValueSlider("batch size B", 1, 1024, 8, log=True, integer=True,
@@ -1004,6 +1008,7 @@ class MainWindow(QMainWindow):
             if self._animation is not None:
                 self._capture_animation_frame()
             self.series_view.show_frame(bundle)
+            self.schedule_view.show_frame(self.preset, bundle.frame.step)
             if self.measure_view.isVisible():
                 self.measure_view.show_frame(bundle)
             if self.escapes_view.isVisible():

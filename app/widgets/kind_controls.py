@@ -12,8 +12,10 @@ KIND_PARAMETERS = ("friction", "beta1", "beta2", "eps", "weight_decay")
 
 
 def kind_parameter_sliders() -> dict[str, ValueSlider]:
-    """A slider per :data:`KIND_PARAMETERS` key, over the range a user would explore (presets
-    may hold values outside it; the number box shows them, the slider stops at its end)."""
+    """A slider per :data:`KIND_PARAMETERS` key, over the range a user would explore, at most
+    five decades on a log scale (so ≥ 40 px per decade in the panel).  A preset may hold a
+    value outside it: the control then shows the nearest end, and the run keeps its value until
+    the control is moved."""
     return {
         "friction": ValueSlider("friction γ", 0.01, 100.0, 1.0, log=True, decimals=3,
                                 tooltip="underdamped Langevin (BAOAB, mass 1): "
@@ -22,9 +24,9 @@ def kind_parameter_sliders() -> dict[str, ValueSlider]:
                              tooltip="adam, adamw: m ← β1 m + (1 − β1) g"),
         "beta2": ValueSlider("second-moment decay β2", 0.0, 0.9999, 0.999, decimals=4,
                              tooltip="adam, adamw, rmsprop: v ← β2 v + (1 − β2) g²"),
-        "eps": ValueSlider("ε", 1e-10, 1.0, 1e-8, log=True, decimals=10,
+        "eps": ValueSlider("ε", 1e-10, 1e-5, 1e-8, log=True, decimals=10,
                            tooltip="adam, adamw, rmsprop: the step is η m̂ / (√v̂ + ε)"),
-        "weight_decay": ValueSlider("weight decay λ", 1e-5, 10.0, 0.0, log=True, zero=True,
+        "weight_decay": ValueSlider("weight decay λ", 1e-4, 10.0, 0.0, log=True, zero=True,
                                     decimals=5,
                                     tooltip="adam, rmsprop: λ x added to the gradient; adamw: "
                                             "x ← x − η λ x outside the adaptive step; "
