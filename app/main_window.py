@@ -213,6 +213,9 @@ class MainWindow(QMainWindow):
         self.worker.busy.connect(self._on_busy)
         self._busy_shown = False
         self.worker.start()
+        from .comparison import open_side_by_side
+        # a [[compare]] preset: its other configurations run beside this one (app.comparison)
+        self.side_by_side = open_side_by_side(self, preset, None)
 
         self.cnn_worker = CnnWorker()
         self.cnn_thread = QThread()
@@ -542,6 +545,10 @@ class MainWindow(QMainWindow):
         if isinstance(preset, CnnPreset):
             return self.show_cnn_preset(preset)
         self.tabs.setCurrentWidget(self.landscape_view)
+        from .comparison import open_side_by_side
+        self.side_by_side = open_side_by_side(self, preset, self.side_by_side)
+        if self.side_by_side is not None:  # [[compare]]: it loads the first configuration
+            return True
         self.worker.submit("load", preset)
         return True
 
@@ -1040,6 +1047,8 @@ class MainWindow(QMainWindow):
         self.deleteLater()
 
     def shutdown(self) -> None:
+        if self.side_by_side is not None:
+            self.side_by_side.close()
         self.worker.stop()
         self.cnn_worker.cancel()
         self.cnn_thread.quit()

@@ -11,8 +11,9 @@ opens with there (fitted to the screen), as a newcomer sees it::
     xvfb-run -s '-screen 0 1366x768x24' env QT_QPA_PLATFORM=xcb \
         .venv/bin/python scripts/screenshots.py --screen
 
-writes ``assets/screen_<W>x<H>_<name>.png`` for three presets, the CNN lab after training the
-smoke preset, and the click-to-place gesture (one particle followed from a clicked point).
+writes ``assets/screen_<W>x<H>_<name>.png`` for six presets (two of them side by side:
+``[[compare]]``), the CNN lab after training the smoke preset, and the click-to-place gesture
+(one particle followed from a clicked point).
 """
 from __future__ import annotations
 
@@ -126,7 +127,13 @@ def shoot_cnn(app, window, path: Path, args) -> None:
     app.processEvents()
 
 
-SCREEN_PRESETS = ("double_well_kramers", "gaussian_mixture_gibbs", "zhang_sin_lr004")
+SCREEN_PRESETS = ("double_well_kramers", "gaussian_mixture_gibbs", "zhang_sin_lr004",
+                  "adam_edge_of_stability", "underdamped_vs_overdamped",
+                  "sgd_vs_adam_vs_langevin")
+# (steps before the shot, steps per frame) of the stories that need a long run
+SCREEN_STEPS = {"double_well_kramers": (20_000, 500), "adam_edge_of_stability": (3_000, 50),
+                "underdamped_vs_overdamped": (20_000, 200),
+                "sgd_vs_adam_vs_langevin": (12_000, 200)}
 
 
 def grab_screen(app, target: Path) -> None:
@@ -159,9 +166,10 @@ def shoot_screens(args) -> None:
             window.findChild(QDockWidget, "Empirical measure vs Gibbs").raise_()
         if name == "double_well_kramers":
             window.findChild(QDockWidget, "Escapes").raise_()
-            window.speed.spin.setValue(500)
-        run_until(app, window, 20_000 if name == "double_well_kramers" else args.min_steps,
-                  args.seconds)
+        steps, speed = SCREEN_STEPS.get(name, (args.min_steps, None))
+        if speed is not None:
+            window.speed.spin.setValue(speed)
+        run_until(app, window, steps, args.seconds)
         grab_screen(app, out / f"screen_{tag}_{name}.png")
         window.dispose()
         app.processEvents()
