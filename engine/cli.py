@@ -471,6 +471,10 @@ examples:
   python -m engine run presets/double_well_kramers.toml --steps 20000 \\
       --set dynamics.temperature=0.25 --out out/dw.npz
   python -m engine run presets/zhang_sin_lr004.toml --out out/zhang.csv
+  python -m engine run presets/double_well_kramers.toml --out out/dw_cosine.npz \\
+      --set 'dynamics.schedule.lr={shape="cosine", end=0.001, steps=10000}'
+  python -m engine run presets/annealing_muller_brown.toml --out out/held.npz \\
+      --set dynamics.schedule.temperature.shape=constant
   python -m engine run presets/double_well_kramers.toml --steps 10000 \\
       --checkpoint out/dw.ckpt --checkpoint-every 5000 --out out/dw.npz
   python -m engine run --resume out/dw.ckpt --steps 10000 --out out/dw_more.npz

@@ -24,7 +24,7 @@ Each value starts from the preset's own ``v₀`` (``dynamics.lr``, ``dynamics.te
 * ``constant``: ``v₀``;
 * ``step``: ``v₀ · factor^⌊t/interval⌋``;
 * ``exponential``: ``v₀ · factor^(t/interval)`` (``factor`` per ``interval`` steps);
-* ``cosine``: ``end + (v₀ − end)(1 + cos(π min(t, S)/S))/2`` with ``S = steps``;
+* ``cosine``: ``v₀ + (end − v₀)(1 − cos(π min(t, S)/S))/2`` with ``S = steps``;
 * ``linear``: ``v₀ + (end − v₀) min(t, S)/S``;
 * ``warmup_cosine``: ``v₀ · t/W`` for ``t < W = warmup``, then the cosine from ``v₀`` to ``end``
   over the remaining ``S − W`` steps (Loshchilov & Hutter 2017, with a linear warm-up);
@@ -116,7 +116,8 @@ class ParamSchedule:
 
 
 def _cosine(start: float, end: float, progress: float) -> float:
-    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    """Half a cosine from ``start`` (progress 0, exactly) to ``end`` (progress 1)."""
+    return start + (end - start) * 0.5 * (1.0 - math.cos(math.pi * progress))
 
 
 @dataclass(frozen=True)

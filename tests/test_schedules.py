@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from engine.presets import PresetError, dumps, loads
+from engine.presets import PresetError, dumps, load, loads
 from engine.schedules import (ParamSchedule, Schedule, ScheduleError, batch_size_of, scheduled,
                               values_over)
 from engine.simulation import Simulation
-from tests.conftest import make_preset
+from tests.conftest import ROOT, make_preset
 from tests.test_checkpoint import assert_same_run
 
 
@@ -59,6 +59,8 @@ def test_values_at_given_steps():
 
 
 def test_the_new_shapes_at_given_steps():
+    for shape in ("constant", "step", "exponential", "cosine", "linear", "cyclic"):
+        assert ParamSchedule(shape, end=0.003, steps=100).value(0.0123, 0) == 0.0123, shape
     exponential = ParamSchedule("exponential", factor=0.5, interval=100)
     assert [exponential.value(0.8, t) for t in (0, 100, 250)] == [0.8, 0.4, 0.8 * 0.5 ** 2.5]
     warm = ParamSchedule("warmup_cosine", end=0.01, steps=1100, warmup=100)
@@ -240,3 +242,23 @@ def test_the_effective_temperature_follows_the_scheduled_step_and_batch_size():
     at_40 = recorded["series_steps"].tolist().index(40)
     assert recorded["series_batch_size"][at_40] == 16
     assert recorded["series_effective_temperature"][at_40] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_schedule_is_set_from_the_command_line(tmp_path, capsys):
+    """``--set`` writes [dynamics.schedule] keys like any other (a whole table as inline TOML, or
+    one key of it); a bad one exits 2 naming the key and the value."""
+    from engine.cli import main
+    out = tmp_path / "run.npz"
+    dw = str(ROOT / "presets" / "double_well_kramers.toml")
+    common = ["run", dw, "--steps", "200", "--quiet", "--set", "ensemble.particles=20",
+              "--set", "run.record_every=10"]
+    assert main([*common, "--set", 'dynamics.schedule.lr={shape="cosine", end=0.001, '
+                 'steps=200}', "--set", "dynamics.schedule.every=50", "--out", str(out)]) == 0
+    with np.load(out) as saved:
+        lr = dict(zip(saved["series_steps"].tolist(), saved["series_lr"].tolist()))
+    start = load(dw).dynamics.lr
+    assert lr[10] == start and lr[60] == ParamSchedule("cosine", end=0.001,
+                                                       steps=200).value(start, 50)
+    assert main([*common, "--set", "dynamics.schedule.lr.shape=cosine_ish",
+                 "--out", str(out)]) == 2
+    assert "dynamics.schedule.lr.shape = 'cosine_ish': must be one of" in capsys.readouterr().err
