@@ -32,14 +32,18 @@ def _progress_printer(label: str):
     return report
 
 
-def _load_with_overrides(args) -> "object":
-    preset = load(args.preset)
+def _overrides(args) -> list[str]:
+    """--set, --steps and --seed as ``key=value`` assignments."""
     sets = list(args.set or [])
     if getattr(args, "steps", None) is not None:
         sets.append(f"run.steps={args.steps}")
     if getattr(args, "seed", None) is not None:
         sets.append(f"ensemble.seed={args.seed}")
-    return apply_sets(preset, sets)
+    return sets
+
+
+def _load_with_overrides(args) -> "object":
+    return apply_sets(load(args.preset), _overrides(args))
 
 
 def cmd_run(args) -> int:
@@ -232,17 +236,25 @@ def cmd_sweep_grid(args) -> int:
     grids (and the zipped --vary values) × S seeds on Dask distributed, each finished point
     persisted at once, resumed by the same command; exit 1 when a point failed (engine.sweep)."""
     from .sweep import build_sweep, run_sweep
+    from .sweep.bundled import draw_figures, is_sweep_file, load_sweep_file
     from .sweep.store import parts_folder
-    if not args.grid and not args.vary:
+    spec = load_sweep_file(args.preset) if is_sweep_file(args.preset) else None
+    grids = list(spec.grid if spec else ()) + list(args.grid or [])
+    varies = list(spec.vary if spec else ()) + list(args.vary or [])
+    if not grids and not varies:
         raise PresetError("--grid", "", "give at least one --grid key.path=values (or --vary)")
     if args.workers is not None and args.workers < 0:
         raise PresetError("--workers", str(args.workers), "must be >= 0 (0: in this process)")
     if args.scheduler is not None and args.workers is not None:
         raise PresetError("--scheduler", args.scheduler, "give --workers or --scheduler, "
                                                          "not both")
-    preset = _load_with_overrides(args)
-    tol = {} if args.converged_tol is None else {"converged_tol": args.converged_tol}
-    sweep = build_sweep(preset, args.grid, args.vary, 1 if args.seeds is None else args.seeds,
+    if spec is None:
+        preset, seeds, tol = _load_with_overrides(args), 1, args.converged_tol
+    else:  # a sweep file: its preset, overrides, seeds and tolerance, the command's on top
+        preset, seeds = apply_sets(spec.preset, _overrides(args)), spec.seeds
+        tol = spec.converged_tol if args.converged_tol is None else args.converged_tol
+    tol = {} if tol is None else {"converged_tol": tol}
+    sweep = build_sweep(preset, grids, varies, seeds if args.seeds is None else args.seeds,
                         **tol)  # every point validated: nothing runs on a bad value
     out = Path(args.out)
     if args.scheduler:
@@ -301,6 +313,9 @@ def cmd_sweep_grid(args) -> int:
     print(out)
     if args.csv:
         print(args.csv)
+    if spec is not None and not outcome.errors:
+        for figure in draw_figures(spec, outcome.dataset, out):
+            print(figure)
     if outcome.errors:
         print(f"error: {len(outcome.errors)} of {sweep.size} points failed (NaN in {out}, "
               f"completed = 0); the same command runs them again", file=sys.stderr)
@@ -322,6 +337,13 @@ def cmd_plot(args) -> int:
     if out.suffix not in (".png", ".pdf", ".svg"):
         raise PresetError("--out", str(out), "must end in .png, .pdf or .svg")
     ds = open_dataset(source)
+    if args.figures is not None:
+        from .sweep.bundled import draw_figures, load_sweep_file
+        for figure in draw_figures(load_sweep_file(args.figures), ds, out):
+            print(figure)
+        return 0
+    if args.var is None:
+        raise PresetError("--var", "", "give the variable to plot (or --figures SWEEP_FILE)")
     x = args.x
     if x is None:
         keys = grid_dims(ds) if "completed" in ds.data_vars else []
@@ -593,7 +615,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=cmd_info)
     sweep = _command(sub, "sweep", "run a preset over values of one or more keys (e.g. an "
                                    "Arrhenius sweep of the temperature)")
-    sweep.add_argument("preset", help="preset file")
+    sweep.add_argument("preset", help="preset file, or a sweep file (presets/sweeps/*.toml: a "
+                                       "preset with its grid, seeds and figures)")
     sweep.add_argument("--vary", action="append", metavar="KEY.PATH=V1,V2,…",
                        help="the values of a key, one run each; repeat to vary keys together, "
                             "value by value (e.g. dynamics.lr=0.01,0.02 --vary "
@@ -647,8 +670,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--x", metavar="KEY", help="grid key along x (default: the only one)")
     plot.add_argument("--y", metavar="KEY", help="grid key along y: a heatmap (without: a "
                                                  "curve with error bars over the seeds)")
-    plot.add_argument("--var", required=True, metavar="NAME",
+    plot.add_argument("--var", metavar="NAME",
                       help="variable, e.g. converged_fraction, time_avg_loss, mfpt_steps")
+    plot.add_argument("--figures", metavar="SWEEP_FILE",
+                      help="draw the [[figure]]s of a sweep file (presets/sweeps/) instead, "
+                           "as <out stem>_<figure>.png")
     plot.add_argument("--transition", type=int, default=0, metavar="I",
                       help="for per-transition variables (mfpt_steps, …): which pair "
                            "(default 0)")

@@ -224,12 +224,23 @@ def phase_diagram(dataset, x: str, y: str | None, var: str, out: str | Path,
             grid_x, grid_y = np.meshgrid(np.arange(len(xs)), np.arange(len(ys)))
             level = contours[1](*np.meshgrid(xs, ys))
             lines = ax.contour(grid_x, grid_y, level, colors="white", linewidths=1.0,
-                               levels=np.unique(np.round(level, 12))
-                               if np.unique(level).size <= 8 else 6)
+                               levels=_geometric_levels(level))
             ax.clabel(lines, fmt=lambda v: f"{contours[0]} = {v:.3g}", fontsize=7)
     ax.set_xlabel(x)
     heading = title or f"{ds.attrs.get('title', 'sweep')}"
     return _finish(plt, fig, ax, heading + (f"\n({held})" if held else ""), out)
+
+
+def _geometric_levels(level: np.ndarray) -> np.ndarray:
+    """Contour levels √2 apart through the value at the middle cell (a ratio such as η/B:
+    the middle cell's contour runs through the grid's diagonal), inside the grid's range."""
+    centre = float(level[level.shape[0] // 2, level.shape[1] // 2])
+    low, high = float(np.nanmin(level)), float(np.nanmax(level))
+    if not (centre > 0 and low > 0 and high > low):
+        return np.linspace(low, high, 7)[1:-1] if high > low else np.array([centre])
+    steps = np.arange(-40, 41)
+    levels = centre * np.sqrt(2.0) ** steps
+    return levels[(levels > low * (1 + 1e-9)) & (levels < high * (1 - 1e-9))]
 
 
 def arrhenius_plot(dataset, temperature: str, out: str | Path, transition: int = 0,
