@@ -13,7 +13,8 @@ batch of ``steps_per_frame`` steps starts once the previous batch's frame is han
 Messages sent (``send(kind, payload)``)
 ---------------------------------------
 ("frame", FrameBundle)          its ``structure`` is the current one (the sender may strip it)
-("loaded", EngineState)         a (re)load succeeded
+("loaded", (EngineState, Preset)) a (re)load succeeded: the preset it runs, once per load
+("applied", Preset)             a live edit was applied: the running preset, once per edit
 ("failed", (what, message))     a load, change or export failed; the session is intact
 ("busy", message)               why the engine pauses now (compiling a kernel on its first use)
 ("exported", path)              a trajectory file and its JSON sidecar were written
@@ -71,17 +72,17 @@ class FrameBundle:
     structure: Structure | None
     steps_per_second: float
     bounds: np.ndarray  # [x0, x1, y0, y1] of the simulation
-    state: "EngineState"  # N, playing, generation, preset … as of this frame
+    state: "EngineState"  # N, playing, generation … as of this frame (not the preset)
     probe: dict | None = None  # the followed particle (app.probe.Probe.payload), if any
 
 
 @dataclass(frozen=True)
 class EngineState:
-    """What the window knows of the engine beyond a frame (sent with every frame and load)."""
+    """What the window knows of the engine beyond a frame (sent with every frame and load).
+    The preset is not part of it: it travels once per change ("loaded", "applied")."""
 
     generation: int  # increments when a new simulation replaces the old one
     step: int
-    preset: Preset
     particles: int
     steps_per_frame: int
     playing: bool
@@ -292,7 +293,7 @@ class EngineLoop:
 
     def _state(self, sim: Simulation) -> EngineState:
         landscape = sim.landscape
-        return EngineState(self.generation, sim.step, sim.preset, sim.positions.shape[0],
+        return EngineState(self.generation, sim.step, sim.positions.shape[0],
                            self.steps_per_frame, self.playing, sim.event_count(),
                            tuple(landscape.param_names), tuple(float(p) for p in sim.params),
                            tuple(landscape.extras.get("structural", ())))
@@ -338,6 +339,7 @@ class EngineLoop:
         except PresetError as exc:
             self._send("failed", ("parameter", str(exc)))
             return
+        self._send("applied", self.sim.preset)
         if self.probe is not None and not self.probe.update_params(changes):
             self.probe = None
         if "landscape_params" in changes:
@@ -404,7 +406,7 @@ class EngineLoop:
         self._rate = self._chunk_seconds = 0.0
         self._attach(structure, problem)
         self._reset_measure()
-        self._send("loaded", self._state(sim))
+        self._send("loaded", (self._state(sim), sim.preset))
 
     def _cmd_load(self, preset: Preset) -> None:
         self._load(preset)

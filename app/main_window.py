@@ -23,6 +23,7 @@ from engine.cnn.config import CnnPreset, is_cnn_document, load_cnn
 from engine.presets import Preset, PresetError, load, parse_toml, read_text, save
 
 from .cnn_worker import CnnWorker
+from .preset_controller import PresetController
 from .views.cnn_lab import CnnLabView
 from .views.escapes import EscapesView
 from .views.transitions import TransitionsView
@@ -150,7 +151,8 @@ class MainWindow(QMainWindow):
         pg.setConfigOptions(antialias=False, imageAxisOrder="col-major")
         self.setWindowTitle("ErgoScope")
         self.resize(*self._fitted_size())
-        self.preset = preset
+        # the one copy of the run's preset: the engine reports loads and applied edits to it
+        self.presets = PresetController(preset)
         self.last_error = ""
         self.frames_drawn = 0
         self._fps_times: list[float] = []
@@ -205,9 +207,10 @@ class MainWindow(QMainWindow):
         # text ignore a drag, so Qt hands it on up to the window)
         self.setAcceptDrops(True)
 
-        self.worker = EngineWorker(preset)  # the engine runs in a process of its own
+        self.worker = EngineWorker(self.presets)  # the engine runs in a process of its own
         self.worker.frame_ready.connect(self.show_frame)
-        self.worker.loaded.connect(self._on_loaded)
+        self.presets.changed.connect(self._on_preset_changed)
+        self.landscape_view.presets = self.transitions_view.presets = self.presets
         self.worker.failed.connect(self._on_failed)
         self.worker.exported.connect(lambda p: self.statusBar().showMessage(f"wrote {p}", 5000))
         self.worker.busy.connect(self._on_busy)
@@ -897,8 +900,16 @@ class MainWindow(QMainWindow):
             return
         self.description.setPlainText(f"{preset.name}\n\n{reflowed(preset.description)}")
 
+    @property
+    def preset(self) -> Preset:
+        """The preset the engine runs (:attr:`presets`, its one copy)."""
+        return self.presets.preset
+
+    def _on_preset_changed(self, preset: Preset, new_run: bool) -> None:
+        if new_run:
+            self._on_loaded(preset)
+
     def _on_loaded(self, preset: Preset) -> None:
-        self.preset = preset
         self.error_banner.setText("")
         self.setWindowTitle(f"ErgoScope — {preset.name}")
         if preset.source and self.tabs.currentWidget() is not self.cnn_view:
@@ -993,9 +1004,9 @@ class MainWindow(QMainWindow):
         self.last_error = f"{what} failed: {message}"
         self.error_banner.setText(self.last_error)
         self.statusBar().showMessage(self.last_error, 10000)
-        if what == "parameter" and self.worker.state is not None:
+        if what == "parameter":
             # a refused change changed nothing: the controls show what the run uses
-            self._show_dynamics(self.worker.state.preset)
+            self._show_dynamics(self.preset)
 
     def show_frame(self, bundle: FrameBundle) -> None:
         if self._busy_shown:  # the pause announced by the worker is over
@@ -1008,7 +1019,6 @@ class MainWindow(QMainWindow):
                 self._generation = bundle.state.generation
                 self.landscape_view.set_structure(bundle.structure, bundle.bounds)
             self._structure = bundle.structure
-            self.preset = bundle.frame.preset
             self.landscape_view.show_frame(bundle)
             self.landscape_view.set_probe(bundle.probe)
             self._probe_shown(bundle.probe)

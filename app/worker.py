@@ -5,13 +5,16 @@ messages into Qt signals, so the engine's hot loop shares neither the GIL nor a 
 the GUI thread's process.  Commands go down a queue and are applied between compiled chunks; the
 window answers each frame with :meth:`frame_consumed` (latest frame wins, nothing queues up).
 
-:attr:`EngineWorker.state` mirrors the engine: its preset and parameters, step, particle count,
-speed and event count, as of the last frame or load the engine sent.
+:attr:`EngineWorker.state` mirrors the engine: its parameters, step, particle count, speed and
+event count, as of the last frame or load the engine sent.  The preset is not part of it: the
+engine sends it once per load and per applied live edit, and :attr:`EngineWorker.presets` (an
+:class:`app.preset_controller.PresetController`) keeps it.
 
 Signals
 -------
 frame_ready(object)   a :class:`FrameBundle`
 loaded(object)        the new Preset after a (re)load succeeded
+applied(object)       the running Preset after a live edit was applied
 failed(str, str)      (what, message) — a load, change or export failed; the session is intact
 busy(str)             why the engine pauses now (compiling a kernel on its first use)
 exported(str)         path written
@@ -27,6 +30,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from engine.presets import Preset
 
 from .engine_loop import GRIDS, SAME_GRIDS, UNCHANGED, EngineState, FrameBundle, serve
+from .preset_controller import PresetController
 
 __all__ = ["EngineWorker", "EngineState", "FrameBundle"]
 
@@ -38,13 +42,19 @@ STOP_WAIT = 5.0  # s the engine process gets to finish its chunk before it is te
 class EngineWorker(QObject):
     frame_ready = pyqtSignal(object)
     loaded = pyqtSignal(object)
+    applied = pyqtSignal(object)
     failed = pyqtSignal(str, str)
     exported = pyqtSignal(str)
     busy = pyqtSignal(str)  # a long pause is coming (compiling); cleared by the next frame
 
-    def __init__(self, preset: Preset):
+    def __init__(self, presets: PresetController | Preset):
         super().__init__()
-        self._preset = preset
+        if isinstance(presets, Preset):
+            presets = PresetController(presets)
+        # the one copy of the preset (on the GUI thread): the engine's messages reach it queued
+        self.presets = presets
+        self.loaded.connect(presets.loaded)
+        self.applied.connect(presets.applied)
         self.state: EngineState | None = None
         self._process = None
         self._stopping = False
@@ -59,15 +69,20 @@ class EngineWorker(QObject):
     def steps_per_frame(self) -> int:
         return 20 if self.state is None else self.state.steps_per_frame
 
+    @property
+    def preset(self) -> Preset:
+        return self.presets.preset
+
     # -- control -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the engine process on the preset (the last one loaded after a crash)."""
+        """Start the engine process on the preset (the last one run, edits included, after a
+        crash)."""
         self._commands = _CONTEXT.Queue()
         self._consumed = _CONTEXT.Event()
         self._stop = _CONTEXT.Event()
         receiving, sending = _CONTEXT.Pipe(duplex=False)
         self._process = _CONTEXT.Process(
-            target=serve, args=(self._preset, self._commands, self._consumed, self._stop,
+            target=serve, args=(self.presets.preset, self._commands, self._consumed, self._stop,
                                 sending), name="ergoscope-engine", daemon=True)
         self._process.start()
         sending.close()  # the child holds the only sending end: its exit ends our reads
@@ -118,9 +133,10 @@ class EngineWorker(QObject):
                 self.state = bundle.state
                 self.frame_ready.emit(bundle)
             elif kind == "loaded":
-                self.state = payload
-                self._preset = payload.preset
-                self.loaded.emit(payload.preset)
+                self.state, preset = payload
+                self.loaded.emit(preset)
+            elif kind == "applied":
+                self.applied.emit(payload)
             elif kind == "failed":
                 self.failed.emit(*payload)
             elif kind == "busy":
@@ -132,5 +148,5 @@ class EngineWorker(QObject):
         if not self._stopping:
             self.failed.emit("engine", f"the engine process ended unexpectedly (exit code "
                                        f"{process.exitcode}); restarted on "
-                                       f"{self._preset.name!r}")
+                                       f"{self.presets.preset.name!r}")
             self.start()

@@ -58,7 +58,7 @@ def main() -> None:
             value = round(0.2 + 0.01 * (k + 1), 4)
             t0 = time.perf_counter()
             window.sliders["temperature"].spin.setValue(value)
-            pump(10, lambda: abs(window.worker.state.preset.dynamics.temperature - value) < 1e-12)
+            pump(10, lambda: abs(window.presets.preset.dynamics.temperature - value) < 1e-12)
             applied = time.perf_counter() - t0
             # show_frame takes the preset of the frame it draws
             pump(10, lambda: abs(window.preset.dynamics.temperature - value) < 1e-12)

@@ -77,7 +77,8 @@ class Frame:
     Arrays have shape ``(N, 2)`` (positions, velocities) or ``(N,)``; all are float64 except
     ``alive`` (bool).  ``lyapunov`` is the running estimate γ̂ of Park & Yun (2025), eq. 4.1,
     per particle, and ``tangent_lyapunov`` the tangent-vector estimate of the top exponent
-    (γ̂ bounds it above).
+    (γ̂ bounds it above).  It carries no preset: the run's preset is :attr:`Simulation.preset`,
+    which changes only when parameters do, not with every frame.
     """
 
     step: int
@@ -93,7 +94,6 @@ class Frame:
     alive: np.ndarray
     n_frozen: int
     effective_temperature: float
-    preset: Preset
 
 
 
@@ -470,7 +470,7 @@ class Simulation(EscapeTracking, Recording, DeclaredState):
         common = dict(step=self.step, time=self.time,
                       positions=_readonly(self.positions[:count]), alive=_readonly(alive),
                       n_frozen=len(self.alive) - int(np.count_nonzero(self.alive)),
-                      effective_temperature=self.effective_temperature(), preset=self.preset)
+                      effective_temperature=self.effective_temperature())
         if positions_only:
             return Frame(velocities=None, loss=None, grad_norm=None, lyapunov=None,
                          tangent_lyapunov=None, time_avg_loss=None, time_avg_grad_norm=None,

@@ -76,10 +76,10 @@ def test_slider_changes_reach_the_running_engine(qtbot, window):
     window.set_playing(True)
     _wait(qtbot, lambda: window.worker.state.step > 0)
     window.sliders["temperature"].spin.setValue(0.37)
-    _wait(qtbot, lambda: window.worker.state.preset.dynamics.temperature == pytest.approx(0.37))
+    _wait(qtbot, lambda: window.presets.preset.dynamics.temperature == pytest.approx(0.37))
     window.sliders["lr"].slider.setValue(200)  # log scale 1e-4 … 1
     expected = window.sliders["lr"].value()
-    _wait(qtbot, lambda: window.worker.state.preset.dynamics.lr == pytest.approx(expected))
+    _wait(qtbot, lambda: window.presets.preset.dynamics.lr == pytest.approx(expected))
     window.sliders["particles"].spin.setValue(3000)
     _wait(qtbot, lambda: window.worker.state.particles == 3000)
     step = window.worker.state.step
@@ -108,7 +108,7 @@ def test_500_rapid_slider_changes_neither_crash_nor_freeze(qtbot, window):
         if i % 50 == 0:
             qtbot.wait(1)
     final = window.sliders["temperature"].value()
-    _wait(qtbot, lambda: window.worker.state.preset.dynamics.temperature == pytest.approx(final))
+    _wait(qtbot, lambda: window.presets.preset.dynamics.temperature == pytest.approx(final))
     drawn = window.frames_drawn
     _wait(qtbot, lambda: window.frames_drawn > drawn + 2, timeout=20_000)
     assert window.last_error == ""
@@ -148,13 +148,13 @@ def test_failed_export_changes_nothing(qtbot, window, tmp_path):
 def test_broken_preset_leaves_the_session_untouched(qtbot, window, tmp_path):
     bad = tmp_path / "broken.toml"
     bad.write_text('name = "b"\n[landscape]\nbuiltin = "double_well"\n[dynamics]\nlr = -3\n')
-    generation, engine_preset = window.worker.generation, window.worker.state.preset
+    generation, engine_preset = window.worker.generation, window.presets.preset
     preset_before = window.preset
     assert not window.open_preset(bad)
     assert "broken.toml: dynamics.lr" in window.last_error
     time.sleep(0.2)
     assert window.worker.generation == generation and window.preset == preset_before
-    assert window.worker.state.preset == engine_preset
+    assert window.presets.preset == engine_preset
 
 
 def test_expression_editor_validates_inline(qtbot, window):
@@ -165,7 +165,7 @@ def test_expression_editor_validates_inline(qtbot, window):
     before = window.worker.generation
     window.apply_expression()
     _wait(qtbot, lambda: window.worker.generation > before)
-    assert window.worker.state.preset.landscape.expr == "x**2 + 0.5*y**2"
+    assert window.presets.preset.landscape.expr == "x**2 + 0.5*y**2"
 
 
 def test_escapes_view_shows_measured_and_kramers_times(qtbot, window):
@@ -273,7 +273,7 @@ def test_a_crashed_engine_process_is_reported_and_restarted(qtbot, window):
     # the engine runs in its own process: if it dies, the window survives, says so and
     # starts a fresh engine on the last preset the engine loaded
     window.set_playing(True)
-    old = window.worker._process
+    old, loads = window.worker._process, window.presets.loads
     old.kill()
     _wait(qtbot, lambda: "ended unexpectedly" in window.last_error)
     _wait(qtbot, lambda: window.worker._process is not None
@@ -281,7 +281,10 @@ def test_a_crashed_engine_process_is_reported_and_restarted(qtbot, window):
     window.set_playing(True)  # the fresh engine starts paused, like any load
     drawn = window.frames_drawn
     _wait(qtbot, lambda: window.frames_drawn > drawn + 2)
-    assert window.worker.state.preset.name == window.preset.name
+    # the fresh engine reported its load, of the preset the window had
+    _wait(qtbot, lambda: window.presets.loads == loads + 1)
+    from engine.presets import load
+    assert window.preset == load(ROOT / "presets" / "double_well_kramers.toml")
 
 
 def test_a_temperature_change_brings_new_weights_on_the_same_grids(qtbot, window):
@@ -313,7 +316,7 @@ def test_switching_to_sgd_predicts_escapes_at_its_batch_size_temperature(qtbot, 
     _wait(qtbot, lambda: window._structure.temperature == pytest.approx(t_eff(8), rel=1e-9))
     window.sliders["batch_size"].spin.setValue(16)
     _wait(qtbot, lambda: window._structure.temperature == pytest.approx(t_eff(16), rel=1e-9))
-    assert window.worker.state.preset.dynamics.kind == "sgd"
+    assert window.presets.preset.dynamics.kind == "sgd"
 
 
 def test_the_cursor_over_a_marker_describes_the_critical_point(qtbot, window):
@@ -619,7 +622,7 @@ def test_every_bundled_preset_opens_from_the_command_line(qtbot, launch, path):
         assert Path(window.gallery.currentItem().data(256)) == path  # Qt.UserRole
         # the 2D side holds the default preset, paused; the CNN waits for Train
         _wait(qtbot, lambda: window.worker.state is not None)
-        assert window.worker.state.preset.source == str(ROOT / "presets" /
+        assert window.presets.preset.source == str(ROOT / "presets" /
                                                          "double_well_kramers.toml")
         qtbot.wait(300)
         assert window.worker.state.step == 0 and not window.play_button.isChecked()
@@ -629,7 +632,7 @@ def test_every_bundled_preset_opens_from_the_command_line(qtbot, launch, path):
         assert window.tabs.currentWidget() is window.landscape_view
         assert window.play_button.isChecked()
         _wait(qtbot, lambda: window.worker.state is not None and window.worker.state.step > 0)
-        assert window.worker.state.preset.source == str(path)
+        assert window.presets.preset.source == str(path)
     assert window.last_error == ""
 
 

@@ -37,12 +37,19 @@ def test_a_temperature_change_restarts_escape_statistics_after_the_frame_showing
     # but comes before the next step: the statistics start exactly at the step of the edit
     preset = load(ROOT / "presets" / "double_well_kramers.toml").with_changes(
         ensemble={"particles": 3000}, run={"record_every": 50})
-    frames, commands, consumed, stop = [], queue.Queue(), threading.Event(), threading.Event()
+    messages, commands, consumed, stop = [], queue.Queue(), threading.Event(), threading.Event()
 
     def send(kind, payload):
+        messages.append((kind, payload))
         if kind == "frame":
-            frames.append(payload)
             consumed.set()   # drawn at once
+
+    def after_edit():
+        """The frames that follow the engine's acknowledgement of T = 0.25."""
+        kinds = list(messages)
+        edits = [i for i, (k, p) in enumerate(kinds)
+                 if k == "applied" and p.dynamics.temperature == 0.25]
+        return [p for k, p in kinds[edits[0]:] if k == "frame"] if edits else []
 
     loop = EngineLoop(preset, commands, consumed, stop, send)
     with _running(loop, stop):
@@ -50,14 +57,47 @@ def test_a_temperature_change_restarts_escape_statistics_after_the_frame_showing
         _wait(lambda: loop.sim is not None and loop.sim.step >= 300)
         assert loop.sim.escape_start == 0 and loop.sim.event_count() > 0
         commands.put(("set", ("temperature", 0.25)))
-        _wait(lambda: any(f.state.preset.dynamics.temperature == 0.25 for f in frames))
-        _wait(lambda: len(frames) > 0 and frames[-1].escapes is not None
-              and frames[-1].state.preset.dynamics.temperature == 0.25)
+        _wait(lambda: any(f.escapes is not None for f in after_edit()))
     sim = loop.sim
-    first = next(f for f in frames if f.state.preset.dynamics.temperature == 0.25)
+    first = after_edit()[0]
     assert sim.escape_start == first.state.step >= 300
     events = sim.events()
     assert len(events) == 0 or events[:, 0].min() > sim.escape_start
+
+
+def test_frames_carry_no_preset_and_each_change_is_reported_once():
+    # the window keeps the preset in one place (app.preset_controller): the engine sends it
+    # once per load and once per applied edit, never with a frame
+    preset = load(ROOT / "presets" / "double_well_kramers.toml").with_changes(
+        ensemble={"particles": 500})
+    messages, commands, consumed, stop = [], queue.Queue(), threading.Event(), threading.Event()
+
+    def send(kind, payload):
+        messages.append((kind, payload))
+        if kind == "frame":
+            consumed.set()
+
+    def count(kind):
+        return sum(k == kind for k, _ in list(messages))
+
+    loop = EngineLoop(preset, commands, consumed, stop, send)
+    with _running(loop, stop):
+        commands.put(("play", (True,)))
+        _wait(lambda: count("frame") >= 5)
+        commands.put(("set", ("temperature", 0.3)))
+        _wait(lambda: count("applied") == 1)
+        commands.put(("set", ("lr", 0.002)))
+        _wait(lambda: count("applied") == 2)
+        frames_then = count("frame")
+        _wait(lambda: count("frame") >= frames_then + 5)
+    loaded = [p for k, p in messages if k == "loaded"]
+    applied = [p for k, p in messages if k == "applied"]
+    assert len(loaded) == 1 and loaded[0][1] == preset
+    assert [p.dynamics.temperature for p in applied] == [0.3, 0.3]
+    assert applied[1].dynamics.lr == 0.002 and applied[-1] == loop.sim.preset
+    for kind, payload in messages:
+        if kind == "frame":
+            assert not hasattr(payload.frame, "preset") and not hasattr(payload.state, "preset")
 
 
 def test_the_engine_stops_promptly_while_the_window_reads_no_frame():

@@ -24,7 +24,7 @@ def _still_running(qtbot, window, generation, preset):
     drawn = window.frames_drawn
     qtbot.waitUntil(lambda: window.frames_drawn > drawn + 2, timeout=30_000)
     assert window.worker.generation == generation
-    assert window.worker.state.preset == preset
+    assert window.presets.preset == preset
     assert "loading" not in window.statusBar().currentMessage()
 
 
@@ -37,7 +37,7 @@ def test_a_failing_landscape_file_is_reported_and_the_session_keeps_running(
         qtbot, window, tmp_path, expr, message):
     bad = tmp_path / "hostile.toml"
     bad.write_text(f'name = "h"\n[landscape]\nexpr = "{expr}"\n')
-    generation, preset = window.worker.generation, window.worker.state.preset
+    generation, preset = window.worker.generation, window.presets.preset
     window.open_preset(bad)
     qtbot.waitUntil(lambda: message in window.last_error, timeout=60_000)
     assert "hostile.toml" in window.last_error
@@ -45,7 +45,7 @@ def test_a_failing_landscape_file_is_reported_and_the_session_keeps_running(
 
 
 def test_applying_a_landscape_finite_nowhere_keeps_the_session(qtbot, window):
-    generation, preset = window.worker.generation, window.worker.state.preset
+    generation, preset = window.worker.generation, window.presets.preset
     window.expr_edit.setText("log(-x*x - y*y - 1)")
     window.apply_expression()
     qtbot.waitUntil(lambda: "not finite anywhere" in window.last_error, timeout=60_000)

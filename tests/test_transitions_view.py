@@ -48,7 +48,7 @@ def test_view_computes_off_the_gui_thread_and_shows_the_report(qtbot):
     assert view.table.item(3, 0).text() == "–"     # no run seen yet
     # a frame of a run with escapes fills the measured row
     summary = {"transitions": [{"from": 0, "to": 1, "transitions": 12, "mfpt_steps": 6500.0}]}
-    frame = type("F", (), {"preset": view.preset})()
+    frame = type("F", (), {})()
     bundle = type("B", (), {"frame": frame, "escapes": {"summary": summary},
                             "structure": None})()
     view.show_frame(bundle)

@@ -138,7 +138,7 @@ def test_sliders_are_wide_and_a_shift_drag_is_fine(qtbot, window):
     drag(11, Qt.KeyboardModifier.ShiftModifier)
     fine = t.value()
     assert 0.2 < fine < 0.2 * 1.07 and fine < coarse    # Shift: ten times finer
-    _wait(qtbot, lambda: window.worker.state.preset.dynamics.temperature == pytest.approx(fine))
+    _wait(qtbot, lambda: window.presets.preset.dynamics.temperature == pytest.approx(fine))
 
 
 def test_controls_follow_the_kind_and_the_preset(qtbot, window):
@@ -148,7 +148,7 @@ def test_controls_follow_the_kind_and_the_preset(qtbot, window):
                           ("sgd", {"lr", "particles", "temperature", "momentum", "batch_size",
                                    "noise_scale"})):
         window.kind_combo.setCurrentText(kind)
-        _wait(qtbot, lambda: window.worker.state.preset.dynamics.kind == kind)
+        _wait(qtbot, lambda: window.presets.preset.dynamics.kind == kind)
         shown = {key for key, slider in sliders.items() if slider.isEnabled()}
         assert shown == enabled, kind
         assert not window.ghost_slider.isEnabled()
@@ -234,10 +234,10 @@ def test_trails_break_at_a_periodic_wrap(qtbot):
     assert np.isnan(broken[2]).all() and len(broken) == 5
     view = LandscapeView()
     qtbot.addWidget(view)
-    state = SimpleNamespace(generation=1, preset=load(ROOT / "presets" / "double_well_kramers.toml"))
+    state = SimpleNamespace(generation=1)
     for step, x in enumerate((1.9, 1.95, -1.98, -1.9)):
         positions = np.array([[x, 0.0]] * 5)
-        frame = SimpleNamespace(positions=positions, step=step, preset=state.preset)
+        frame = SimpleNamespace(positions=positions, step=step)
         view.show_frame(SimpleNamespace(frame=frame, density=None, state=state, bounds=bounds))
     qpath = view.trails.path()
     xs = [qpath.elementAt(i).x for i in range(qpath.elementCount())]

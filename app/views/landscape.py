@@ -153,6 +153,7 @@ class LandscapeView(QWidget):
         self._bounds = None
         self._structure = None
         self._dynamics = None
+        self.presets = None  # the window's app.preset_controller.PresetController
         self._trail = np.zeros((0, TRAIL_PARTICLES, 2))
         self._trail_steps = np.zeros(0, dtype=np.int64)
         self._generation = -1
@@ -234,7 +235,8 @@ class LandscapeView(QWidget):
 
     def show_frame(self, bundle: FrameBundle) -> None:
         frame = bundle.frame
-        self._dynamics = bundle.state.preset.dynamics  # for the markers' step limits
+        if self.presets is not None:  # the markers' step limits follow the run's dynamics
+            self._dynamics = self.presets.preset.dynamics
         positions = frame.positions
         if bundle.state.generation != self._generation or (
                 self._trail_steps.size and frame.step < self._trail_steps[-1]):  # new run, reset

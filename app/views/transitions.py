@@ -120,6 +120,7 @@ class TransitionsView(QWidget):
         layout.addWidget(splitter, 1)
 
         self.preset = None
+        self.presets = None  # asked for the run's preset at each frame, when set
         self.check_result: dict | None = None
         self.report: dict | None = None
         self.arrays: dict | None = None
@@ -146,7 +147,8 @@ class TransitionsView(QWidget):
     def show_frame(self, bundle) -> None:
         if bundle.structure is not None:
             self.set_minima(len(bundle.structure.minima))
-        self.set_preset(bundle.frame.preset)
+        if self.presets is not None:  # the window's app.preset_controller.PresetController
+            self.set_preset(self.presets.preset)
         if bundle.escapes is not None and self.report is not None:
             self._show_measured(bundle.escapes["summary"].get("transitions", []))
 
