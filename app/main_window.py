@@ -233,6 +233,29 @@ class MainWindow(QMainWindow):
         self.cnn_view.cancel_requested.connect(self.cancel_cnn)
         self.cnn_view.export_requested.connect(self._cnn_export_dialog)
         self.cnn_thread.start()
+        self._add_sweeps_dock()
+
+    def _add_sweeps_dock(self) -> None:
+        """The Sweeps dock (app.views.sweeps), tabbed with the time series and hidden on the
+        CNN tab; a clicked cell's preset runs in the live view like File ▸ Open."""
+        from .views.sweeps import SweepsView
+        self.sweeps_view = SweepsView()
+        self.sweeps_view.presets = self.presets
+        self.sweeps_view.refresh_keys()
+        dock = self._dock("Sweeps", self.sweeps_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.findChild(QDockWidget, "Time series"), dock)
+        self.findChild(QDockWidget, "Time series").raise_()
+        self.presets.changed.connect(
+            lambda preset, loaded: self.sweeps_view.preset_loaded(preset) if loaded else None)
+        self.sweeps_view.load_requested.connect(self._load_sweep_cell)
+        self.sweeps_view.stop_with(self)
+        self.tabs.currentChanged.connect(
+            lambda index: self.sweeps_view.follow_tab(dock, self.tabs.widget(index)
+                                                      is not self.cnn_view))
+
+    def _load_sweep_cell(self, preset) -> None:
+        self.tabs.setCurrentWidget(self.landscape_view)
+        self.worker.submit("load", preset)
 
     def _cache_static_items(self) -> None:
         """Axes and legends change rarely: let Qt keep them as pixmaps instead of re-running
