@@ -325,7 +325,7 @@ def test_cli_cnn_writes_npz_json_and_figures(tmp_path):
 
 def test_cli_cnn_rejects_a_bad_preset_without_traceback(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('name = "b"\n[training]\noptimizer = "adam"\n')
+    bad.write_text('name = "b"\n[training]\noptimizer = "lbfgs"\n')
     done = subprocess.run([sys.executable, "-m", "engine", "cnn", str(bad), "--out",
                            str(tmp_path / "x.npz")], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2

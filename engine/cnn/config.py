@@ -14,15 +14,20 @@ test_per_class = 50        # fixed test set; 0 = each run's test set is every im
 channels = [8, 16]
 ghosts = 2                 # the ghost arm; the baseline arm has e = 0
 ghost_init_scale = 1.0     # ghost head rows start at this multiple of the default init
+ghost_schedule = "fixed"   # fixed | remove (all ghost logits dropped at ghost_off_epoch) |
+                           # linear (live ghosts fall from `ghosts` to 0 at ghost_off_epoch)
+ghost_off_epoch = 0        # > 0 when ghost_schedule is not fixed
 [training]
-optimizer = "gd"           # gd (full batch) | sgd (minibatches without replacement)
+optimizer = "gd"           # gd (full batch) | sgd (minibatches without replacement) |
+                           # adam (minibatches as sgd; Kingma & Ba 2015, default β, ε)
 lr = 0.1
-batch_size = 32            # sgd only
+batch_size = 32            # sgd and adam only
 epochs = 400
 runs = 30
 seed = 0
 [diagnostics]
 every = 0                  # σ(θ), λ_max, λ_min, Lyapunov every k epochs (0 = never)
+gradient_gap_every = 0     # ‖∇f_ext − ∇f_orig‖ over the shared weights every k epochs (0 = never)
 lanczos_steps = 20
 snapshots = 100            # weight snapshots kept for the PCA view
 [peaks]
@@ -41,6 +46,7 @@ import tomli_w
 from ..presets import _Reader, assign, parse_toml, read_text
 
 CNN_TABLES = ("data", "model", "training", "diagnostics", "peaks")
+GHOST_SCHEDULES = ("fixed", "remove", "linear")
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class ModelSpec:
     channels: tuple[int, int] = (8, 16)
     ghosts: int = 2
     ghost_init_scale: float = 1.0
+    ghost_schedule: str = "fixed"
+    ghost_off_epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,7 @@ class TrainingSpec:
 @dataclass(frozen=True)
 class CnnDiagnosticsSpec:
     every: int = 0
+    gradient_gap_every: int = 0
     lanczos_steps: int = 20
     snapshots: int = 100
 
@@ -129,7 +138,8 @@ def cnn_preset_from_dict(data: dict, source: str = "<string>") -> CnnPreset:
                      f"image")
 
     m = r.table(data.get("model", {}), "model")
-    r.unknown(m, {"channels", "ghosts", "ghost_init_scale"}, "model")
+    r.unknown(m, {"channels", "ghosts", "ghost_init_scale", "ghost_schedule", "ghost_off_epoch"},
+              "model")
     channels = m.get("channels", [8, 16])
     if not isinstance(channels, list) or len(channels) != 2:
         raise r.fail("model.channels", f"= {channels!r}: expected a list of two integers")
@@ -138,25 +148,33 @@ def cnn_preset_from_dict(data: dict, source: str = "<string>") -> CnnPreset:
                   r.integer(channels[1], "model.channels[1]", low=1, high=256)),
         ghosts=r.integer(m.get("ghosts", 2), "model.ghosts", low=0, high=64),
         ghost_init_scale=r.number(m.get("ghost_init_scale", 1.0), "model.ghost_init_scale",
-                                  low=0.0))
+                                  low=0.0),
+        ghost_schedule=r.string(m.get("ghost_schedule", "fixed"), "model.ghost_schedule",
+                                GHOST_SCHEDULES),
+        ghost_off_epoch=r.integer(m.get("ghost_off_epoch", 0), "model.ghost_off_epoch", low=0))
+    if model_spec.ghost_schedule != "fixed" and model_spec.ghost_off_epoch == 0:
+        raise r.fail("model.ghost_off_epoch", f"= 0: ghost_schedule = "
+                     f"'{model_spec.ghost_schedule}' needs the epoch the ghosts are gone (≥ 1)")
 
     t = r.table(data.get("training", {}), "training")
     r.unknown(t, {"optimizer", "lr", "batch_size", "epochs", "runs", "seed"}, "training")
     training = TrainingSpec(
-        optimizer=r.string(t.get("optimizer", "gd"), "training.optimizer", ("gd", "sgd")),
+        optimizer=r.string(t.get("optimizer", "gd"), "training.optimizer", ("gd", "sgd", "adam")),
         lr=r.number(t.get("lr", 0.1), "training.lr", low=0.0, low_open=True, high=100.0),
         batch_size=r.integer(t.get("batch_size", 32), "training.batch_size", low=1),
         epochs=r.integer(t.get("epochs", 400), "training.epochs", low=1, high=1_000_000),
         runs=r.integer(t.get("runs", 30), "training.runs", low=1, high=10_000),
         seed=r.integer(t.get("seed", 0), "training.seed", low=0))
-    if training.optimizer == "sgd" and training.batch_size > data_spec.per_class * 10:
+    if training.optimizer in ("sgd", "adam") and training.batch_size > data_spec.per_class * 10:
         raise r.fail("training.batch_size", f"= {training.batch_size}: larger than the "
                      f"training set")
 
     g = r.table(data.get("diagnostics", {}), "diagnostics")
-    r.unknown(g, {"every", "lanczos_steps", "snapshots"}, "diagnostics")
+    r.unknown(g, {"every", "gradient_gap_every", "lanczos_steps", "snapshots"}, "diagnostics")
     diagnostics = CnnDiagnosticsSpec(
         every=r.integer(g.get("every", 0), "diagnostics.every", low=0),
+        gradient_gap_every=r.integer(g.get("gradient_gap_every", 0),
+                                     "diagnostics.gradient_gap_every", low=0),
         lanczos_steps=r.integer(g.get("lanczos_steps", 20), "diagnostics.lanczos_steps",
                                 low=2, high=500),
         snapshots=r.integer(g.get("snapshots", 100), "diagnostics.snapshots", low=2,

@@ -24,16 +24,19 @@ import torch
 
 from . import data as cnn_data
 from .config import CnnPreset
+from .inference import padded_images, shared_logits
 from .memory import keep_freed_memory
+from .schedule import live_ghosts
 from .curvature import hvp_operator, lanczos_extremes, noise_norm
 from .model import (PARAM_NAMES, Architecture, forward, ghost_mask, init_params, loss_parts,
                     model_major, per_sample_loss, shared_vector)
 
 EVERY_EPOCH = ("train_loss", "train_loss_orig", "train_acc", "f_ghost", "ghost_mass",
-               "grad_norm", "test_loss", "test_loss_ext", "test_acc")
+               "grad_norm", "test_loss", "test_loss_ext", "test_acc", "live_ghosts")
 TEST_CHUNK_BYTES = 256 * 2 ** 20   # first-convolution output per chunk of test images
 SOMETIMES = ("noise_norm", "lambda_max", "lambda_min", "lambda_max_res", "lambda_min_res",
-             "lyapunov_term")
+             "lyapunov_term", "gradient_gap")
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8     # Kingma & Ba (2015)'s defaults
 
 
 def top_principal_axes(centred: np.ndarray, k: int, oversample: int = 8,
@@ -163,7 +166,12 @@ class CnnExperiment:
         # images for every model at once would take gigabytes
         per_image = self.models * spec.channels[0] * height * width * 4
         self.test_chunk = max(1, int(TEST_CHUNK_BYTES // per_image))
+        # on the CPU the fused inference kernels evaluate the test set (engine.cnn.inference);
+        # None selects the autograd path's forward, as on CUDA
+        self.test_padded = (padded_images(self.test_x[:, 0]) if self.device.type == "cpu"
+                            else None)
         self.ghosts = [e for e in self.arms for _ in self.run_ids]
+        self.live = list(self.ghosts)       # ghost logits live now (model.ghost_schedule)
         self.mask = ghost_mask(self.arch, self.ghosts, self.device, dtype)
         seeds = [_seed(tr.seed, r, 2) for _ in self.arms for r in self.run_ids]
         ghost_seeds = [_seed(tr.seed, r, 3, e) for e in self.arms for r in self.run_ids]
@@ -174,6 +182,8 @@ class CnnExperiment:
         self.params = {k: v.to(**put).requires_grad_(True) for k, v in params.items()}
         self.epochs = tr.epochs
         self.epoch = 0
+        self._adam_state: list[torch.Tensor] | None = None
+        self._adam_steps = 0
         shape = (self.epochs + 1, self.models)
         self._rows = {name: np.full(shape, np.nan) for name in EVERY_EPOCH + SOMETIMES}
         every = preset.diagnostics.every
@@ -191,6 +201,9 @@ class CnnExperiment:
         return logits, loss_parts(logits, labels, self.mask, self.classes)
 
     def _test_parts(self):
+        if self.test_padded is not None:
+            logits = shared_logits(self.params, self.test_padded)
+            return loss_parts(logits, self.test_y, self.mask, self.classes, self.test_weights)
         chunks = [forward(self.params, self.test_x[s:s + self.test_chunk])
                   for s in range(0, self.test_x.shape[0], self.test_chunk)]
         logits = chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=1)
@@ -199,9 +212,35 @@ class CnnExperiment:
     def _leaves(self):
         return [self.params[name] for name in PARAM_NAMES]
 
+    def _apply_schedule(self, t: int) -> None:
+        """Mask the ghost logits that ``model.ghost_schedule`` has dropped by epoch ``t``."""
+        spec = self.preset.model
+        live = [live_ghosts(e, spec.ghost_schedule, spec.ghost_off_epoch, t) for e in self.ghosts]
+        if live != self.live:
+            self.live = live
+            self.mask = ghost_mask(self.arch, live, self.device, self.dtype)
+
+    def _gradient_gap(self, parts) -> torch.Tensor:
+        """(M,) ‖∇_w f_ext − ∇_w f_orig‖ = ‖∇_w f_ghost‖ over the shared weights w (convolutions,
+        real-class head rows), the quantity Park & Yun (2025) show vanishing with the ghost mass
+        (their Result 5.3); the ghost rows γ are left out."""
+        grads = torch.autograd.grad(parts.ghost.sum(), self._leaves(), retain_graph=True,
+                                    allow_unused=True)
+        total = torch.zeros(self.models, device=self.device, dtype=self.dtype)
+        for name, g in zip(PARAM_NAMES, grads):
+            if g is None:
+                continue
+            if name.startswith("head"):
+                g = g[:, :self.classes]
+            total = total + g.pow(2).reshape(self.models, -1).sum(1)
+        return torch.sqrt(total)
+
     def _measure(self, t: int) -> list[torch.Tensor]:
         """Record row ``t`` at the current weights; returns the full-data gradient."""
         logits, parts = self._objective()
+        gap_every = self.preset.diagnostics.gradient_gap_every
+        if gap_every and t % gap_every == 0:
+            self._rows["gradient_gap"][t] = self._gradient_gap(parts).double().cpu().numpy()
         grads = torch.autograd.grad(parts.ext.sum(), self._leaves())
         gnorm = torch.sqrt(sum(g.pow(2).reshape(self.models, -1).sum(1) for g in grads))
         with torch.no_grad():
@@ -209,7 +248,8 @@ class CnnExperiment:
         rows = {"train_loss": parts.ext, "train_loss_orig": parts.orig,
                 "train_acc": parts.accuracy, "f_ghost": parts.ghost,
                 "ghost_mass": parts.ghost_mass, "grad_norm": gnorm,
-                "test_loss": test.orig, "test_loss_ext": test.ext, "test_acc": test.accuracy}
+                "test_loss": test.orig, "test_loss_ext": test.ext, "test_acc": test.accuracy,
+                "live_ghosts": torch.tensor(self.live)}
         for name, value in rows.items():
             self._rows[name][t] = value.detach().double().cpu().numpy()
         if self.diag_epochs.size and t % self.preset.diagnostics.every == 0:
@@ -248,21 +288,35 @@ class CnnExperiment:
     def _step(self, grads: list[torch.Tensor]) -> None:
         lr = self.preset.training.lr
         with torch.no_grad():
-            for p, g in zip(self._leaves(), grads):
-                p.sub_(lr * g)
+            if self.preset.training.optimizer != "adam":
+                for p, g in zip(self._leaves(), grads):
+                    p.sub_(lr * g)
+                return
+            # Adam is elementwise, so stacking the models changes nothing in any one of them
+            (b1, b2), self._adam_steps = ADAM_BETAS, self._adam_steps + 1
+            if self._adam_state is None:
+                self._adam_state = [torch.zeros_like(g) for g in grads for _ in range(2)]
+            scale = lr * math.sqrt(1 - b2 ** self._adam_steps) / (1 - b1 ** self._adam_steps)
+            for i, (p, g) in enumerate(zip(self._leaves(), grads)):
+                first, second = self._adam_state[2 * i], self._adam_state[2 * i + 1]
+                first.mul_(b1).add_(g, alpha=1 - b1)
+                second.mul_(b2).addcmul_(g, g, value=1 - b2)
+                p.addcdiv_(first, second.sqrt().add_(ADAM_EPS * math.sqrt(
+                    1 - b2 ** self._adam_steps)), value=-scale)
 
     def advance(self, epochs: int = 1, progress: Callable[[int, int], None] | None = None,
                 cancelled: Callable[[], bool] | None = None) -> None:
         """Train ``epochs`` more epochs (clipped at the preset's total)."""
         stop = min(self.epoch + int(epochs), self.epochs)
-        sgd = self.preset.training.optimizer == "sgd"
+        minibatch = self.preset.training.optimizer in ("sgd", "adam")
         rows = torch.arange(self.models, device=self.device)[:, None]
         channels_last = torch.channels_last
         while self.epoch < stop:
             if cancelled is not None and cancelled():
                 return
+            self._apply_schedule(self.epoch)
             grads = self._measure(self.epoch)
-            if not sgd:
+            if not minibatch:
                 self._step(grads)
             else:
                 for index in self._batches(self.epoch):
@@ -272,6 +326,7 @@ class CnnExperiment:
                     self._step(torch.autograd.grad(parts.ext.sum(), self._leaves()))
             self.epoch += 1
             if self.epoch == self.epochs:
+                self._apply_schedule(self.epoch)
                 self._measure(self.epoch)
             if progress is not None:
                 progress(self.epoch, self.epochs)
