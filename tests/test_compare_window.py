@@ -49,7 +49,7 @@ def test_a_compare_preset_draws_every_configuration_side_by_side(qtbot, tmp_path
               and all(e is not None for e in view.escapes), "every configuration's series")
         # the window's worker runs the first configuration, the others their own
         assert window.worker.state is not None and window.preset.dynamics.kind == "langevin"
-        assert [w.preset.dynamics.kind for w in side.followers] == ["sgd", "adam"]
+        assert [p.dynamics.kind for p in side.presets] == ["langevin", "sgd", "adam"]
         for cloud in side.clouds:
             assert len(cloud) == 300 and np.isfinite(cloud.positions).all()
         for k in range(3):
