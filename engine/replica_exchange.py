@@ -214,8 +214,24 @@ class ReplicaExchange:
             if (start + piece) % every == 0:
                 self._swap(start + piece)
         n_blocks = -(-self.positions.shape[0] // dyn.BLOCK)
-        return (np.empty((n_blocks, capacity, 4), dtype=np.int64),
-                np.zeros(n_blocks, dtype=np.int64))
+        return np.empty((n_blocks, 0, 4), dtype=np.int64), np.zeros(n_blocks, dtype=np.int64)
+
+    def kernel_ready(self) -> bool:
+        """Whether the lowest rung's copy of the step loop and the hotter rungs' (no
+        diagnostics or escape tracking) are both compiled."""
+        if not super().kernel_ready():
+            return False
+        saved = self.diagnostics, self._cores
+        self.diagnostics, self._cores = False, _NO_CORES
+        try:
+            return super().kernel_ready()
+        finally:
+            self.diagnostics, self._cores = saved
+
+    def compile(self, escapes: bool | None = None) -> None:
+        """Compile the lowest rung's step loop and the hotter rungs' (zero steps of each)."""
+        super().compile(escapes)
+        self._advance_hot_rungs(0, self.step)
 
     def _advance_hot_rungs(self, piece: int, start: int) -> None:
         """Rungs 1 … K − 1 take ``piece`` steps in the kind's own kernel at their temperature,
