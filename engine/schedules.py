@@ -91,9 +91,9 @@ class ParamSchedule:
         """The value at global step ``step`` of a parameter whose preset value is ``start``
         (for an expression, NaN where it cannot be evaluated)."""
         if self.shape == "step":
-            return start * self.factor ** (step // self.interval)
+            return start * _power(self.factor, step // self.interval)
         if self.shape == "exponential":
-            return start * self.factor ** (step / self.interval)
+            return start * _power(self.factor, step / self.interval)
         if self.shape == "linear":
             return start + (self.end - start) * min(step, self.steps) / self.steps
         if self.shape == "cosine":
@@ -113,6 +113,15 @@ class ParamSchedule:
         if self.shape == "expression":
             return _evaluate(_parsed(self.expr), {"t": float(step), "v0": float(start)})
         return start
+
+
+def _power(factor: float, exponent: float) -> float:
+    """``factor ** exponent``, ``inf`` where it overflows (Python raises instead; the range
+    check then names the key and the step)."""
+    try:
+        return factor ** exponent
+    except OverflowError:
+        return math.inf
 
 
 def _cosine(start: float, end: float, progress: float) -> float:

@@ -77,6 +77,9 @@ def test_the_new_shapes_at_given_steps():
     for t in (0, 37, 400):
         assert formula.value(0.3, t) == 0.3 * math.exp(-t / 100) + 0.001 * math.sqrt(t)
     assert math.isnan(ParamSchedule("expression", expr="log(v0 - t)").value(1.0, 5))
+    # a power past float64's range is inf (then a range error naming the key), not a crash
+    assert ParamSchedule("step", factor=2.0, interval=1).value(1.0, 5000) == math.inf
+    assert ParamSchedule("exponential", factor=2.0, interval=1).value(1.0, 5000) == math.inf
     # B: rounded half up, held in [1, n]
     assert [batch_size_of(v, 64) for v in (0.2, 1.5, 2.49, 2.5, 63.7, 1e9)] == [1, 2, 2, 3, 64, 64]
 
@@ -136,6 +139,8 @@ def test_a_schedule_round_trips_and_is_validated():
                           r"-1.7 at step 100 .*must be in \[0, 1e\+06\]"),
                          ({"lr": {"shape": "exponential", "factor": 1000.0, "interval": 10}},
                           r"dynamics.schedule.lr: \(shape 'exponential'\) gives .* at step"),
+                         ({"temperature": {"shape": "step", "factor": 2.0, "interval": 1}},
+                          r"dynamics.schedule.temperature: \(shape 'step'\) gives 3.8\d*e\+29 at step 100"),
                          ({"lr": {"shape": "step", "factor": 0}},
                           r"dynamics.schedule.lr.factor = 0.0: must be > 0")):
         with pytest.raises(PresetError, match=message):
