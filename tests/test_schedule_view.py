@@ -3,6 +3,7 @@ parameter as a curve of its value against the step â€” the engine's own values â
 the current step; it follows preset changes and is hidden for a run without a schedule."""
 import numpy as np
 import pytest
+from PyQt6.QtWidgets import QApplication
 
 from app.views.schedule import ScheduleView
 from engine.presets import load
@@ -73,3 +74,14 @@ def test_the_window_shows_the_annealing_schedule_with_the_current_step(qtbot, wi
     assert y == scheduled(window.preset.dynamics, view.step).temperature < 30.0
     steps, values = (view.curves["temperature"].xData, view.curves["temperature"].yData)
     assert values[0] == 30.0 and values[-1] == 1.0
+    # at the smallest screen the title, the curve's axes and the marker stay inside the view
+    window.resize(1366, 768)
+    for _ in range(5):
+        QApplication.processEvents()
+        qtbot.wait(20)
+    shown = view.mapToScene(view.viewport().rect()).boundingRect().adjusted(-1, -1, 1, 1)
+    plot = view.plots["temperature"]
+    for item in (plot.titleLabel.item, plot.getAxis("left"), plot.getAxis("bottom"),
+                 view.markers["temperature"]):
+        assert shown.contains(item.sceneBoundingRect()), item
+    assert view.width() >= 250 and view.height() >= 140
