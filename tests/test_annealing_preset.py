@@ -33,8 +33,8 @@ def test_annealing_fills_the_deepest_basin_beyond_the_constant_temperature_run()
     assert start != deepest  # the cloud starts elsewhere
     annealed = _final_occupation(preset, structure, deepest)
     held = _final_occupation(constant, structure, deepest)
-    # binomial standard error of the difference of two occupations of PARTICLES each (the
-    # shared noise streams correlate the runs positively, which only shrinks the true error)
+    # binomial standard error of the difference of two occupations of PARTICLES each, as if
+    # the runs were independent (they share their initial cloud and noise streams)
     error = math.sqrt((annealed * (1 - annealed) + held * (1 - held)) / PARTICLES)
     assert annealed - held > 3 * error, (annealed, held, error)
     assert annealed > 0.5  # most of the cloud, not just more of it
