@@ -218,7 +218,7 @@ def test_annealing_lowers_the_effective_temperature_and_resumes_from_a_checkpoin
 
 def test_the_lyapunov_estimate_follows_the_scheduled_step_size():
     """GD on f = |x|²/2 multiplies every tangent vector by 1 − η_t per step, so the per-step
-    tangent exponent after 250 steps is the mean of log(1 − η_t) over the scheduled η_t — not
+    Lyapunov estimates after 250 steps is the mean of log(1 − η_t) over the scheduled η_t — not
     log(1 − η₀), what an estimate ignoring the schedule would give."""
     preset = make_preset(landscape={"builtin": "quadratic", "boundary": "none"},
                          dynamics={"kind": "gd", "lr": 0.1, "schedule": {
@@ -229,7 +229,10 @@ def test_the_lyapunov_estimate_follows_the_scheduled_step_size():
     sim = Simulation(preset)
     sim.advance(250)
     expected = (100 * math.log(0.9) + 100 * math.log(0.95) + 50 * math.log(0.975)) / 250
-    np.testing.assert_allclose(sim.snapshot().tangent_lyapunov, expected, rtol=1e-10)
+    frame = sim.snapshot()
+    np.testing.assert_allclose(frame.tangent_lyapunov, expected, rtol=1e-10)
+    # γ̂ (Park & Yun 2025) is the mean of log‖I − η_t H‖ = log(1 − η_t) here: the same number
+    np.testing.assert_allclose(frame.lyapunov, expected, rtol=1e-10)
     assert abs(expected - math.log(0.9)) > 0.03
 
 
@@ -267,3 +270,18 @@ def test_a_schedule_is_set_from_the_command_line(tmp_path, capsys):
     assert main([*common, "--set", "dynamics.schedule.lr.shape=cosine_ish",
                  "--out", str(out)]) == 2
     assert "dynamics.schedule.lr.shape = 'cosine_ish': must be one of" in capsys.readouterr().err
+
+
+def test_a_scheduled_batch_size_and_formula_resume_from_a_checkpoint_bit_for_bit():
+    preset = _preset({"every": 6, "lr": {"shape": "expression", "expr": "v0 / (1 + t / 40)"},
+                      "batch_size": {"shape": "cyclic", "end": 32, "period": 24,
+                                     "wave": "cosine"}}, kind="sgd", batch_size=4)
+    sim = Simulation(preset)
+    sim.advance(37)
+    saved = sim.checkpoint()
+    sim.advance(40)
+    fresh = Simulation(preset)
+    fresh.restore(saved)
+    fresh.advance(40)
+    assert_same_run(sim, fresh)
+    assert set(sim.trajectory_arrays()["series_batch_size"]) > {4.0, 32.0}
