@@ -18,7 +18,7 @@ import tomli_w
 from .dynamics import BOUNDARIES, NOISE_MODELS
 from .kinds import kind_named, kind_names
 from .replica_spec import ReplicaSpec, parse_replicas, replicas_to_dict
-from .schedules import Schedule, check_schedule_values, parse_schedule, schedule_to_dict
+from .schedules import Schedule, parse_schedule, resolve_schedule, schedule_to_dict
 
 CLASSIFIER_PARAMS = ("alpha", "classes", "teacher_x", "teacher_y", "label_noise")
 
@@ -313,7 +313,7 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
         record_every=r.integer(run_table.get("record_every", RunSpec.record_every),
                                "run.record_every", low=1, high=10**9),
     )
-    check_schedule_values(dynamics, run.steps, r.fail)
+    dynamics = resolve_schedule(dynamics, run.steps, r.fail)  # steps = 0: the run's length
     preset = Preset(name, description, landscape, dynamics, ensemble, run, source)
     _check_landscape(preset, r)
     return preset

@@ -38,7 +38,8 @@ The batch size is an integer: the scheduled value is rounded half up, ``⌊v + �
 ``[1, dynamics.dataset_size]``; it applies to the kinds that use B (``engine.kinds``: sgd, ghost,
 adam, rmsprop, adamw) and is ignored by the others, as ``dynamics.batch_size`` is.  η and T must
 stay finite and ≥ 0: an expression that leaves that range is an error naming the key, the step
-and the value (at load for the steps of ``run.steps``, see :func:`check_schedule_values`).
+and the value (at load for the steps of ``run.steps``, see :func:`resolve_schedule`).  ``steps``
+left out (or 0) is the run's length, ``run.steps``.
 
 Every value is piecewise constant: the value of step ``t`` is the schedule's at
 ``every·⌊t/every⌋``, and ``Simulation.advance`` cuts its compiled chunks at those multiples, so a
@@ -79,7 +80,7 @@ class ScheduleError(ValueError):
 class ParamSchedule:
     shape: str = "constant"
     end: float = 0.0
-    steps: int = 1
+    steps: int = 0  # cosine, linear, warmup_cosine: S; 0 (or absent) = run.steps, set at load
     factor: float = 0.5
     interval: int = 1000
     warmup: int = 0
@@ -95,13 +96,15 @@ class ParamSchedule:
         if self.shape == "exponential":
             return start * _power(self.factor, step / self.interval)
         if self.shape == "linear":
-            return start + (self.end - start) * min(step, self.steps) / self.steps
+            span = max(self.steps, 1)
+            return start + (self.end - start) * min(step, span) / span
         if self.shape == "cosine":
-            return _cosine(start, self.end, min(step, self.steps) / self.steps)
+            span = max(self.steps, 1)
+            return _cosine(start, self.end, min(step, span) / span)
         if self.shape == "warmup_cosine":
             if step < self.warmup:
                 return start * step / self.warmup
-            decay = self.steps - self.warmup
+            decay = max(self.steps - self.warmup, 1)
             return _cosine(start, self.end, min(step - self.warmup, decay) / decay)
         if self.shape == "cyclic":
             phase = (step % self.period) / self.period
@@ -190,6 +193,29 @@ def values_over(dynamics, name: str, steps: np.ndarray) -> np.ndarray:
     return out
 
 
+def resolve_schedule(dynamics, run_steps: int, fail: Callable[[str, str], Exception]):
+    """``dynamics`` with each schedule's ``steps = 0`` set to the run's length ``run_steps``
+    (so ``--set dynamics.schedule.lr.shape=cosine`` decays over the run), checked: a warm-up
+    shorter than its schedule, η and T in range at the segment starts of the run
+    (:func:`check_schedule_values`)."""
+    schedule = dynamics.schedule
+    if schedule is None:
+        return dynamics
+    changes = {}
+    for name in SCHEDULED:
+        item = getattr(schedule, name)
+        if item is not None and item.steps == 0 and item.shape in _SPANNED:
+            changes[name] = item = replace(item, steps=max(run_steps, 1))
+        if item is not None and item.shape == "warmup_cosine" and item.warmup >= item.steps:
+            key = f"dynamics.schedule.{name}"
+            raise fail(f"{key}.warmup", f"= {item.warmup}: must be < {key}.steps = "
+                       f"{item.steps}")
+    if changes:
+        dynamics = replace(dynamics, schedule=replace(schedule, **changes))
+    check_schedule_values(dynamics, run_steps, fail)
+    return dynamics
+
+
 def check_schedule_values(dynamics, run_steps: int, fail: Callable[[str, str], Exception]) -> None:
     """Raise ``fail(key, message)`` if a scheduled η or T leaves its range at a segment start of
     the first ``run_steps`` steps (at most :data:`MAX_CHECKED_SEGMENTS` starts, spread evenly;
@@ -268,6 +294,7 @@ def _evaluate(expression: Expression, names: dict[str, float]) -> float:
 
 # --- preset tables --------------------------------------------------------------------------------
 
+_SPANNED = ("cosine", "linear", "warmup_cosine")  # the shapes that run over `steps`
 _FIELDS = ("shape", "end", "steps", "factor", "interval", "warmup", "period", "wave", "expr")
 
 
@@ -293,7 +320,7 @@ def parse_schedule(raw: Any, number: Callable, integer: Callable, string: Callab
             shape=string(item.get("shape", d.shape), f"{sub}.shape", SHAPES),
             end=number(item.get("end", low if name == "batch_size" else d.end), f"{sub}.end",
                        low=low, high=high),
-            steps=integer(item.get("steps", d.steps), f"{sub}.steps", low=1, high=10**12),
+            steps=integer(item.get("steps", d.steps), f"{sub}.steps", low=0, high=10**12),
             factor=number(item.get("factor", d.factor), f"{sub}.factor", low=0, low_open=True,
                           high=1e3),
             interval=integer(item.get("interval", d.interval), f"{sub}.interval", low=1,
@@ -308,10 +335,8 @@ def parse_schedule(raw: Any, number: Callable, integer: Callable, string: Callab
 
 
 def _check_shape(item: ParamSchedule, key: str, fail: Callable[[str, str], Exception]) -> None:
-    """What the per-key checks cannot see: a warm-up shorter than the schedule, an expression
-    that parses."""
-    if item.shape == "warmup_cosine" and item.warmup >= item.steps:
-        raise fail(f"{key}.warmup", f"= {item.warmup}: must be < {key}.steps = {item.steps}")
+    """What the per-key checks cannot see: an expression that parses, and only there (the
+    warm-up is checked against ``steps`` once the run's length is known: resolve_schedule)."""
     if item.shape == "expression":
         if not item.expr.strip():
             raise fail(f"{key}.expr", "missing (shape = 'expression' needs a formula in t and v0)")

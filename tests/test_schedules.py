@@ -106,6 +106,19 @@ def test_an_expression_leaving_the_range_mid_run_stops_the_run_with_the_key_and_
     assert sim.step == 50
 
 
+def test_a_schedule_without_steps_spans_the_run():
+    """``steps`` left out is ``run.steps`` (set at load, so saving writes it): a bare
+    ``shape = "cosine"`` decays to ``end`` over the run, not in one step."""
+    preset = make_preset(dynamics={"kind": "langevin", "lr": 0.02, "temperature": 0.3,
+                                   "schedule": {"lr": {"shape": "cosine", "end": 0.002},
+                                                "temperature": {"shape": "step"}}},
+                         run={"steps": 400})
+    assert preset.dynamics.schedule.lr.steps == 400
+    assert preset.dynamics.schedule.temperature.steps == 0  # a step schedule has no span
+    assert scheduled(preset.dynamics, 200).lr == pytest.approx(0.011)
+    assert loads(dumps(preset)) == preset
+
+
 def test_a_schedule_round_trips_and_is_validated():
     preset = _preset({"every": 50, "temperature": {"shape": "step", "factor": 0.5,
                                                    "interval": 100}})
