@@ -235,19 +235,12 @@ def cmd_sweep_grid(args) -> int:
     """``sweep PRESET --grid … --seeds S --out FILE.nc|.zarr``: the Cartesian product of the
     grids (and the zipped --vary values) × S seeds on Dask distributed, each finished point
     persisted at once, resumed by the same command; exit 1 when a point failed (engine.sweep)."""
-    from .sweep import build_sweep, run_sweep
+    from .sweep import build_sweep
     from .sweep.bundled import draw_figures, is_sweep_file, load_sweep_file
-    from .sweep.store import parts_folder
     spec = load_sweep_file(args.preset) if is_sweep_file(args.preset) else None
     grids = list(spec.grid if spec else ()) + list(args.grid or [])
     varies = list(spec.vary if spec else ()) + list(args.vary or [])
-    if not grids and not varies:
-        raise PresetError("--grid", "", "give at least one --grid key.path=values (or --vary)")
-    if args.workers is not None and args.workers < 0:
-        raise PresetError("--workers", str(args.workers), "must be >= 0 (0: in this process)")
-    if args.scheduler is not None and args.workers is not None:
-        raise PresetError("--scheduler", args.scheduler, "give --workers or --scheduler, "
-                                                         "not both")
+    _check_executor(args, grids or varies)
     if spec is None:
         preset, seeds, tol = _load_with_overrides(args), 1, args.converged_tol
     else:  # a sweep file: its preset, overrides, seeds and tolerance, the command's on top
@@ -256,6 +249,26 @@ def cmd_sweep_grid(args) -> int:
     tol = {} if tol is None else {"converged_tol": tol}
     sweep = build_sweep(preset, grids, varies, seeds if args.seeds is None else args.seeds,
                         **tol)  # every point validated: nothing runs on a bad value
+    return _run_grid(args, sweep, (lambda outcome: draw_figures(spec, outcome.dataset,
+                                                                 args.out)) if spec else None)
+
+
+def _check_executor(args, axes) -> None:
+    """The options a grid sweep needs: an axis, and --workers or --scheduler (not both)."""
+    if not axes:
+        raise PresetError("--grid", "", "give at least one --grid key.path=values (or --vary)")
+    if args.workers is not None and args.workers < 0:
+        raise PresetError("--workers", str(args.workers), "must be >= 0 (0: in this process)")
+    if args.scheduler is not None and args.workers is not None:
+        raise PresetError("--scheduler", args.scheduler, "give --workers or --scheduler, "
+                                                         "not both")
+
+
+def _run_grid(args, sweep, figures=None) -> int:
+    """Run ``sweep`` to ``args.out`` with the progress bar on stderr; ``figures(outcome)``
+    returns the paths of figures drawn after a sweep whose points all succeeded."""
+    from .sweep import run_sweep
+    from .sweep.store import parts_folder
     out = Path(args.out)
     if args.scheduler:
         where = f"the Dask cluster at {args.scheduler}"
@@ -313,8 +326,8 @@ def cmd_sweep_grid(args) -> int:
     print(out)
     if args.csv:
         print(args.csv)
-    if spec is not None and not outcome.errors:
-        for figure in draw_figures(spec, outcome.dataset, out):
+    if figures is not None and not outcome.errors:
+        for figure in figures(outcome):
             print(figure)
     if outcome.errors:
         print(f"error: {len(outcome.errors)} of {sweep.size} points failed (NaN in {out}, "
@@ -408,6 +421,12 @@ def cmd_cnn(args) -> int:
     preset = apply_cnn_sets(load_cnn(args.preset), list(args.set or []))
     preset = with_overrides(preset, args.runs, args.epochs)
     out = Path(args.out)
+    if args.grid or out.suffix in (".nc", ".zarr"):
+        return cmd_cnn_grid(args, preset)
+    for option in ("seeds", "workers", "scheduler", "csv"):
+        if getattr(args, option) is not None:
+            raise PresetError(f"--{option}", str(getattr(args, option)),
+                              "belongs to a grid sweep: give --grid and --out FILE.nc")
     if out.suffix != ".npz":
         raise PresetError("--out", str(out), "must end in .npz")
     _prepare(out)
@@ -437,6 +456,19 @@ def cmd_cnn(args) -> int:
         write_json(sweep, {"key": key, "rows": table})
         print(sweep)
     return 0
+
+
+def cmd_cnn_grid(args, preset) -> int:
+    """``cnn PRESET --grid training.lr=… [--seeds S] --out FILE.nc``: the CNN experiment at
+    every grid point × S training seeds on the sweep executor (engine.sweep.cnn_point); CUDA
+    points go to workers with the Dask resource GPU when the cluster has any."""
+    from .sweep import build_sweep
+    if args.vary:
+        raise PresetError("--vary", args.vary, "with --grid, give every key as a --grid")
+    _check_executor(args, args.grid)
+    sweep = build_sweep(preset, args.grid, seeds=1 if args.seeds is None else args.seeds,
+                        device=args.device)
+    return _run_grid(args, sweep)
 
 
 def cmd_paths(args) -> int:
@@ -700,8 +732,21 @@ def build_parser() -> argparse.ArgumentParser:
     cnn.add_argument("--vary", metavar="KEY.PATH=V1,V2,…",
                      help="repeat the experiment for each value (e.g. training.lr=0.05,0.1,0.2),"
                           " writing <out>_<key><value>.npz each and a <out>_sweep.json table")
+    cnn.add_argument("--grid", action="append", metavar="KEY.PATH=VALUES",
+                     help="a grid sweep on the sweep executor (with --out FILE.nc or .zarr): "
+                          "one dimension, v1,v2,… or start:stop:count or log:…; repeatable")
+    cnn.add_argument("--seeds", type=int, metavar="S",
+                     help="(--grid) training seeds per grid point (default 1)")
+    cnn.add_argument("--workers", type=int, metavar="N",
+                     help="(--grid) local Dask worker processes (default: one per core; 0: in "
+                          "this process)")
+    cnn.add_argument("--scheduler", metavar="ADDRESS",
+                     help="(--grid) a running Dask cluster; workers started with --resources "
+                          "GPU=1 take the CUDA points")
+    cnn.add_argument("--csv", metavar="FILE", help="(--grid) also a tidy table, a row a point")
     cnn.add_argument("--out", required=True, metavar="FILE",
-                     help="output .npz (its .json and figures beside it); its folder is created")
+                     help="output .npz (its .json and figures beside it), or with --grid a "
+                          ".nc/.zarr dataset; its folder is created")
     cnn.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     cnn.set_defaults(func=cmd_cnn)
     return parser

@@ -13,7 +13,10 @@ From Python::
     outcome.dataset            # xarray.Dataset: dims (dynamics.temperature, seed, …)
 
 * :mod:`.grid` — axes, seeds per point, validation of every point before anything runs;
-* :mod:`.point` — one point (what a worker runs) reduced to numbers;
+* :mod:`.point` — one point (what a worker runs) reduced to numbers; :mod:`.cnn_point` the
+  same for a CNN preset (``engine cnn --grid``);
+* :mod:`.bundled` — sweep files (``presets/sweeps/``): a preset with its grid and figures;
+* :mod:`.plot` — phase diagrams (``engine plot``);
 * :mod:`.executor` — LocalCluster / scheduler address / in-process, failures, progress;
 * :mod:`.store` — one part per finished point, resume, merge into the Dataset, netCDF/Zarr/CSV.
 """
@@ -54,8 +57,8 @@ def run_sweep(sweep: Sweep, out: str | Path, workers: int | None = None,
     ``csv``, the tidy table.  Executor arguments as :func:`engine.sweep.executor.run_points`.
     ``on_start(progress)`` is called once the parts are read, before any point runs."""
     from ..export import prepare_output
-    from ..presets import dumps
     from .executor import Progress, run_points
+    from .grid import preset_text
     from .store import PartStore, check_output, to_dataset, write_csv, write_dataset
 
     out = check_output(out)
@@ -82,9 +85,10 @@ def run_sweep(sweep: Sweep, out: str | Path, workers: int | None = None,
     if on_start is not None:
         on_start(state)
     if tasks:
-        run_points(dumps(sweep.preset), tasks, finished, failed, workers=workers,
+        point, resources = _point_runner(sweep)
+        run_points(preset_text(sweep.preset), tasks, finished, failed, workers=workers,
                    scheduler=scheduler, client=client, converged_tol=sweep.converged_tol,
-                   progress=progress, state=state)
+                   progress=progress, state=state, point=point, resources=resources)
     # the merge reads the persisted parts, so a resumed and an uninterrupted sweep merge the
     # very same numbers
     results = store.open()
@@ -95,3 +99,16 @@ def run_sweep(sweep: Sweep, out: str | Path, workers: int | None = None,
     if not errors and len(results) == sweep.size:
         store.remove()
     return SweepOutcome(dataset, out, len(tasks) - len(errors), resumed, errors)
+
+
+def _point_runner(sweep: Sweep) -> tuple[Callable | None, dict | None]:
+    """What runs a point of ``sweep`` and the Dask resources it asks for: a CNN preset's
+    points train on ``sweep.device`` and, for CUDA, go to workers with a GPU resource."""
+    from .grid import is_cnn
+    if not is_cnn(sweep.preset):
+        return None, None
+    import functools
+
+    from .cnn_point import DEVICE_RESOURCE, run_cnn_point, wants_gpu
+    point = functools.partial(run_cnn_point, device=sweep.device)
+    return point, ({DEVICE_RESOURCE: 1} if wants_gpu(sweep.device) else None)

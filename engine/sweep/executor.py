@@ -15,6 +15,7 @@ result can never be counted twice.
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -73,18 +74,23 @@ def run_points(preset_toml: str, tasks: dict[int, list[str]],
                workers: int | None = None, scheduler: str | None = None, client=None,
                converged_tol: float = CONVERGED_TOL,
                progress: Callable[[Progress], None] | None = None,
-               state: Progress | None = None) -> Progress:
+               state: Progress | None = None, point: Callable[..., dict] | None = None,
+               resources: dict[str, float] | None = None) -> Progress:
     """Run ``tasks`` (point index → its ``key=value`` assignments); call ``on_result(index,
     result)`` as each finishes (in this process) and ``on_error(index, message)`` for each that
     raised.  ``client`` (a :class:`distributed.Client`) takes precedence over ``scheduler``,
-    which takes precedence over ``workers``."""
+    which takes precedence over ``workers``.  ``point(preset_toml, assignments)`` runs a point
+    (default: :func:`engine.sweep.point.run_point` with ``converged_tol``); ``resources`` (e.g.
+    ``{"GPU": 1}``) sends the tasks to the workers that advertise them, when any does."""
     state = state or Progress(total=len(tasks))
+    if point is None:
+        point = functools.partial(run_point, converged_tol=converged_tol)
     if client is None and scheduler is None and workers == 0:
         for index, assignments in tasks.items():
             state.running = 1
             _report(progress, state)
             try:
-                result = run_point(preset_toml, assignments, converged_tol)
+                result = point(preset_toml, assignments)
             except Exception as exc:  # a failing point is reported, the others go on
                 state.failed += 1
                 on_error(index, f"{type(exc).__name__}: {exc}")
@@ -108,7 +114,10 @@ def run_points(preset_toml: str, tasks: dict[int, list[str]],
                 client = Client(cluster)
             owned.insert(0, client)
         state.dashboard = client.dashboard_link if _has_dashboard(client) else None
-        _drive(client, preset_toml, tasks, on_result, on_error, converged_tol, progress, state)
+        if resources and not _advertised(client, resources):
+            resources = None  # no worker has them: any worker takes the points
+        _drive(client, point, preset_toml, tasks, on_result, on_error, progress, state,
+               resources)
     finally:
         for thing in owned:  # client first, then its cluster
             thing.close()
@@ -123,15 +132,25 @@ def _has_dashboard(client) -> bool:
         return False
 
 
-def _drive(client, preset_toml, tasks, on_result, on_error, converged_tol, progress,
-           state) -> None:
+def _advertised(client, resources: dict[str, float]) -> bool:
+    """Whether some worker of ``client``'s cluster has every one of ``resources``."""
+    try:
+        workers = client.scheduler_info().get("workers", {}).values()
+    except Exception:  # pragma: no cover - a scheduler that does not say
+        return False
+    return any(all(w.get("resources", {}).get(name, 0) >= amount
+                   for name, amount in resources.items()) for w in workers)
+
+
+def _drive(client, point, preset_toml, tasks, on_result, on_error, progress, state,
+           resources=None) -> None:
     from distributed import as_completed
 
     futures = {}
     for index, assignments in tasks.items():
-        future = client.submit(run_point, preset_toml, assignments, converged_tol,
+        future = client.submit(point, preset_toml, assignments,
                                key=f"ergoscope-point-{index}-{os.getpid()}-{id(tasks)}",
-                               pure=False)
+                               pure=False, resources=resources)
         futures[future] = index
     last = 0.0
     for future in as_completed(list(futures)):

@@ -15,8 +15,9 @@ other range values are rounded to 12 significant digits so coordinates read as w
 
 Points are numbered in C order over ``(axes…, seed)``; point ``i`` runs the preset with its
 axis values and ``ensemble.seed`` drawn from ``numpy.random.SeedSequence([preset seed, i])``, so
-its result depends on neither the worker count, the order of execution nor resuming.  Every
-point is validated (:func:`engine.presets.apply_sets`) before anything runs.
+its result depends on neither the worker count, the order of execution nor resuming (a CNN
+preset's ``training.seed`` likewise).  Every point is validated (:func:`engine.presets.apply_sets`,
+:func:`engine.cnn.config.apply_cnn_sets`) before anything runs.
 """
 from __future__ import annotations
 
@@ -54,14 +55,47 @@ class Axis:
         return [row[j] for row in self.values]
 
 
+def is_cnn(preset) -> bool:
+    """Whether ``preset`` is a CNN-lab preset (its points train the ghost-CNN experiment)."""
+    from ..cnn.config import CnnPreset
+    return isinstance(preset, CnnPreset)
+
+
+def preset_text(preset) -> str:
+    """The preset as the TOML text a worker loads."""
+    if is_cnn(preset):
+        from ..cnn.config import dumps_cnn
+        return dumps_cnn(preset)
+    return dumps(preset)
+
+
+def apply_to(preset, assignments: list[str]):
+    """``key=value`` overrides of a landscape or CNN preset, validated."""
+    if is_cnn(preset):
+        from ..cnn.config import apply_cnn_sets
+        return apply_cnn_sets(preset, assignments)
+    return apply_sets(preset, assignments)
+
+
+def seed_key(preset) -> str:
+    """The key that seeds a point: ``ensemble.seed``, or a CNN preset's ``training.seed``."""
+    return "training.seed" if is_cnn(preset) else "ensemble.seed"
+
+
+def base_seed(preset) -> int:
+    return preset.training.seed if is_cnn(preset) else preset.ensemble.seed
+
+
 @dataclass(frozen=True)
 class Sweep:
     """The preset (with ``--set`` overrides applied), the axes, the seed count and the
-    gradient norm under which a particle counts as converged."""
+    gradient norm under which a particle counts as converged.  A CNN preset's sweep trains on
+    ``device`` (``engine cnn --device``); a landscape preset's has none."""
     preset: Preset
     axes: tuple[Axis, ...]
     seeds: int = 1
     converged_tol: float = CONVERGED_TOL
+    device: str | None = None
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -70,6 +104,15 @@ class Sweep:
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(len(a) for a in self.axes) + (self.seeds,)
+
+    @property
+    def scalars(self) -> tuple[str, ...]:
+        """The names of a point's scalar results."""
+        if is_cnn(self.preset):
+            from .cnn_point import CNN_SCALARS
+            return CNN_SCALARS
+        from .point import SCALARS
+        return SCALARS
 
     @property
     def size(self) -> int:
@@ -84,7 +127,7 @@ class Sweep:
         sets = []
         for axis, k in zip(self.axes, where):
             sets += [f"{key}={toml_value(v)}" for key, v in zip(axis.keys, axis.values[k])]
-        return sets + [f"ensemble.seed={point_seed(self.preset.ensemble.seed, index)}"]
+        return sets + [f"{seed_key(self.preset)}={point_seed(base_seed(self.preset), index)}"]
 
     def label(self, index: int) -> str:
         *where, replicate = self.position(index)
@@ -94,10 +137,13 @@ class Sweep:
 
     def manifest(self) -> dict:
         """Everything that defines the points: a resumed sweep must match it exactly."""
-        return {"preset": dumps(self.preset), "seeds": self.seeds,
-                "converged_tol": self.converged_tol,
-                "axes": [{"name": a.name, "keys": list(a.keys),
-                          "values": [list(v) for v in a.values]} for a in self.axes]}
+        manifest = {"preset": preset_text(self.preset), "seeds": self.seeds,
+                    "converged_tol": self.converged_tol,
+                    "axes": [{"name": a.name, "keys": list(a.keys),
+                              "values": [list(v) for v in a.values]} for a in self.axes]}
+        if self.device is not None:
+            manifest["device"] = self.device
+        return manifest
 
     def manifest_json(self) -> str:
         return json.dumps(self.manifest(), sort_keys=True)
@@ -154,7 +200,8 @@ def parse_values(option: str, spec: str) -> tuple[str, list]:
 
 
 def build_sweep(preset: Preset, grids: list[str] | None = None, varies: list[str] | None = None,
-                seeds: int = 1, converged_tol: float = CONVERGED_TOL) -> Sweep:
+                seeds: int = 1, converged_tol: float = CONVERGED_TOL,
+                device: str | None = None) -> Sweep:
     """The sweep of ``--grid`` and ``--vary`` options over ``preset``; every point validated.
 
     A bad value raises :class:`PresetError` naming the key and the value before anything runs.
@@ -181,15 +228,19 @@ def build_sweep(preset: Preset, grids: list[str] | None = None, varies: list[str
             raise PresetError("--grid", spec, "repeats a value")
         names.add(key)
         axes.append(Axis(key, (key,), tuple((v,) for v in values)))
-    if "ensemble.seed" in names:
-        raise PresetError("--grid", "ensemble.seed", "seeds come from --seeds (each point's "
-                          "ensemble.seed is derived from the preset's seed and its index)")
+    seeded = seed_key(preset)
+    if seeded in names:
+        raise PresetError("--grid", seeded, f"seeds come from --seeds (each point's {seeded} "
+                                            "is derived from the preset's seed and its index)")
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise PresetError("--seeds", str(seeds), "must be an integer >= 1")
     if not (isinstance(converged_tol, (int, float)) and converged_tol >= 0
             and math.isfinite(converged_tol)):
         raise PresetError("--converged-tol", str(converged_tol), "must be a number >= 0")
-    sweep = Sweep(preset, tuple(axes), seeds, float(converged_tol))
+    if is_cnn(preset) and device is None:
+        device = "auto"
+    sweep = Sweep(preset, tuple(axes), seeds, float(converged_tol),
+                  device if is_cnn(preset) else None)
     if sweep.size > MAX_POINTS:
         raise PresetError("--grid", "", f"{sweep.size} points (at most {MAX_POINTS})")
     validate(sweep)
@@ -202,4 +253,4 @@ def validate(sweep: Sweep) -> None:
     for combination in itertools.product(*(a.values for a in sweep.axes)):
         sets = [f"{key}={toml_value(v)}" for axis, row in zip(sweep.axes, combination)
                 for key, v in zip(axis.keys, row)]
-        apply_sets(sweep.preset, sets)
+        apply_to(sweep.preset, sets)

@@ -23,8 +23,8 @@ import numpy as np
 
 from ..export import atomic_write_text, prepare_output
 from ..presets import PresetError
-from .grid import SEED_DIM, Sweep, point_seed
-from .point import SCALARS, STATE_VARS, TRANSITION_VARS
+from .grid import SEED_DIM, Sweep, base_seed, point_seed, seed_key
+from .point import STATE_VARS, TRANSITION_VARS
 
 SUFFIXES = (".nc", ".zarr")
 TRANSITION_DIM = "transition"
@@ -139,17 +139,18 @@ def to_dataset(sweep: Sweep, results: dict[int, dict], errors: dict[int, str] | 
 
     size = sweep.size
     index = np.arange(size, dtype=np.int64)
-    base = sweep.preset.ensemble.seed
+    base = base_seed(sweep.preset)
     data = {"point_index": index, "point_seed": np.array([point_seed(base, i) for i in index],
                                                          dtype=np.int64),
             "completed": np.zeros(size, dtype=bool)}
-    flat = {name: np.full(size, np.nan) for name in SCALARS + NOT_REPRODUCIBLE}
+    scalars = sweep.scalars
+    flat = {name: np.full(size, np.nan) for name in scalars + NOT_REPRODUCIBLE}
     per_pair = {name: np.full((size, len(pairs)), np.nan) for name in TRANSITION_VARS}
     per_state = {name: np.full((size, n_states), np.nan) for name in STATE_VARS}
     column = {pair: j for j, pair in enumerate(pairs)}
     for i, result in results.items():
         data["completed"][i] = True
-        for name in SCALARS:
+        for name in scalars:
             flat[name][i] = _float(result["scalars"].get(name))
         for name in NOT_REPRODUCIBLE:
             flat[name][i] = _float(result.get(name))
@@ -171,7 +172,7 @@ def to_dataset(sweep: Sweep, results: dict[int, dict], errors: dict[int, str] | 
              "preset_toml": manifest["preset"],
              "grid": json.dumps(manifest["axes"]), "seeds": sweep.seeds,
              "base_seed": base,
-             "seeding": "ensemble.seed of point i = SeedSequence([base_seed, i]) "
+             "seeding": f"{seed_key(sweep.preset)} of point i = SeedSequence([base_seed, i]) "
                         "generate_state(1, uint64) >> 1; i = C-order index over the dims",
              "versions": json.dumps(versions(), sort_keys=True),
              "points": size, "points_completed": int(data["completed"].sum()),
@@ -183,10 +184,12 @@ def to_dataset(sweep: Sweep, results: dict[int, dict], errors: dict[int, str] | 
     for name, unit in (("mfpt_steps", "steps"), ("kramers_mfpt_steps", "steps"),
                        ("wall_time_s", "s"), ("cpu_time_s", "s"),
                        ("first_passage_mfpt_steps", "steps")):
-        ds[name].attrs["units"] = unit
-    ds["converged"].attrs["description"] = "converged_fraction >= 0.5"
-    ds["converged_fraction"].attrs["description"] = (
-        "fraction of live particles whose final gradient norm <= converged_tol")
+        if name in ds:
+            ds[name].attrs["units"] = unit
+    if "converged" in ds:
+        ds["converged"].attrs["description"] = "converged_fraction >= 0.5"
+        ds["converged_fraction"].attrs["description"] = (
+            "fraction of live particles whose final gradient norm <= converged_tol")
     return ds
 
 
@@ -230,7 +233,10 @@ def tidy_rows(ds) -> tuple[list[str], list[list]]:
     variables as ``<name>_<from>to<to>`` / ``<name>_<state>`` columns."""
     dims = [d for d in ds["completed"].dims]
     coord_names = [c for c in ds.coords if set(ds[c].dims) <= set(dims) and ds[c].dims]
-    columns = coord_names + ["point_index", "point_seed", "completed"] + list(SCALARS) \
+    scalars = [name for name in ds.data_vars if ds[name].dims == ds["completed"].dims
+               and name not in ("point_index", "point_seed", "completed")
+               and name not in NOT_REPRODUCIBLE]
+    columns = coord_names + ["point_index", "point_seed", "completed"] + scalars \
         + list(NOT_REPRODUCIBLE)
     pairs = list(zip(ds["transition_from"].values.tolist(), ds["transition_to"].values.tolist()))
     for name in TRANSITION_VARS:
@@ -244,7 +250,7 @@ def tidy_rows(ds) -> tuple[list[str], list[list]]:
         row = []
         for c in coord_names:
             row.append(ds[c].isel({d: where[d] for d in ds[c].dims}).item())
-        for name in ["point_index", "point_seed", "completed"] + list(SCALARS) \
+        for name in ["point_index", "point_seed", "completed"] + scalars \
                 + list(NOT_REPRODUCIBLE):
             row.append(ds[name].values[position].item())
         for name in TRANSITION_VARS:
