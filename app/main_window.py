@@ -931,6 +931,8 @@ class MainWindow(QMainWindow):
     def _on_preset_changed(self, preset: Preset, new_run: bool) -> None:
         if new_run:
             self._on_loaded(preset)
+        else:  # a live T scales the replica ladder the selector lists
+            self._show_rungs(preset)
 
     def _on_loaded(self, preset: Preset) -> None:
         self.error_banner.setText("")

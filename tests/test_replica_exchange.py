@@ -253,3 +253,25 @@ def test_info_lists_the_ladder():
     info = structure_info(_preset(replicas="count = 3, t_max = 0.8, swap_every = 4"))
     assert info["replica_exchange"] == {"temperatures": pytest.approx([0.2, 0.4, 0.8]),
                                         "swap_every": 4}
+
+
+@pytest.mark.qt
+def test_the_window_lists_the_rungs_and_follows_a_live_temperature(qtbot):
+    """The selector appears for a replica-exchange preset with one entry per rung, the lowest
+    chosen; a live T rescales the temperatures it lists and keeps the choice."""
+    from app.main_window import MainWindow
+    from tests.conftest import ROOT
+    window = MainWindow(_preset(particles=50, replicas="temperatures = [0.2, 0.4, 0.8]"))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.rung_combo.count() == 3, timeout=120_000)
+    assert not window.rung_row.isHidden() and window.rung_combo.currentIndex() == 0
+    window.rung_combo.setCurrentIndex(2)
+    window._set("temperature", 0.4)  # what the T slider sends
+    qtbot.waitUntil(lambda: window.rung_combo.itemText(2).startswith("2: T = 1.6"),
+                    timeout=60_000)
+    assert window.rung_combo.currentIndex() == 2
+    assert window.rung_combo.itemText(0) == "0: T = 0.4 (target)"
+    assert window.open_preset(ROOT / "presets" / "double_well_kramers.toml")
+    qtbot.waitUntil(lambda: window.rung_row.isHidden(), timeout=120_000)
+    window.shutdown()
