@@ -3,10 +3,10 @@
 The step kernel of a landscape covers every method; the method is chosen by runtime flags, so
 changing a knob never recompiles a compiled copy (a change that needs another copy compiles it
 once).  The particle loop exists in three compiled copies that take
-bitwise the same steps — general; lean with diagnostics (no minibatches or walls); plain (no
-diagnostics, escape tracking, minibatches or walls, stepping ``LANES`` particles together, one
-variant per momentum × folding boundary) — the lean ones only for speed; each copy is compiled
-the first time a run needs it.  Fixed blocks of particles run on plain threads (the
+bitwise the same steps — general; lean with diagnostics (no walls; one variant with and one
+without minibatches); plain (no diagnostics, escape tracking or walls, stepping ``LANES``
+particles together, one variant per minibatch × momentum × folding boundary) — the lean ones
+only for speed; each copy is compiled the first time a run needs it.  Fixed blocks of particles run on plain threads (the
 kernels release the GIL).
 
 The update of particle ``w`` with velocity ``v`` is::
@@ -293,6 +293,40 @@ def add_walls(x, y, bounds, stiffness, f, fx, fy, fxx, fyy):
 
 
 @njit(nogil=True, inline="always")
+def load_group(first, pos, vel, rng, x, y, vx, vy, s0, s1, s2, s3):
+    """Read the particles from ``first`` on into a group's lanes (see :func:`store_group`)."""
+    for lane in range(LANES):
+        i = first + lane
+        x[lane], y[lane] = pos[i, 0], pos[i, 1]
+        vx[lane], vy[lane] = vel[i, 0], vel[i, 1]
+        s0[lane], s1[lane] = rng[i, 0], rng[i, 1]
+        s2[lane], s3[lane] = rng[i, 2], rng[i, 3]
+
+
+@njit(nogil=True, inline="always")
+def store_group(first, x, y, vx, vy, s0, s1, s2, s3, pos, vel, rng, acc, done):
+    """Write a group's lanes back to the particles from ``first`` on, after a
+    diagnostics-free chunk of ``done`` steps."""
+    for lane in range(LANES):
+        i = first + lane
+        pos[i, 0], pos[i, 1] = x[lane], y[lane]
+        vel[i, 0], vel[i, 1] = vx[lane], vy[lane]
+        rng[i, 0], rng[i, 1] = s0[lane], s1[lane]
+        rng[i, 2], rng[i, 3] = s2[lane], s3[lane]
+        _write_plain_sums(acc, i, done)
+
+
+@njit(nogil=True, inline="always")
+def whole_group(alive, first):
+    """Whether the ``LANES`` particles from ``first`` on are all alive (a group the plain
+    copies step together)."""
+    whole = True
+    for lane in range(LANES):
+        whole = whole and alive[first + lane] != 0
+    return whole
+
+
+@njit(nogil=True, inline="always")
 def _write_plain_sums(acc, i, done):
     """The accumulator updates of a particle's diagnostics-free chunk of ``done`` steps, with the
     scalar loop's exact operations (its sums and product untouched)."""
@@ -316,15 +350,18 @@ def _build(landscape: Landscape) -> Kernels:
     copies_lock = threading.Lock()
 
     def copy_key(minibatch: bool, boundary: int, diagnostics: bool, escapes: bool,
-                 momentum: bool) -> tuple[bool, bool, tuple[bool, bool] | None]:
-        """(lean, with diagnostics, grouped variant): the general copy, the lean one with
-        diagnostics, or the plain one — grouped, one variant per momentum × folding boundary."""
-        lean = not (minibatch or boundary == 2)
-        if lean and diagnostics:
-            return True, True, None
-        if lean and not escapes:
-            return (True, False, (momentum, boundary in (1, 3)) if LANES > 1 else None)
-        return False, True, None
+                 momentum: bool) -> tuple[bool, bool, bool, tuple[bool, bool] | None]:
+        """(lean, with diagnostics, minibatch, grouped variant): the general copy, a lean
+        one with diagnostics, or a plain one — grouped, one variant per minibatch × momentum ×
+        folding boundary."""
+        if boundary == 2:
+            return False, True, False, None
+        if diagnostics:
+            return True, True, minibatch, None
+        if not escapes:
+            grouped = (momentum, boundary in (1, 3)) if LANES > 1 else None
+            return True, False, minibatch, grouped
+        return False, True, False, None
 
     def ready(minibatch: bool, boundary: int, diagnostics: bool, escapes: bool,
               momentum: bool) -> bool:
@@ -336,9 +373,9 @@ def _build(landscape: Landscape) -> Kernels:
         key = copy_key(minibatch, boundary, diagnostics, escapes, momentum)
         with copies_lock:
             if key not in copies:
-                lean, with_diagnostics, lanes = key
+                lean, with_diagnostics, minibatch, lanes = key
                 module = kernel_module(landscape, lean, with_diagnostics,
-                                       *(lanes or (False, False)))
+                                       *(lanes or (False, False)), minibatch)
                 copies[key] = (module.advance_grouped_blocks if lanes is not None
                                else module.advance_blocks)
             return copies[key]

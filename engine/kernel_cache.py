@@ -124,11 +124,11 @@ def _import(name: str, path: Path) -> types.ModuleType:
 
 
 def kernel_module(landscape: Landscape, lean: bool, with_diagnostics: bool, momentum: bool,
-                  folds: bool) -> types.ModuleType:
+                  folds: bool, minibatch: bool = False) -> types.ModuleType:
     """The step kernels of ``landscape`` for one copy variant (see :mod:`engine.step_kernels`);
     imported once per process, compiled once per machine where the landscape allows."""
     constants = {"LEAN": lean, "WITH_DIAGNOSTICS": with_diagnostics, "MOMENTUM": momentum,
-                 "FOLDS": folds}
+                 "FOLDS": folds, "MINIBATCH": minibatch}
     return template_module(landscape, _TEMPLATE, constants)
 
 

@@ -28,6 +28,11 @@ exactly SGD's, plus ``λ x`` for Adam's and RMSprop's coupled weight decay)::
 then ``+ √(2ηT) ξ`` at temperature T (as SGD).  ``p1, p2`` are the running products of the β's
 (exact bias correction, also when β changes mid-run).  The tangent vector ``(δx, δm, δv)`` is
 propagated through the whole update (δg = H δx).
+
+Without diagnostics, escape tracking, walls (or curvature noise), both kinds step ``LANES``
+particles together (``*_grouped_range``): the same operations in the same order, so the same
+numbers, with the dependent chains of several particles interleaved (a scalar step of either
+kind is bound by its latency, not its throughput).
 """
 import math
 
@@ -35,9 +40,11 @@ import numpy as np
 from numba import njit
 
 from engine.dynamics import (ACC_COUNT, ACC_GRAD, ACC_LOSS, ACC_TANGENT, BLOCK, FLUSH_EVERY,
-                             LOG_RESCALE, LOG_TINY_NORM, RESCALE, TANGENT_FLUSH,
-                             _fold_into_bounds, add_walls, track_core)
-from engine.rng import finish_pair, next_u64, normal_candidate, sample_without_replacement
+                             LANES, LOG_RESCALE, LOG_TINY_NORM, RESCALE, TANGENT_FLUSH,
+                             _fold_into_bounds, _write_plain_sums, add_walls, load_group,
+                             store_group, track_core, whole_group)
+from engine.rng import (finish_pair, lane_normal_pair, minibatch_sum, next_u64,
+                        normal_candidate, sample_without_replacement)
 
 # --- binding: replaced in every generated copy ---------------------------------------------
 from engine.landscapes.builtins import quadratic as func  # noqa: E402
@@ -155,17 +162,94 @@ def baoab_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p, h, 
         acc[i, ACC_COUNT] += done
 
 
+@njit(nogil=True, inline="always")
+def baoab_lane_steps(n_steps, x, y, vx, vy, fx, fy, s0, s1, s2, s3, p, h, temperature,
+                     friction, bounds, boundary, stiffness):
+    """:func:`baoab_range`'s steps without diagnostics, ``LANES`` particles at a time (their
+    chains of dependent operations interleave), with the same operations in the same order
+    (written out again: through an inlined helper shared with the scalar loop, returning the
+    new state, this loop ran ≈ 1.6× slower)."""
+    c = math.exp(-friction * h)
+    kick = math.sqrt((1.0 - c * c) * temperature)
+    half = 0.5 * h
+    for k in range(n_steps):
+        for lane in range(LANES):
+            wx = vx[lane] - half * fx[lane]  # B
+            wy = vy[lane] - half * fy[lane]
+            nx = x[lane] + half * wx  # A
+            ny = y[lane] + half * wy
+            z1, z2, a0, a1, a2, a3 = lane_normal_pair(  # O
+                s0[lane], s1[lane], s2[lane], s3[lane])
+            s0[lane], s1[lane], s2[lane], s3[lane] = a0, a1, a2, a3
+            wx = c * wx + kick * z1
+            wy = c * wy + kick * z2
+            nx += half * wx  # A
+            ny += half * wy
+            if (boundary == 1 or boundary == 3) and not (
+                    bounds[0] <= nx < bounds[1] and bounds[2] <= ny < bounds[3]):
+                nx, ny, wx, wy = _fold_into_bounds(nx, ny, wx, wy, bounds, boundary)
+            nf, nfx, nfy, nhxx, nhxy, nhyy = full(nx, ny, p, bounds, False, stiffness)
+            x[lane], y[lane] = nx, ny
+            vx[lane], vy[lane] = wx - half * nfx, wy - half * nfy  # B
+            fx[lane], fy[lane] = nfx, nfy
+
+
+@njit(nogil=True, cache=True)
+def baoab_grouped_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p, h,
+                        temperature, friction, bounds, boundary, stiffness, zx, zf, cores,
+                        core_geom, last_core, events, event_count, block, step0):
+    """:func:`baoab_range` without diagnostics, escape tracking or walls, at T > 0: whole
+    groups of ``LANES`` live particles step together; a group that turns non-finite, and the
+    particles after the last whole group, take the scalar loop (from the chunk's start)."""
+    x, y = np.empty(LANES), np.empty(LANES)
+    vx, vy = np.empty(LANES), np.empty(LANES)
+    fx, fy = np.empty(LANES), np.empty(LANES)
+    s0, s1 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
+    s2, s3 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
+    grouped_end = start + (stop - start) // LANES * LANES
+    for g in range(start, grouped_end, LANES):
+        whole = whole_group(alive, g)
+        if whole:
+            load_group(g, pos, vel, rng, x, y, vx, vy, s0, s1, s2, s3)
+            for lane in range(LANES):
+                r = full(x[lane], y[lane], p, bounds, False, stiffness)
+                fx[lane], fy[lane] = r[1], r[2]
+            baoab_lane_steps(n_steps, x, y, vx, vy, fx, fy, s0, s1, s2, s3, p, h,
+                             temperature, friction, bounds, boundary, stiffness)
+            for lane in range(LANES):
+                whole = (whole and math.isfinite(x[lane] + y[lane])
+                         and math.isfinite(vx[lane] + vy[lane])
+                         and math.isfinite(fx[lane] + fy[lane]))
+        if not whole:  # from the state the group started the chunk with
+            baoab_range(g, g + LANES, pos, vel, alive, rng, tangent, acc, n_steps, p, h,
+                        temperature, friction, bounds, boundary, stiffness, False, zx, zf,
+                        False, cores, core_geom, last_core, events, event_count, block, step0)
+            continue
+        store_group(g, x, y, vx, vy, s0, s1, s2, s3, pos, vel, rng, acc, n_steps)
+    if grouped_end < stop:
+        baoab_range(grouped_end, stop, pos, vel, alive, rng, tangent, acc, n_steps, p, h,
+                    temperature, friction, bounds, boundary, stiffness, False, zx, zf, False,
+                    cores, core_geom, last_core, events, event_count, block, step0)
+
+
 @njit(nogil=True, cache=True)
 def baoab_blocks(first, last, pos, vel, alive, rng, tangent, acc, n_steps, p, h, temperature,
                  friction, bounds, boundary, stiffness, diagnostics, zx, zf, escapes, cores,
                  core_geom, last_core, events, event_count, step0):
     n = pos.shape[0]
+    grouped = LANES > 1 and not (diagnostics or escapes) and boundary != 2 and temperature > 0.0
     for block in range(first, last):
         start = block * BLOCK
-        baoab_range(start, min(n, start + BLOCK), pos, vel, alive, rng, tangent, acc,
-                    n_steps, p, h, temperature, friction, bounds, boundary, stiffness,
-                    diagnostics, zx, zf, escapes, cores, core_geom, last_core, events,
-                    event_count, block, step0)
+        if grouped:
+            baoab_grouped_range(start, min(n, start + BLOCK), pos, vel, alive, rng, tangent,
+                                acc, n_steps, p, h, temperature, friction, bounds, boundary,
+                                stiffness, zx, zf, cores, core_geom, last_core, events,
+                                event_count, block, step0)
+        else:
+            baoab_range(start, min(n, start + BLOCK), pos, vel, alive, rng, tangent, acc,
+                        n_steps, p, h, temperature, friction, bounds, boundary, stiffness,
+                        diagnostics, zx, zf, escapes, cores, core_geom, last_core, events,
+                        event_count, block, step0)
 
 
 @njit(nogil=True, cache=True)
@@ -198,9 +282,9 @@ def adaptive_range(start, stop, pos, moments, alive, rng, tangent, acc, n_steps,
             f, fx, fy, hxx, hxy, hyy = full(x, y, p, bounds, wall, stiffness)
             gx, gy = fx, fy
             # the minibatch of SGD's σ-noise model (engine.step_kernels, the same draws)
-            s0, s1, s2, s3 = sample_without_replacement(picks, picked, n_data, batch,
-                                                        s0, s1, s2, s3)
             if curvature:
+                s0, s1, s2, s3 = sample_without_replacement(picks, picked, n_data, batch,
+                                                            s0, s1, s2, s3)
                 gx = gy = hxx = hxy = hyy = 0.0
                 for q in range(batch):
                     r = full(x + noise_scale * data[picks[q], 0],
@@ -216,11 +300,8 @@ def adaptive_range(start, stop, pos, moments, alive, rng, tangent, acc, n_steps,
                 hxy /= batch
                 hyy /= batch
             else:
-                ax = 0.0
-                ay = 0.0
-                for q in range(batch):
-                    ax += data[picks[q], 0]
-                    ay += data[picks[q], 1]
+                ax, ay, s0, s1, s2, s3 = minibatch_sum(picks, picked, data, n_data, batch,
+                                                       s0, s1, s2, s3)
                 gx += noise_scale * ax / batch
                 gy += noise_scale * ay / batch
             if diagnostics:
@@ -334,19 +415,139 @@ def adaptive_range(start, stop, pos, moments, alive, rng, tangent, acc, n_steps,
         acc[i, ACC_COUNT] += done
 
 
+@njit(nogil=True, inline="always")
+def adaptive_lane_steps(n_steps, x, y, m, s0, s1, s2, s3, p, lr, temperature, rule, beta1,
+                        beta2, eps, decay, batch, data, noise_scale, bounds, boundary,
+                        stiffness, picks, picked):
+    """:func:`adaptive_range`'s steps without diagnostics, with additive minibatch noise,
+    ``LANES`` particles at a time (their chains of dependent operations interleave), with the
+    same operations in the same order; ``m[lane]`` holds the particle's six moments."""
+    n_data = data.shape[0]
+    sigma = math.sqrt(2.0 * lr * temperature)
+    use_noise = temperature > 0.0
+    coupled = rule != RULE_ADAMW and decay != 0.0
+    for k in range(n_steps):
+        for lane in range(LANES):
+            px, py = x[lane], y[lane]
+            f, gx, gy, hxx, hxy, hyy = full(px, py, p, bounds, False, stiffness)
+            ax, ay, a0, a1, a2, a3 = minibatch_sum(picks, picked, data, n_data, batch,
+                                                   s0[lane], s1[lane], s2[lane], s3[lane])
+            gx += noise_scale * ax / batch
+            gy += noise_scale * ay / batch
+            if coupled:
+                gx += decay * px
+                gy += decay * py
+            nvx = beta2 * m[lane, 2] + (1.0 - beta2) * gx * gx
+            nvy = beta2 * m[lane, 3] + (1.0 - beta2) * gy * gy
+            if rule == RULE_RMSPROP:
+                c2 = 1.0
+                num_x, num_y = gx, gy
+            else:
+                nmx = beta1 * m[lane, 0] + (1.0 - beta1) * gx
+                nmy = beta1 * m[lane, 1] + (1.0 - beta1) * gy
+                n1 = m[lane, 4] * beta1
+                n2 = m[lane, 5] * beta2
+                c1 = 1.0 / (1.0 - n1)
+                c2 = 1.0 / (1.0 - n2)
+                num_x, num_y = nmx * c1, nmy * c1
+                m[lane, 0], m[lane, 1], m[lane, 4], m[lane, 5] = nmx, nmy, n1, n2
+            m[lane, 2], m[lane, 3] = nvx, nvy
+            step_x = lr * num_x / (math.sqrt(nvx * c2) + eps)
+            step_y = lr * num_y / (math.sqrt(nvy * c2) + eps)
+            if rule == RULE_ADAMW:
+                step_x += lr * decay * px
+                step_y += lr * decay * py
+            zx1 = 0.0
+            zy1 = 0.0
+            if use_noise:
+                z1, z2, a0, a1, a2, a3 = lane_normal_pair(a0, a1, a2, a3)
+                zx1 = sigma * z1
+                zy1 = sigma * z2
+            s0[lane], s1[lane], s2[lane], s3[lane] = a0, a1, a2, a3
+            new_x = px - step_x + zx1
+            new_y = py - step_y + zy1
+            if (boundary == 1 or boundary == 3) and not (
+                    bounds[0] <= new_x < bounds[1] and bounds[2] <= new_y < bounds[3]):
+                new_x, new_y, _, _ = _fold_into_bounds(new_x, new_y, 0.0, 0.0, bounds,
+                                                       boundary)
+            x[lane], y[lane] = new_x, new_y
+
+
+@njit(nogil=True, cache=True)
+def adaptive_grouped_range(start, stop, pos, moments, alive, rng, tangent, acc, n_steps, p, lr,
+                           temperature, rule, beta1, beta2, eps, decay, batch, data,
+                           noise_scale, bounds, boundary, stiffness, zx, zf, cores, core_geom,
+                           last_core, events, event_count, block, step0):
+    """:func:`adaptive_range` without diagnostics, escape tracking, walls or curvature
+    noise: whole groups of ``LANES`` live particles step together; a group that turns
+    non-finite, and the particles after the last whole group, take the scalar loop (from the
+    chunk's start)."""
+    x, y = np.empty(LANES), np.empty(LANES)
+    m = np.empty((LANES, 6))
+    s0, s1 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
+    s2, s3 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
+    picks = np.empty(max(batch, 1), dtype=np.int64)
+    picked = np.zeros((data.shape[0] + 63) // 64 + 1, dtype=np.uint64)
+    grouped_end = start + (stop - start) // LANES * LANES
+    for g in range(start, grouped_end, LANES):
+        whole = whole_group(alive, g)
+        if whole:
+            for lane in range(LANES):
+                i = g + lane
+                x[lane], y[lane] = pos[i, 0], pos[i, 1]
+                for c in range(6):
+                    m[lane, c] = moments[i, c]
+                s0[lane], s1[lane] = rng[i, 0], rng[i, 1]
+                s2[lane], s3[lane] = rng[i, 2], rng[i, 3]
+            adaptive_lane_steps(n_steps, x, y, m, s0, s1, s2, s3, p, lr, temperature, rule,
+                                beta1, beta2, eps, decay, batch, data, noise_scale, bounds,
+                                boundary, stiffness, picks, picked)
+            for lane in range(LANES):
+                whole = whole and math.isfinite(x[lane] + y[lane]) and math.isfinite(
+                    m[lane, 0] + m[lane, 1] + m[lane, 2] + m[lane, 3])
+        if not whole:  # from the state the group started the chunk with
+            adaptive_range(g, g + LANES, pos, moments, alive, rng, tangent, acc, n_steps, p,
+                           lr, temperature, rule, beta1, beta2, eps, decay, False, batch,
+                           data, noise_scale, bounds, boundary, stiffness, False, zx, zf,
+                           False, cores, core_geom, last_core, events, event_count, block,
+                           step0)
+            continue
+        for lane in range(LANES):
+            i = g + lane
+            pos[i, 0], pos[i, 1] = x[lane], y[lane]
+            for c in range(6):
+                moments[i, c] = m[lane, c]
+            rng[i, 0], rng[i, 1] = s0[lane], s1[lane]
+            rng[i, 2], rng[i, 3] = s2[lane], s3[lane]
+            _write_plain_sums(acc, i, n_steps)
+    if grouped_end < stop:
+        adaptive_range(grouped_end, stop, pos, moments, alive, rng, tangent, acc, n_steps, p,
+                       lr, temperature, rule, beta1, beta2, eps, decay, False, batch, data,
+                       noise_scale, bounds, boundary, stiffness, False, zx, zf, False, cores,
+                       core_geom, last_core, events, event_count, block, step0)
+
+
 @njit(nogil=True, cache=True)
 def adaptive_blocks(first, last, pos, moments, alive, rng, tangent, acc, n_steps, p, lr,
                     temperature, rule, beta1, beta2, eps, decay, curvature, batch, data,
                     noise_scale, bounds, boundary, stiffness, diagnostics, zx, zf, escapes,
                     cores, core_geom, last_core, events, event_count, step0):
     n = pos.shape[0]
+    grouped = LANES > 1 and not (diagnostics or escapes or curvature) and boundary != 2
     for block in range(first, last):
         start = block * BLOCK
-        adaptive_range(start, min(n, start + BLOCK), pos, moments, alive, rng, tangent, acc,
-                       n_steps, p, lr, temperature, rule, beta1, beta2, eps, decay, curvature,
-                       batch, data, noise_scale, bounds, boundary, stiffness, diagnostics, zx,
-                       zf, escapes, cores, core_geom, last_core, events, event_count, block,
-                       step0)
+        if grouped:
+            adaptive_grouped_range(start, min(n, start + BLOCK), pos, moments, alive, rng,
+                                   tangent, acc, n_steps, p, lr, temperature, rule, beta1,
+                                   beta2, eps, decay, batch, data, noise_scale, bounds,
+                                   boundary, stiffness, zx, zf, cores, core_geom, last_core,
+                                   events, event_count, block, step0)
+        else:
+            adaptive_range(start, min(n, start + BLOCK), pos, moments, alive, rng, tangent,
+                           acc, n_steps, p, lr, temperature, rule, beta1, beta2, eps, decay,
+                           curvature, batch, data, noise_scale, bounds, boundary, stiffness,
+                           diagnostics, zx, zf, escapes, cores, core_geom, last_core, events,
+                           event_count, block, step0)
 
 
 @njit(nogil=True, cache=True)

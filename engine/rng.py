@@ -101,6 +101,18 @@ def next_uniform(s0, s1, s2, s3):
 
 
 @njit(inline="always")
+def floyd_index(bits, j):
+    """``⌊u (j + 1)⌋`` for the uniform ``u`` of ``bits``' top 53 bits (:func:`next_uniform`):
+    Floyd's candidate in ``range(j + 1)``.  Below ``j = 2¹¹`` the product is taken in integers,
+    exactly and without int↔float conversions on the hot path (the float product may round
+    up to ``j + 1``, hence the clamp there)."""
+    m = bits >> uint64(11)
+    if j < 2048:
+        return np.int64((m * uint64(j + 1)) >> uint64(53))
+    return min(int(np.float64(np.int64(m)) * _TWO_POW_M53 * (j + 1)), j)
+
+
+@njit(inline="always")
 def sample_without_replacement(picks, picked, n, count, s0, s1, s2, s3):
     """Floyd's algorithm: ``count`` distinct indices of ``range(n)`` into ``picks[:count]``;
     returns the advanced state ``(s0, s1, s2, s3)``.
@@ -111,8 +123,8 @@ def sample_without_replacement(picks, picked, n, count, s0, s1, s2, s3):
     """
     taken = 0
     for j in range(n - count, n):
-        u, s0, s1, s2, s3 = next_uniform(s0, s1, s2, s3)
-        t = min(int(u * (j + 1)), j)
+        bits, s0, s1, s2, s3 = next_u64(s0, s1, s2, s3)
+        t = floyd_index(bits, j)
         if picked[t >> 6] & (uint64(1) << uint64(t & 63)):
             t = j
         picks[taken] = t
@@ -122,6 +134,32 @@ def sample_without_replacement(picks, picked, n, count, s0, s1, s2, s3):
         t = picks[q]
         picked[t >> 6] = uint64(0)
     return s0, s1, s2, s3
+
+
+@njit(inline="always")
+def minibatch_sum(picks, picked, data, n, count, s0, s1, s2, s3):
+    """The rows of ``data`` that :func:`sample_without_replacement` picks (the same draws, the
+    same picks in the same order), summed as they are picked: ``(Σ data[t, 0], Σ data[t, 1],
+    s0, s1, s2, s3)``.  For ``n ≤ 64`` the bitmap is one word in a register and neither
+    ``picks`` nor ``picked`` is touched; otherwise both serve as there.
+    """
+    ax = 0.0
+    ay = 0.0
+    if n <= 64:
+        mask = uint64(0)
+        for j in range(n - count, n):
+            bits, s0, s1, s2, s3 = next_u64(s0, s1, s2, s3)
+            t = floyd_index(bits, j)
+            t = j if (mask >> uint64(t)) & uint64(1) else t
+            mask |= uint64(1) << uint64(t)
+            ax += data[t, 0]
+            ay += data[t, 1]
+        return ax, ay, s0, s1, s2, s3
+    s0, s1, s2, s3 = sample_without_replacement(picks, picked, n, count, s0, s1, s2, s3)
+    for q in range(count):
+        ax += data[picks[q], 0]
+        ay += data[picks[q], 1]
+    return ax, ay, s0, s1, s2, s3
 
 
 @njit(inline="always")
@@ -210,6 +248,23 @@ def finish_draw(bits, s0, s1, s2, s3):
     particles at once, whose registers an inlined slow path would cost; it takes and returns
     scalars only.  Returns ``(z, s0, s1, s2, s3)``."""
     return normal_finish(bits, s0, s1, s2, s3, ZIGGURAT_X, ZIGGURAT_F)
+
+
+@njit(inline="always")
+def lane_normal_pair(s0, s1, s2, s3):
+    """Two standard normals from the state ``(s0, s1, s2, s3)``, drawn as the scalar kernels'
+    pair draw (both fast paths, then the rejected ones finished in order, out of line): for the
+    loops that step several particles at once.  Returns ``(z1, z2, s0, s1, s2, s3)``."""
+    b1, s0, s1, s2, s3 = next_u64(s0, s1, s2, s3)
+    b2, s0, s1, s2, s3 = next_u64(s0, s1, s2, s3)
+    z1, ok1 = normal_candidate(b1)
+    z2, ok2 = normal_candidate(b2)
+    if not (ok1 and ok2):  # finish_pair's order: first, then second
+        if not ok1:
+            z1, s0, s1, s2, s3 = finish_draw(b1, s0, s1, s2, s3)
+        if not ok2:
+            z2, s0, s1, s2, s3 = finish_draw(b2, s0, s1, s2, s3)
+    return z1, z2, s0, s1, s2, s3
 
 
 @njit(cache=True)

@@ -9,8 +9,9 @@ loads it instead of compiling (see :mod:`engine.dynamics` for what the kernels c
 
 The constants select the copy (branches on them vanish at compile time):
 
-* ``LEAN``: no minibatches or walls; diagnostics fixed to ``WITH_DIAGNOSTICS`` (without them,
-  no escape tracking either) — untaken branches alone made the plain step ≈ 1.6× slower;
+* ``LEAN``: no walls; minibatches fixed to ``MINIBATCH``, diagnostics to ``WITH_DIAGNOSTICS``
+  (without them, no escape tracking either) — untaken branches alone made the plain step
+  ≈ 1.6× slower;
 * ``MOMENTUM``, ``FOLDS`` (reflect or periodic boundary): the grouped plain copy's variants.
 """
 import math
@@ -20,16 +21,18 @@ from numba import njit
 
 from engine.dynamics import (ACC_COUNT, ACC_GRAD, ACC_LOSS, ACC_LYAP, ACC_LYAP_PRODUCT,
                              ACC_TANGENT, BLOCK, FLUSH_EVERY, LANES, LOG_RESCALE, LOG_TINY_NORM,
-                             RESCALE, TANGENT_FLUSH, _fold_into_bounds, _write_plain_sums,
-                             accumulate_log_norm, add_walls, step_norm_2x2, track_core)
-from engine.rng import (finish_draw, finish_pair, next_u64, normal_candidate,
-                        sample_without_replacement)
+                             RESCALE, TANGENT_FLUSH, _fold_into_bounds, accumulate_log_norm,
+                             add_walls, load_group, step_norm_2x2, store_group, track_core,
+                             whole_group)
+from engine.rng import (finish_pair, lane_normal_pair, minibatch_sum, next_u64,
+                        normal_candidate, sample_without_replacement)
 
 # --- binding: replaced in every generated copy ---------------------------------------------
 LEAN = False
 WITH_DIAGNOSTICS = True
 MOMENTUM = False
 FOLDS = False
+MINIBATCH = False
 from engine.landscapes.builtins import quadratic as func  # noqa: E402
 # --- end of binding -------------------------------------------------------------------------
 
@@ -127,7 +130,10 @@ def particles_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p,
                     bounds, boundary, wall, stiffness, diagnostics, zx, zf, escapes, cores,
                     core_geom, last_core, events, event_count, block, step0):
     if LEAN:  # compile-time constants: these branches vanish from this copy
-        minibatch = curvature = wall = False
+        wall = False
+        minibatch = MINIBATCH
+        if not MINIBATCH:
+            curvature = False
         diagnostics = WITH_DIAGNOSTICS
         if not WITH_DIAGNOSTICS:
             escapes = False
@@ -159,13 +165,18 @@ def particles_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p,
         for k in range(n_steps):
             f, fx, fy, fxx, fxy, fyy = full(x, y, p, bounds, wall, stiffness)
             gx, gy, hxx, hxy, hyy = fx, fy, fxx, fxy, fyy
-            if minibatch:
+            if minibatch and curvature:
                 s0, s1, s2, s3 = sample_without_replacement(picks, picked, n_data,
                                                             batch,
                                                             s0, s1, s2, s3)
                 gx, gy, hxx, hxy, hyy = minibatch_gradient(
                     x, y, p, bounds, wall, stiffness, picks, batch, data, noise_scale,
                     curvature, gx, gy, hxx, hxy, hyy)
+            elif minibatch:  # additive noise: the picked rows summed as they are drawn
+                ax, ay, s0, s1, s2, s3 = minibatch_sum(picks, picked, data, n_data, batch,
+                                                       s0, s1, s2, s3)
+                gx += noise_scale * ax / batch
+                gy += noise_scale * ay / batch
             if diagnostics:
                 loss_sum += f
                 grad_sum += math.sqrt(fx * fx + fy * fy)
@@ -221,20 +232,18 @@ def particles_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p,
 
 @njit(nogil=True, inline="always")
 def lane_steps(n_steps, x, y, vx, vy, s0, s1, s2, s3, p, bounds, stiffness, lr, sigma,
-               beta, boundary):
+               beta, boundary, picks, picked, batch, data, noise_scale):
     for k in range(n_steps):
         for lane in range(LANES):
             px, py = x[lane], y[lane]
             f, fx, fy, fxx, fxy, fyy = full(px, py, p, bounds, False, stiffness)
-            b1, a0, a1, a2, a3 = next_u64(s0[lane], s1[lane], s2[lane], s3[lane])
-            b2, a0, a1, a2, a3 = next_u64(a0, a1, a2, a3)
-            z1, ok1 = normal_candidate(b1)
-            z2, ok2 = normal_candidate(b2)
-            if not (ok1 and ok2):  # finish_pair's order: first, then second
-                if not ok1:
-                    z1, a0, a1, a2, a3 = finish_draw(b1, a0, a1, a2, a3)
-                if not ok2:
-                    z2, a0, a1, a2, a3 = finish_draw(b2, a0, a1, a2, a3)
+            a0, a1, a2, a3 = s0[lane], s1[lane], s2[lane], s3[lane]
+            if MINIBATCH:  # additive noise (curvature noise takes the scalar loop)
+                ax, ay, a0, a1, a2, a3 = minibatch_sum(picks, picked, data, data.shape[0],
+                                                       batch, a0, a1, a2, a3)
+                fx += noise_scale * ax / batch
+                fy += noise_scale * ay / batch
+            z1, z2, a0, a1, a2, a3 = lane_normal_pair(a0, a1, a2, a3)
             s0[lane], s1[lane], s2[lane], s3[lane] = a0, a1, a2, a3
             if MOMENTUM:
                 wx = beta * vx[lane] - lr * fx + sigma * z1
@@ -262,21 +271,16 @@ def grouped_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p, l
     s0, s1 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
     s2, s3 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
     grouped_end = start + (stop - start) // LANES * LANES
-    if temperature <= 0.0:
+    if temperature <= 0.0 or (MINIBATCH and curvature):
         grouped_end = start
+    picks = np.empty(max(batch, 1), dtype=np.int64)
+    picked = np.zeros((data.shape[0] + 63) // 64 + 1, dtype=np.uint64)
     for g in range(start, grouped_end, LANES):
-        whole = True
-        for lane in range(LANES):
-            whole = whole and alive[g + lane] != 0
+        whole = whole_group(alive, g)
         if whole:
-            for lane in range(LANES):
-                i = g + lane
-                x[lane], y[lane] = pos[i, 0], pos[i, 1]
-                vx[lane], vy[lane] = vel[i, 0], vel[i, 1]
-                s0[lane], s1[lane] = rng[i, 0], rng[i, 1]
-                s2[lane], s3[lane] = rng[i, 2], rng[i, 3]
+            load_group(g, pos, vel, rng, x, y, vx, vy, s0, s1, s2, s3)
             lane_steps(n_steps, x, y, vx, vy, s0, s1, s2, s3, p, bounds, stiffness, lr,
-                       sigma, beta, boundary)
+                       sigma, beta, boundary, picks, picked, batch, data, noise_scale)
             for lane in range(LANES):
                 whole = whole and math.isfinite(x[lane] + y[lane]) and math.isfinite(
                     vx[lane] + vy[lane])
@@ -287,13 +291,7 @@ def grouped_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p, l
                             zx, zf, escapes, cores, core_geom, last_core, events,
                             event_count, block, step0)
             continue
-        for lane in range(LANES):
-            i = g + lane
-            pos[i, 0], pos[i, 1] = x[lane], y[lane]
-            vel[i, 0], vel[i, 1] = vx[lane], vy[lane]
-            rng[i, 0], rng[i, 1] = s0[lane], s1[lane]
-            rng[i, 2], rng[i, 3] = s2[lane], s3[lane]
-            _write_plain_sums(acc, i, n_steps)
+        store_group(g, x, y, vx, vy, s0, s1, s2, s3, pos, vel, rng, acc, n_steps)
     if grouped_end < stop:
         particles_range(grouped_end, stop, pos, vel, alive, rng, tangent, acc, n_steps,
                         p, lr, temperature, beta, minibatch, curvature, batch, data,
