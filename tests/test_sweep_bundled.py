@@ -20,6 +20,7 @@ from engine.sweep.plot import _geometric_levels  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_FILES = sorted((ROOT / "presets" / "sweeps").glob("*.toml"))
 PNG = b"\x89PNG\r\n\x1a\n"
+UP = "../"  # a sweep file names its preset relative to itself
 
 
 @pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: p.stem)
@@ -44,14 +45,14 @@ def test_critical_step_of_zhang_is_two_over_lambda_max():
 
 
 @pytest.mark.parametrize("text, key", [
-    ('name = "x"\npreset = "../arrhenius_sweep.toml"\ngrids = ["a=1"]\n', "grids"),
+    (f'name = "x"\npreset = "{UP}arrhenius_sweep.toml"\ngrids = ["a=1"]\n', "grids"),
     ('name = "x"\n', "preset"),
-    ('name = "x"\npreset = "../arrhenius_sweep.toml"\nseeds = 0\n', "seeds"),
-    ('name = "x"\npreset = "../arrhenius_sweep.toml"\n[[figure]]\nname = "f"\nkind = "pie"\n'
+    (f'name = "x"\npreset = "{UP}arrhenius_sweep.toml"\nseeds = 0\n', "seeds"),
+    (f'name = "x"\npreset = "{UP}arrhenius_sweep.toml"\n[[figure]]\nname = "f"\nkind = "pie"\n'
      'x = "dynamics.lr"\n', "figure[0].kind"),
-    ('name = "x"\npreset = "../arrhenius_sweep.toml"\n[[figure]]\nname = "f"\nkind = "heatmap"'
+    (f'name = "x"\npreset = "{UP}arrhenius_sweep.toml"\n[[figure]]\nname = "f"\nkind = "heatmap"'
      '\nx = "dynamics.lr"\n', "figure[0].y"),
-    ('name = "x"\npreset = "../arrhenius_sweep.toml"\nset = ["dynamics.lr=-1"]\n', "dynamics.lr"),
+    (f'name = "x"\npreset = "{UP}arrhenius_sweep.toml"\nset = ["dynamics.lr=-1"]\n', "dynamics.lr"),
 ])
 def test_bad_sweep_file_names_file_and_key(tmp_path, text, key):
     folder = tmp_path / "sweeps"

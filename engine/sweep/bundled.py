@@ -11,7 +11,7 @@ the command line add to the file (``--grid`` another dimension, ``--set`` anothe
 
     name = "…"                              # required
     description = "…"
-    preset = "../zhang_sin_lr004.toml"      # required, relative to this file
+    preset = "PATH.toml"                    # required, relative to this file
     set = ['dynamics.kind="langevin"']      # --set overrides
     grid = ["dynamics.lr=0.005:0.04:8"]     # --grid axes (and/or vary = […], zipped)
     seeds = 2
