@@ -9,8 +9,8 @@ variants is the same model in each and the ghost arms are paired with it run by 
 ``OUT.json`` (each variant's claims, arm summaries and settings), a Markdown table ``OUT.md``
 and each variant's figures ``OUT_<variant>_*.png``.
 
-    .venv/bin/python scripts/cnn_claims.py --out out/claims [--runs 6] [--gd-epochs 120]
-        [--minibatch-epochs 60] [--test-per-class 50] [--only gd_fixed,adam_lr0.001]
+    .venv/bin/python scripts/cnn_claims.py --out out/claims [--runs 4] [--gd-epochs 110]
+        [--minibatch-epochs 30] [--test-per-class 20] [--only gd_fixed,adam_lr0.001]
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def variants(gd_epochs: int, minibatch_epochs: int) -> dict[str, list[str]]:
     """Name → ``--set`` assignments on top of the reduced preset."""
-    gd = [f"training.epochs={gd_epochs}"]
+    gd = [f"training.epochs={gd_epochs}", "diagnostics.gradient_gap_every=1"]
     out = {"gd_fixed": gd,
            "gd_remove": gd + ["model.ghost_schedule=remove",
                               f"model.ghost_off_epoch={gd_epochs // 3}"],
@@ -39,10 +39,10 @@ def variants(gd_epochs: int, minibatch_epochs: int) -> dict[str, list[str]]:
                               f"model.ghost_off_epoch={gd_epochs // 2}"]}
     mb = [f"training.epochs={minibatch_epochs}"]
     for batch in (10, 30, 100):
-        out[f"sgd_B{batch}_lr0.02"] = mb + ["training.optimizer=sgd", f"training.batch_size={batch}",
-                                           "training.lr=0.02"]
-    out["sgd_B30_lr0.005"] = mb + ["training.optimizer=sgd", "training.batch_size=30",
-                                   "training.lr=0.005"]
+        for lr in (0.005, 0.02):
+            out[f"sgd_B{batch}_lr{lr}"] = mb + ["training.optimizer=sgd",
+                                               f"training.batch_size={batch}",
+                                               f"training.lr={lr}"]
     for lr in (0.0003, 0.001):
         out[f"adam_lr{lr}"] = mb + ["training.optimizer=adam", "training.batch_size=30",
                                     f"training.lr={lr}"]
@@ -70,10 +70,10 @@ def row(name: str, summary: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="output stem (folder created)")
-    parser.add_argument("--runs", type=int, default=6)
-    parser.add_argument("--gd-epochs", type=int, default=120)
-    parser.add_argument("--minibatch-epochs", type=int, default=60)
-    parser.add_argument("--test-per-class", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=4)
+    parser.add_argument("--gd-epochs", type=int, default=110)
+    parser.add_argument("--minibatch-epochs", type=int, default=30)
+    parser.add_argument("--test-per-class", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--only", default="", help="comma-separated variant names")
     args = parser.parse_args()
@@ -82,7 +82,7 @@ def main() -> int:
     base = apply_cnn_sets(load_cnn(ROOT / "presets" / "rmnist30_mnist_ghost.toml"),
                           [f"training.runs={args.runs}",
                            f"data.test_per_class={args.test_per_class}",
-                           "diagnostics.gradient_gap_every=1", "diagnostics.snapshots=2"])
+                           "diagnostics.snapshots=2"])
     chosen = variants(args.gd_epochs, args.minibatch_epochs)
     if args.only:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}

@@ -66,3 +66,18 @@ def run_cnn(preset: CnnPreset, out: str | Path | None = None, device: str | None
             summary["figures"] = [str(p) for p in write_figures(
                 experiment.metrics(), summary, out.with_suffix(""))]
     return summary, experiment
+
+
+def redraw_figures(npz: str | Path, stem: str | Path) -> list[Path]:
+    """The figures of a finished experiment from its NPZ alone (the summary is recomputed from
+    the stored metrics and preset), written as ``<stem>_*.png``."""
+    from .config import loads_cnn
+    with np.load(npz) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    preset = loads_cnn(str(arrays["preset"]), str(npz))
+    arms = tuple(int(a) for a in arrays["arms"])
+    runs = arrays["test_loss"].shape[1] // len(arms)
+    metrics = {key: value for key, value in arrays.items()
+               if value.ndim == 2 and value.shape == arrays["test_loss"].shape}
+    summary = summarise(metrics, preset, arms, runs)
+    return write_figures(metrics, summary, Path(stem))
