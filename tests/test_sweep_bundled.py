@@ -99,6 +99,11 @@ var = "time_avg_loss"
     assert dict(ds["completed"].sizes) == {"dynamics.temperature": 2, "dynamics.lr": 2,
                                            "seed": 2}
     assert int(ds["particles"].max()) == 100
+    # the figures again from the dataset alone
+    again = tmp_path / "redrawn" / "re.png"
+    assert main(["plot", str(out), "--figures", str(spec), "--out", str(again)]) == 0
+    assert capsys.readouterr().out.split() == [str(again.with_name("re_mfpt.png")),
+                                               str(again.with_name("re_loss.png"))]
 
 
 def test_contour_levels_are_sqrt2_apart_through_the_middle_cell():

@@ -107,6 +107,27 @@ def test_sweep_fills_in_point_by_point_off_the_gui_thread(view, qtbot, monkeypat
     assert preset.run.steps == 300 and preset.ensemble.particles == 40
 
 
+def test_cancel_stops_after_the_running_point(view, qtbot, monkeypatch):
+    gate, calls = threading.Event(), []
+
+    def gated(preset_toml, assignments, converged_tol):
+        calls.append(assignments)
+        assert gate.wait(60)
+        return run_point(preset_toml, assignments, converged_tol)
+
+    monkeypatch.setattr(executor, "run_point", gated)
+    _choose(view, "dynamics.temperature", "0.25,0.5,1.0")
+    view.seeds.setValue(1)
+    with qtbot.waitSignal(view.finished, timeout=120000) as done:
+        assert view.start()
+        qtbot.waitUntil(lambda: len(calls) == 1, timeout=60000)
+        view.cancel()
+        gate.set()
+    assert done.args == [False]
+    assert len(calls) == 1 and len(view.results) == 1
+    assert "cancelled" in view.status.text() and view.run_button.isEnabled()
+
+
 def test_cells_are_seed_means_of_the_points_finished(view):
     from engine.presets import apply_sets
     from engine.sweep import build_sweep
