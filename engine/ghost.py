@@ -357,7 +357,159 @@ def _extended_step_norm(jac, dim, scale, hxx, hxy, hyy, h_wg, h_gg, ghosts):
     return symmetric_spectral_norm(jac, dim)
 
 
-@njit(nogil=True, inline="always", fastmath={"contract", "arcp", "nsz"})
+_FAST = {"contract", "arcp", "nsz"}
+
+
+@njit(nogil=True, inline="always")
+def _gather_minibatch(picks, batch, xs, ys, bx0, bx1, by):
+    """Copy the drawn samples ``picks[:batch]`` into contiguous columns."""
+    for q in range(batch):
+        idx = picks[q]
+        bx0[q] = xs[idx, 0]
+        bx1[q] = xs[idx, 1]
+        by[q] = ys[idx]
+
+
+@njit(nogil=True, inline="always", fastmath=_FAST)
+def _extended_softmax(w0, w1, g_i, bx0, bx1, batch, alpha, classes, ghosts, cos_b, sin_b, z,
+                      dz, ez, top, total, drive):
+    """Real and ghost logits of every sample, ``ez = e^{z − max z}``, their sum ``total`` and
+    ``drive = Σ_k e^{z_k} dz_k`` (all logits depend on w through θ = w·x)."""
+    _real_logits(w0, w1, bx0, bx1, batch, alpha, classes, cos_b, sin_b, z, dz, top)
+    for q in range(batch):
+        total[q] = 0.0
+        drive[q] = 0.0
+    for j in range(ghosts):
+        a0, a1, a2 = g_i[j, 0], g_i[j, 1], g_i[j, 2]
+        for q in range(batch):
+            zk = a0 * cos_b[q] + a1 * sin_b[q] + a2
+            z[classes + j, q] = zk
+            dz[classes + j, q] = -a0 * sin_b[q] + a1 * cos_b[q]
+            top[q] = max(top[q], zk)
+    for k in range(classes + ghosts):
+        for q in range(batch):
+            e = vexp(z[k, q] - top[q])
+            ez[k, q] = e
+            total[q] += e
+            drive[q] += e * dz[k, q]
+
+
+@njit(nogil=True, inline="always", fastmath=_FAST)
+def _minibatch_gradient(batch, classes, ghosts, bx0, bx1, by, cos_b, sin_b, z, dz, ez, top,
+                        total, drive, grad_gamma):
+    """Sums over the minibatch of ∇_w L_ext, of ``top − z_y`` and the product of ``total``
+    (L = top + log(total) − z_y: one log per step for the whole batch, total ≤ c + e), and
+    ∇_γ L_ext into ``grad_gamma``; returns ``(gw0, gw1, margin, total_prod)``."""
+    gw0 = gw1 = 0.0
+    margin = 0.0
+    total_prod = 1.0
+    for q in range(batch):
+        label = by[q]
+        # ∂L/∂(w·x) = Σ_k p_k dz_k − dz_y: ghosts never carry the label
+        g = drive[q] / total[q] - dz[label, q]
+        gw0 += g * bx0[q]
+        gw1 += g * bx1[q]
+        margin += top[q] - z[label, q]
+        total_prod *= total[q]
+    for j in range(ghosts):
+        g0 = g1 = g2 = 0.0
+        for q in range(batch):
+            pg = ez[classes + j, q] / total[q]  # eq. 5.4: ∂L/∂z_{c+j} = ŷ_{c+j}
+            g0 += pg * cos_b[q]
+            g1 += pg * sin_b[q]
+            g2 += pg
+        grad_gamma[j, 0] = g0
+        grad_gamma[j, 1] = g1
+        grad_gamma[j, 2] = g2
+    return gw0, gw1, margin, total_prod
+
+
+@njit(nogil=True, inline="always", fastmath=_FAST)
+def _minibatch_hessian(batch, classes, ghosts, g_i, bx0, bx1, by, cos_b, sin_b, z, dz, ez, total,
+                       ez_col, grads_col, p_ghost, h_wg, h_gg, full_hessian):
+    """The w–w block ``(hxx, hxy, hyy)`` of the minibatch Hessian of L_ext (summed over the
+    samples), and with ``full_hessian`` its w–γ and γ–γ blocks into ``h_wg``, ``h_gg``."""
+    hxx = hxy = hyy = 0.0
+    if full_hessian:
+        h_wg[:] = 0.0
+        h_gg[:] = 0.0
+    for q in range(batch):
+        x0, x1, label = bx0[q], bx1[q], by[q]
+        inv_total = 1.0 / total[q]
+        mx = 0.0
+        my = 0.0
+        for k in range(classes + ghosts):
+            pk = ez[k, q] * inv_total
+            g = pk - (1.0 if k == label else 0.0)
+            # ∇²_w z_k = curv·x xᵀ: −z_k for real logits, −(γ₀cos + γ₁sin) for ghosts
+            curv = -z[k, q] if k < classes else -(z[k, q] - g_i[k - classes, 2])
+            d0 = dz[k, q] * x0
+            d1 = dz[k, q] * x1
+            hxx += g * curv * x0 * x0 + pk * d0 * d0
+            hxy += g * curv * x0 * x1 + pk * d0 * d1
+            hyy += g * curv * x1 * x1 + pk * d1 * d1
+            mx += pk * d0
+            my += pk * d1
+            ez_col[k] = ez[k, q]
+            grads_col[k, 0] = d0
+            grads_col[k, 1] = d1
+        hxx -= mx * mx
+        hxy -= mx * my
+        hyy -= my * my
+        if full_hessian:
+            _accumulate_ghost_hessian(ez_col, inv_total, grads_col, classes, ghosts, cos_b[q],
+                                      sin_b[q], x0, x1, mx, my, p_ghost, h_wg, h_gg)
+    return hxx, hxy, hyy
+
+
+@njit(nogil=True, inline="always", fastmath=_FAST)
+def _noisy_update(w0, w1, gw0, gw1, g_i, grad_gamma, ghosts, lr, inv, temperature, sigma, s0, s1,
+                  s2, s3, zx, zf):
+    """One SGD step on (w, γ) with Langevin noise ``sigma·ξ`` on every coordinate when
+    ``temperature > 0`` (γ updated in place and clipped to ±GAMMA_MAX); returns the new w and
+    the particle's stream state."""
+    n0 = 0.0
+    n1 = 0.0
+    if temperature > 0.0:
+        zz, s0, s1, s2, s3 = next_normal(s0, s1, s2, s3, zx, zf)
+        n0 = sigma * zz
+        zz, s0, s1, s2, s3 = next_normal(s0, s1, s2, s3, zx, zf)
+        n1 = sigma * zz
+    new0 = w0 - lr * gw0 * inv + n0
+    new1 = w1 - lr * gw1 * inv + n1
+    for j in range(ghosts):
+        for d in range(3):
+            noise = 0.0
+            if temperature > 0.0:
+                zz, s0, s1, s2, s3 = next_normal(s0, s1, s2, s3, zx, zf)
+                noise = sigma * zz
+            value = g_i[j, d] - lr * grad_gamma[j, d] * inv + noise
+            g_i[j, d] = min(max(value, -GAMMA_MAX), GAMMA_MAX)
+    return new0, new1, s0, s1, s2, s3
+
+
+@njit(nogil=True, inline="always")
+def _into_bounds(new0, new1, bounds, boundary):
+    """w after the boundary: reflected into the box (1), folded into it (3) or as is (0)."""
+    if boundary == 1:
+        for _ in range(4):
+            if new0 > bounds[1]:
+                new0 = 2.0 * bounds[1] - new0
+            elif new0 < bounds[0]:
+                new0 = 2.0 * bounds[0] - new0
+            if new1 > bounds[3]:
+                new1 = 2.0 * bounds[3] - new1
+            elif new1 < bounds[2]:
+                new1 = 2.0 * bounds[2] - new1
+        new0 = min(max(new0, bounds[0]), bounds[1])
+        new1 = min(max(new1, bounds[2]), bounds[3])
+    elif boundary == 3 and not (bounds[0] <= new0 < bounds[1]
+                                and bounds[2] <= new1 < bounds[3]):
+        new0, new1, _, _ = _fold_into_bounds(new0, new1, 0.0, 0.0, bounds, boundary)
+    return new0, new1
+
+
+@njit(nogil=True, inline="always", fastmath=_FAST)
 def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts, alpha,
                  n_steps, lr, temperature, batch, bounds, boundary, diagnostics, zx, zf, escapes,
                  cores, core_geom, last_core, events, event_count, block, step0):
@@ -408,123 +560,29 @@ def _ghost_range(start, stop, w, gamma, alive, rng, acc, xs, ys, classes, ghosts
         for t in range(n_steps):
             s0, s1, s2, s3 = sample_without_replacement(picks, picked, n_data, batch, s0, s1,
                                                         s2, s3)
-            for q in range(batch):
-                idx = picks[q]
-                bx0[q] = xs[idx, 0]
-                bx1[q] = xs[idx, 1]
-                by[q] = ys[idx]
-            _real_logits(w0, w1, bx0, bx1, batch, alpha, classes, cos_b, sin_b, z, dz, top)
-            for q in range(batch):
-                total[q] = 0.0
-                drive[q] = 0.0
-            for j in range(ghosts):
-                a0, a1, a2 = g_i[j, 0], g_i[j, 1], g_i[j, 2]
-                for q in range(batch):
-                    zk = a0 * cos_b[q] + a1 * sin_b[q] + a2
-                    z[classes + j, q] = zk
-                    dz[classes + j, q] = -a0 * sin_b[q] + a1 * cos_b[q]
-                    top[q] = max(top[q], zk)
-            for k in range(logits):   # softmax over real and ghost logits (all depend on w)
-                for q in range(batch):
-                    e = vexp(z[k, q] - top[q])
-                    ez[k, q] = e
-                    total[q] += e
-                    drive[q] += e * dz[k, q]
-            gw0 = gw1 = 0.0
-            margin = 0.0
-            total_prod = 1.0
-            for q in range(batch):
-                label = by[q]
-                # ∂L/∂(w·x) = Σ_k p_k dz_k − dz_y: ghosts never carry the label
-                g = drive[q] / total[q] - dz[label, q]
-                gw0 += g * bx0[q]
-                gw1 += g * bx1[q]
-                # L = top + log(total) − z_y: one log per step for the whole batch (total ≤ c+e)
-                margin += top[q] - z[label, q]
-                total_prod *= total[q]
-            for j in range(ghosts):
-                g0 = g1 = g2 = 0.0
-                for q in range(batch):
-                    pg = ez[classes + j, q] / total[q]  # eq. 5.4: ∂L/∂z_{c+j} = ŷ_{c+j}
-                    g0 += pg * cos_b[q]
-                    g1 += pg * sin_b[q]
-                    g2 += pg
-                grad_gamma[j, 0] = g0
-                grad_gamma[j, 1] = g1
-                grad_gamma[j, 2] = g2
+            _gather_minibatch(picks, batch, xs, ys, bx0, bx1, by)
+            _extended_softmax(w0, w1, g_i, bx0, bx1, batch, alpha, classes, ghosts, cos_b, sin_b,
+                              z, dz, ez, top, total, drive)
+            gw0, gw1, margin, total_prod = _minibatch_gradient(
+                batch, classes, ghosts, bx0, bx1, by, cos_b, sin_b, z, dz, ez, top, total, drive,
+                grad_gamma)
             inv = 1.0 / batch
             loss_sum += (margin + math.log(total_prod)) * inv
             grad_sum += math.sqrt(gw0 * gw0 + gw1 * gw1) * inv
             if diagnostics:
-                hxx = hxy = hyy = 0.0
-                if full_hessian:
-                    h_wg[:] = 0.0
-                    h_gg[:] = 0.0
-                for q in range(batch):
-                    x0, x1, label = bx0[q], bx1[q], by[q]
-                    inv_total = 1.0 / total[q]
-                    mx = 0.0
-                    my = 0.0
-                    for k in range(logits):
-                        pk = ez[k, q] * inv_total
-                        g = pk - (1.0 if k == label else 0.0)
-                        # ∇²_w z_k = curv·x xᵀ: −z_k for real logits, −(γ₀cos + γ₁sin) for ghosts
-                        curv = -z[k, q] if k < classes else -(z[k, q] - g_i[k - classes, 2])
-                        d0 = dz[k, q] * x0
-                        d1 = dz[k, q] * x1
-                        hxx += g * curv * x0 * x0 + pk * d0 * d0
-                        hxy += g * curv * x0 * x1 + pk * d0 * d1
-                        hyy += g * curv * x1 * x1 + pk * d1 * d1
-                        mx += pk * d0
-                        my += pk * d1
-                        ez_col[k] = ez[k, q]
-                        grads_col[k, 0] = d0
-                        grads_col[k, 1] = d1
-                    hxx -= mx * mx
-                    hxy -= mx * my
-                    hyy -= my * my
-                    if full_hessian:
-                        _accumulate_ghost_hessian(ez_col, inv_total, grads_col, classes, ghosts,
-                                                  cos_b[q], sin_b[q], x0, x1, mx, my, p_ghost,
-                                                  h_wg, h_gg)
+                hxx, hxy, hyy = _minibatch_hessian(
+                    batch, classes, ghosts, g_i, bx0, bx1, by, cos_b, sin_b, z, dz, ez, total,
+                    ez_col, grads_col, p_ghost, h_wg, h_gg, full_hessian)
                 if full_hessian:
                     norm = _extended_step_norm(jac, dim, lr * inv, hxx, hxy, hyy, h_wg, h_gg,
                                                ghosts)
                 else:
                     norm = step_norm_2x2(0.5 * lr * inv, lr * inv, hxx, hxy, hyy)
                 lyap, lyap_prod = accumulate_log_norm(norm, lyap, lyap_prod)
-            n0 = 0.0
-            n1 = 0.0
-            if temperature > 0.0:
-                zz, s0, s1, s2, s3 = next_normal(s0, s1, s2, s3, zx, zf)
-                n0 = sigma * zz
-                zz, s0, s1, s2, s3 = next_normal(s0, s1, s2, s3, zx, zf)
-                n1 = sigma * zz
-            new0 = w0 - lr * gw0 * inv + n0
-            new1 = w1 - lr * gw1 * inv + n1
-            for j in range(ghosts):
-                for d in range(3):
-                    noise = 0.0
-                    if temperature > 0.0:
-                        zz, s0, s1, s2, s3 = next_normal(s0, s1, s2, s3, zx, zf)
-                        noise = sigma * zz
-                    value = g_i[j, d] - lr * grad_gamma[j, d] * inv + noise
-                    g_i[j, d] = min(max(value, -GAMMA_MAX), GAMMA_MAX)
-            if boundary == 1:  # reflect w into the bounds
-                for _ in range(4):
-                    if new0 > bounds[1]:
-                        new0 = 2.0 * bounds[1] - new0
-                    elif new0 < bounds[0]:
-                        new0 = 2.0 * bounds[0] - new0
-                    if new1 > bounds[3]:
-                        new1 = 2.0 * bounds[3] - new1
-                    elif new1 < bounds[2]:
-                        new1 = 2.0 * bounds[2] - new1
-                new0 = min(max(new0, bounds[0]), bounds[1])
-                new1 = min(max(new1, bounds[2]), bounds[3])
-            elif boundary == 3 and not (bounds[0] <= new0 < bounds[1]
-                                        and bounds[2] <= new1 < bounds[3]):
-                new0, new1, _, _ = _fold_into_bounds(new0, new1, 0.0, 0.0, bounds, boundary)
+            new0, new1, s0, s1, s2, s3 = _noisy_update(w0, w1, gw0, gw1, g_i, grad_gamma, ghosts,
+                                                       lr, inv, temperature, sigma, s0, s1, s2,
+                                                       s3, zx, zf)
+            new0, new1 = _into_bounds(new0, new1, bounds, boundary)
             if not math.isfinite(new0 + new1):
                 alive[i] = 0
                 break
