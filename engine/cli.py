@@ -158,6 +158,10 @@ def cmd_sweep(args) -> int:
     from .export import atomic_write_text, write_json
     if Path(args.out).suffix in (".nc", ".zarr"):
         return cmd_sweep_grid(args)
+    from .sweep.bundled import is_sweep_file
+    if is_sweep_file(args.preset):
+        raise PresetError("--out", args.out, f"{args.preset} is a sweep file: its grid sweep "
+                                             "writes FILE.nc or FILE.zarr")
     for option, value in (("--grid", args.grid), ("--seeds", args.seeds),
                           ("--workers", args.workers), ("--scheduler", args.scheduler),
                           ("--csv", args.csv), ("--converged-tol", args.converged_tol)):
