@@ -7,11 +7,14 @@ for each other configuration, overlays their clouds on the landscape in the colo
 :data:`app.views.compare.COLOURS` with a legend, and adds the "Side by side" dock with every
 configuration's series and escapes.  Every command the window sends its worker is sent to all
 of them (a live change only where the configuration does not override that key), so Play, the
-step size, T or a reset act on every configuration at once.  The engines step in lockstep: a
+step size, T or a reset act on every configuration at once, and an export writes a file pair
+per configuration (:func:`configuration_file`).  The engines step in lockstep: a
 worker more than a frame's worth of steps ahead of the slowest waits, its frame held, until
 the others catch up.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -27,7 +30,14 @@ from .worker import EngineWorker
 
 DOCK = "Side by side"
 # commands that concern the run shown in the window's own controls only
-MAIN_ONLY = frozenset({"probe", "probe_clear", "export"})
+MAIN_ONLY = frozenset({"probe", "probe_clear"})
+
+
+def configuration_file(path: str, index: int) -> str:
+    """Where configuration ``index`` (≥ 1) of an export to ``path`` goes: ``run.npz`` →
+    ``run_cfg1.npz`` (configuration 0, the window's own run, writes ``path`` itself)."""
+    target = Path(path)
+    return str(target.with_name(f"{target.stem}_cfg{index}{target.suffix}"))
 
 
 def occupied_cells(density: np.ndarray, bounds) -> np.ndarray:
@@ -100,6 +110,8 @@ class SideBySide(QObject):
             worker.failed.connect(
                 lambda what, message, k=k: window._on_failed(f"{self.labels[k]}: {what}",
                                                               message))
+            worker.exported.connect(
+                lambda path: window.statusBar().showMessage(f"wrote {path}", 5000))
             worker.start()
             worker.submit("speed", int(window.speed.value()))
             if window.play_button.isChecked():
@@ -120,7 +132,10 @@ class SideBySide(QObject):
         for k, worker in enumerate(self.followers, start=1):
             if name == "set" and args[0] in self.overrides[k]:
                 continue  # this configuration keeps its own value of the key
-            worker.submit(name, *args)
+            if name == "export":  # a file pair per configuration, beside the window's
+                worker.submit(name, configuration_file(args[0], k), *args[1:])
+            else:
+                worker.submit(name, *args)
 
     # -- lockstep ------------------------------------------------------------------------------
     def _steps(self) -> list[int]:

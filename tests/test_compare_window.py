@@ -6,6 +6,7 @@ import pytest
 from PyQt6.QtWidgets import QDockWidget
 
 from engine.presets import apply_sets, load
+from engine.presets import loads as load_preset_text
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.qt
@@ -74,6 +75,14 @@ def test_a_compare_preset_draws_every_configuration_side_by_side(qtbot, tmp_path
         paused = side._steps()
         qtbot.wait(500)
         assert side._steps() == paused
+        # an export writes a file pair per configuration, each its own run
+        window.export_trajectory(tmp_path / "run.npz")
+        files = [tmp_path / name for name in ("run.npz", "run_cfg1.npz", "run_cfg2.npz")]
+        _wait(qtbot, lambda: all(f.exists() for f in files), "the three exports", 60_000)
+        for path, kind in zip(files, ("langevin", "sgd", "adam")):
+            with np.load(path) as arrays:
+                assert load_preset_text(str(arrays["preset"])).dynamics.kind == kind
+            assert path.with_suffix(".npz.json").exists()
         # a plain preset ends the comparison: its engines, clouds, legend entries and dock go
         followers = side.followers
         assert window.open_preset(ROOT / "presets" / "double_well_kramers.toml")
