@@ -142,3 +142,42 @@ def test_adam_steps_match_torch_optim_adam():
     for name in PARAM_NAMES:
         torch.testing.assert_close(ours.params[name].detach(), reference.params[name].detach(),
                                    rtol=1e-9, atol=1e-12)
+
+
+def test_report_verdicts_for_removal_and_gradient_gap_follow_their_intervals():
+    from engine.cnn.report import gradient_gap_claim, removal_claim
+    runs, epochs = 8, 10
+    rng = np.random.default_rng(0)
+    base, ghost = slice(0, runs), slice(runs, 2 * runs)
+    live = np.zeros((epochs + 1, 2 * runs))
+    live[:6, ghost] = 2                                     # removed at epoch 6
+    gap = np.full((epochs + 1, 2 * runs), np.nan)
+    gap[:, ghost] = np.linspace(1.0, 0.1, epochs + 1)[:, None] + rng.uniform(0, 0.01, runs)
+    gap[6:, ghost] = 0.0                                    # masked ghosts: zero by construction
+    metrics = {"gradient_gap": gap, "live_ghosts": live, "grad_norm": np.ones_like(gap),
+               "ghost_mass": np.full_like(gap, 0.1)}
+    entry = gradient_gap_claim(metrics, ghost)
+    assert entry["verdict"] == "supported"
+    assert entry["last_epoch"] == 5                          # the last epoch with live ghosts
+    assert entry["final"]["mean"] == pytest.approx(1.0 - 0.9 * 5 / 10 + 0.005, abs=0.01)
+    final_loss = np.concatenate([np.full(runs, 0.5), 0.5 + rng.uniform(0.1, 0.2, runs)])
+    events = {"final_test_loss": final_loss, "final_test_acc": np.full(2 * runs, 0.8)}
+    removal = tiny_preset(model={"ghost_schedule": "remove", "ghost_off_epoch": 6},
+                          epochs=epochs)
+    assert removal_claim(metrics, events, base, ghost, removal)["verdict"] == "not supported"
+    events["final_test_loss"] = np.concatenate([final_loss[:runs], final_loss[:runs] - 0.01
+                                                + rng.uniform(0, 0.02, runs)])
+    assert removal_claim(metrics, events, base, ghost, removal)["verdict"] == "supported"
+    fixed = removal_claim(metrics, events, base, ghost, tiny_preset(epochs=epochs))
+    assert fixed["verdict"] == "not testable"
+
+
+def test_figures_redrawn_from_the_npz_include_every_run(tmp_path):
+    from engine.cnn.api import redraw_figures, run_cnn
+    preset = tiny_preset(diagnostics={"gradient_gap_every": 1}, epochs=3)
+    summary, _ = run_cnn(preset, tmp_path / "t.npz", "cpu")
+    names = {p.split("/")[-1] for p in summary["figures"]}
+    assert {"t_bands.png", "t_peaks.png", "t_ghosts.png", "t_runs_test_loss.png",
+            "t_runs_train_loss.png", "t_runs_test_acc.png"} <= names
+    again = redraw_figures(tmp_path / "t.npz", tmp_path / "again")
+    assert {p.name.replace("again", "t") for p in again} == names
