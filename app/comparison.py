@@ -21,7 +21,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QObject, Qt
 from PyQt6.QtWidgets import QDockWidget
 
-from engine.presets import Preset, configurations
+from engine.presets import Preset, configurations, preset_from_dict, to_dict
 
 from .engine_loop import FrameBundle
 from .views.compare import COLOURS, SideBySideView
@@ -136,6 +136,24 @@ class SideBySide(QObject):
                 worker.submit(name, configuration_file(args[0], k), *args[1:])
             else:
                 worker.submit(name, *args)
+
+    def preset_now(self, first: Preset) -> Preset:
+        """The side-by-side preset as it runs now, given ``first``, the window's preset (the
+        first configuration, live edits included): the edits of keys that configuration does
+        not override become the base's, so they reach every configuration that does not
+        override them either; the ``[[compare]]`` tables stay as loaded.  Once closed:
+        ``first`` itself."""
+        if self.closed:
+            return first
+        data = to_dict(first)
+        base = to_dict(self.preset)
+        for key in self.overrides[0]:  # the first configuration's own values stay its own
+            if key in base["dynamics"]:
+                data["dynamics"][key] = base["dynamics"][key]
+            else:  # a schedule of its own over a base without one
+                data["dynamics"].pop(key, None)
+        data["compare"] = base["compare"]
+        return preset_from_dict(data, self.preset.source)
 
     # -- lockstep ------------------------------------------------------------------------------
     def _steps(self) -> list[int]:

@@ -684,7 +684,8 @@ class MainWindow(QMainWindow):
 
     def save_preset(self, path: str | Path) -> None:
         try:
-            save(self.preset, path)
+            save(self.preset if self.side_by_side is None  # [[compare]]: all configurations
+                 else self.side_by_side.preset_now(self.preset), path)
         except OSError as exc:
             self._on_failed("save preset", f"{path}: {exc}")
             return

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PyQt6.QtWidgets import QDockWidget
 
-from engine.presets import apply_sets, load
+from engine.presets import apply_sets, configurations, load
 from engine.presets import loads as load_preset_text
 from tests.conftest import ROOT
 
@@ -83,6 +83,15 @@ def test_a_compare_preset_draws_every_configuration_side_by_side(qtbot, tmp_path
             with np.load(path) as arrays:
                 assert load_preset_text(str(arrays["preset"])).dynamics.kind == kind
             assert path.with_suffix(".npz.json").exists()
+        # saving keeps every configuration, with a live edit of a key none overrides but
+        # the SGD and Adam ones (T = 0 of their own)
+        window._set("temperature", 0.3)
+        _wait(qtbot, lambda: window.preset.dynamics.temperature == 0.3, "T = 0.3 applied", 60_000)
+        window.save_preset(tmp_path / "saved.toml")
+        saved = load(tmp_path / "saved.toml")
+        assert [spec.label for spec in saved.compare] == labels
+        assert [p.dynamics.temperature for p in configurations(saved)] == [0.3, 0.0, 0.0]
+        assert [p.dynamics.kind for p in configurations(saved)] == ["langevin", "sgd", "adam"]
         # a plain preset ends the comparison: its engines, clouds, legend entries and dock go
         followers = side.followers
         assert window.open_preset(ROOT / "presets" / "double_well_kramers.toml")
