@@ -172,9 +172,9 @@ def figure_path(out: str | Path, figure: Figure) -> Path:
 
 def draw_figures(spec: SweepFile, dataset, out: str | Path) -> list[Path]:
     """Draw every figure of ``spec`` from ``dataset`` (a Dataset or a path) beside ``out``."""
-    from .plot import _open, arrhenius_plot, check_names, phase_diagram
+    from .plot import arrhenius_plot, as_dataset, check_names, phase_diagram
 
-    ds = _open(dataset)
+    ds = as_dataset(dataset)
     written = []
     for figure in spec.figures:
         target = figure_path(out, figure)

@@ -146,7 +146,8 @@ def _finish(plt, fig, ax, title: str, out: Path) -> Path:
     return out
 
 
-def _open(dataset):
+def as_dataset(dataset):
+    """``dataset`` itself, or the sweep dataset read from its path (.nc/.zarr)."""
     from .store import open_dataset
     return open_dataset(dataset) if isinstance(dataset, (str, Path)) else dataset
 
@@ -164,7 +165,7 @@ def phase_diagram(dataset, x: str, y: str | None, var: str, out: str | Path,
     from ..export import prepare_output
 
     source = str(dataset) if isinstance(dataset, (str, Path)) else "the dataset"
-    ds = _open(dataset)
+    ds = as_dataset(dataset)
     check_names(ds, x, y, var, source)
     data, held = _select(ds, var, {x} | ({y} if y else set()), transition)
     out = prepare_output(out)
@@ -252,7 +253,7 @@ def arrhenius_plot(dataset, temperature: str, out: str | Path, transition: int =
     from ..export import prepare_output
 
     source = str(dataset) if isinstance(dataset, (str, Path)) else "the dataset"
-    ds = _open(dataset)
+    ds = as_dataset(dataset)
     check_names(ds, temperature, None, "mfpt_steps", source)
     measured, held = _select(ds, "mfpt_steps", {temperature}, transition)
     kramers, _ = _select(ds, "kramers_mfpt_steps", {temperature}, transition)
