@@ -103,3 +103,14 @@ def test_a_compare_preset_draws_every_configuration_side_by_side(qtbot, tmp_path
         assert window.worker.submit.__func__ is type(window.worker).submit
     finally:
         window.shutdown()
+
+
+def test_a_binned_cloud_is_drawn_at_its_occupied_cells_and_exports_are_named_per_run():
+    from app.comparison import configuration_file, occupied_cells
+    density = np.zeros((4, 8))  # rows = y over [−1, 1], columns = x over [0, 4]
+    density[0, 0] = 3
+    density[3, 5] = 1
+    np.testing.assert_allclose(occupied_cells(density, (0.0, 4.0, -1.0, 1.0)),
+                               [[0.25, -0.75], [2.75, 0.75]])
+    assert configuration_file("/x/run.npz", 2) == "/x/run_cfg2.npz"
+    assert configuration_file("run.csv", 1) == "run_cfg1.csv"
