@@ -174,11 +174,27 @@ _PRESET_KEYS = {"name", "description", "landscape", "dynamics", "ensemble", "run
 _MAX_PARTICLES = 5_000_000
 
 
+def _schedule_into_dynamics(data: dict, source: str) -> dict:
+    """A top-level ``[schedule]`` table is the same as ``[dynamics.schedule]`` (either spelling,
+    not both)."""
+    dyn = data.get("dynamics", {})
+    if not isinstance(dyn, dict):
+        return data  # the dynamics table's own check names the problem
+    if "schedule" in dyn:
+        raise PresetError(source, "schedule", "given twice: as [schedule] and as "
+                          "[dynamics.schedule]; keep one")
+    moved = {key: value for key, value in data.items() if key != "schedule"}
+    moved["dynamics"] = {**dyn, "schedule": data["schedule"]}
+    return moved
+
+
 def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
     """Validate a parsed TOML document into a :class:`Preset`."""
     if isinstance(data, dict) and any(t in data for t in ("model", "training", "data")):
         raise PresetError(source, "", "this is a CNN-lab preset (tables data/model/training); "
                           "run it with `python -m engine cnn`")
+    if isinstance(data, dict) and "schedule" in data:
+        data = _schedule_into_dynamics(data, source)
     if isinstance(data, dict) and "compare" in data:
         return _with_comparisons(data, source)
     r = _Reader(source)

@@ -298,3 +298,26 @@ def test_a_scheduled_batch_size_and_formula_resume_from_a_checkpoint_bit_for_bit
     fresh.advance(40)
     assert_same_run(sim, fresh)
     assert set(sim.trajectory_arrays()["series_batch_size"]) > {4.0, 32.0}
+
+
+def test_a_top_level_schedule_table_is_the_dynamics_schedule():
+    text = '''name = "top-level schedule"
+[landscape]
+builtin = "double_well"
+[dynamics]
+kind = "langevin"
+lr = 0.01
+temperature = 0.4
+[schedule]
+every = 10
+temperature = { shape = "linear", end = 0.1 }
+[run]
+steps = 200
+'''
+    top = loads(text, "top.toml")
+    nested = loads(text.replace("[schedule]", "[dynamics.schedule]"), "nested.toml")
+    assert top == nested
+    assert top.dynamics.schedule.temperature.shape == "linear"
+    twice = text + '[dynamics.schedule]\nlr = { shape = "cosine" }\n'
+    with pytest.raises(PresetError, match=r"twice\.toml: schedule: given twice"):
+        loads(twice, "twice.toml")
