@@ -7,9 +7,10 @@ well, and diagnostics ≤ 2× the plain step.
 
     .venv/bin/python benchmarks/engine_step.py [--sizes 1e3,1e4,1e5,1e6] [--seconds 0.5]
 
-Then each kind's rate beside Langevin's, same run, on the double well (issue 26 targets at
-N = 1e5: Adam ≥ 40 %, BAOAB ≥ 60 % of Langevin's rate); ``--kinds-only`` prints just that table
-(``--kind-sizes`` its N, default 1e5).
+Then each kind's rate beside Langevin's and NumPy's, same run, on the double well (issue 26
+targets at N = 1e5: Adam ≥ 40 %, BAOAB ≥ 60 % of Langevin's rate; issue 20: Langevin ≥ 9×
+NumPy); ``--kinds-only`` prints just that table (``--kind-sizes`` its N, default 1e5).  The
+rates are wall-clock: on a shared host take ratios within one run and repeat it.
 """
 from __future__ import annotations
 
@@ -86,18 +87,24 @@ KINDS = ("langevin", "momentum", "sgd", "underdamped", "adam", "rmsprop", "adamw
 
 
 def kinds_table(sizes, seconds) -> None:
-    """Particle-steps/s of every analytic-landscape kind beside Langevin's, with and without
-    the fused diagnostics (momentum: β = 0.9; sgd and the adaptive kinds: B = 8 of n = 64)."""
+    """Particle-steps/s of every analytic-landscape kind beside Langevin's and the NumPy
+    Langevin baseline's, with and without the fused diagnostics (momentum: β = 0.9; sgd and
+    the adaptive kinds: B = 8 of n = 64, additive σ-noise)."""
     print(f"{'kind':12} {'N':>8} {'plain M/s':>10} {'diag M/s':>10} {'plain/lang':>11} "
-          f"{'diag/lang':>10}")
+          f"{'diag/lang':>10} {'plain/numpy':>12}")
     for n in sizes:
+        rng = np.random.default_rng(0)
+        pos = rng.normal(size=(n, 2))
+        numpy = rate(lambda k: numpy_double_well(pos, rng, k), n, seconds)
         base = None
         for kind in KINDS:
             plain = engine_rate("double_well", n, False, seconds, kind)
             diag = engine_rate("double_well", n, True, seconds, kind)
             base = base or (plain, diag)
             print(f"{kind:12} {n:>8} {plain / 1e6:>10.2f} {diag / 1e6:>10.2f} "
-                  f"{plain / base[0]:>10.0%} {diag / base[1]:>10.0%}", flush=True)
+                  f"{plain / base[0]:>10.0%} {diag / base[1]:>10.0%} "
+                  f"{plain / numpy:>11.1f}x", flush=True)
+        print(f"{'numpy':12} {n:>8} {numpy / 1e6:>10.2f}", flush=True)
 
 
 def main() -> None:

@@ -43,8 +43,8 @@ from engine.dynamics import (ACC_COUNT, ACC_GRAD, ACC_LOSS, ACC_TANGENT, BLOCK, 
                              LANES, LOG_RESCALE, LOG_TINY_NORM, RESCALE, TANGENT_FLUSH,
                              _fold_into_bounds, _write_plain_sums, add_walls, load_group,
                              store_group, track_core, whole_group)
-from engine.rng import (finish_pair, lane_normal_pair, minibatch_sum, next_u64,
-                        normal_candidate, sample_without_replacement)
+from engine.rng import (finish_pair, lane_minibatch_sums, lane_normal_pair, minibatch_sum,
+                        next_u64, normal_candidate, sample_without_replacement)
 
 # --- binding: replaced in every generated copy ---------------------------------------------
 from engine.landscapes.builtins import quadratic as func  # noqa: E402
@@ -426,12 +426,32 @@ def adaptive_lane_steps(n_steps, x, y, m, s0, s1, s2, s3, p, lr, temperature, ru
     sigma = math.sqrt(2.0 * lr * temperature)
     use_noise = temperature > 0.0
     coupled = rule != RULE_ADAMW and decay != 0.0
+    small = n_data <= 64
+    sums_x, sums_y = np.empty(LANES), np.empty(LANES)
+    masks = np.empty(LANES, np.uint64)
+    # lanes that start with the same running products of β1, β2 (particles that started
+    # together) keep them equal: their bias corrections are computed once per step
+    shared = True
+    for lane in range(1, LANES):
+        shared = shared and m[lane, 4] == m[0, 4] and m[lane, 5] == m[0, 5]
+    n1 = n2 = c1 = c2 = 1.0
     for k in range(n_steps):
+        if small:
+            lane_minibatch_sums(data, n_data, batch, s0, s1, s2, s3, sums_x, sums_y, masks)
+        if shared and rule != RULE_RMSPROP:
+            n1 = m[0, 4] * beta1
+            n2 = m[0, 5] * beta2
+            c1 = 1.0 / (1.0 - n1)
+            c2 = 1.0 / (1.0 - n2)
         for lane in range(LANES):
             px, py = x[lane], y[lane]
             f, gx, gy, hxx, hxy, hyy = full(px, py, p, bounds, False, stiffness)
-            ax, ay, a0, a1, a2, a3 = minibatch_sum(picks, picked, data, n_data, batch,
-                                                   s0[lane], s1[lane], s2[lane], s3[lane])
+            a0, a1, a2, a3 = s0[lane], s1[lane], s2[lane], s3[lane]
+            if small:
+                ax, ay = sums_x[lane], sums_y[lane]
+            else:
+                ax, ay, a0, a1, a2, a3 = minibatch_sum(picks, picked, data, n_data, batch,
+                                                       a0, a1, a2, a3)
             gx += noise_scale * ax / batch
             gy += noise_scale * ay / batch
             if coupled:
@@ -445,10 +465,11 @@ def adaptive_lane_steps(n_steps, x, y, m, s0, s1, s2, s3, p, lr, temperature, ru
             else:
                 nmx = beta1 * m[lane, 0] + (1.0 - beta1) * gx
                 nmy = beta1 * m[lane, 1] + (1.0 - beta1) * gy
-                n1 = m[lane, 4] * beta1
-                n2 = m[lane, 5] * beta2
-                c1 = 1.0 / (1.0 - n1)
-                c2 = 1.0 / (1.0 - n2)
+                if not shared:
+                    n1 = m[lane, 4] * beta1
+                    n2 = m[lane, 5] * beta2
+                    c1 = 1.0 / (1.0 - n1)
+                    c2 = 1.0 / (1.0 - n2)
                 num_x, num_y = nmx * c1, nmy * c1
                 m[lane, 0], m[lane, 1], m[lane, 4], m[lane, 5] = nmx, nmy, n1, n2
             m[lane, 2], m[lane, 3] = nvx, nvy

@@ -163,6 +163,28 @@ def minibatch_sum(picks, picked, data, n, count, s0, s1, s2, s3):
 
 
 @njit(inline="always")
+def lane_minibatch_sums(data, n, count, s0, s1, s2, s3, ax, ay, masks):
+    """:func:`minibatch_sum` for ``n ≤ 64`` in each lane of the state arrays ``s0 … s3``, into
+    ``ax[lane], ay[lane]``: the same draws and additions per lane, taken pick by pick across
+    the lanes so that the lanes' chains of dependent operations interleave."""
+    lanes = ax.shape[0]
+    for lane in range(lanes):
+        ax[lane] = 0.0
+        ay[lane] = 0.0
+        masks[lane] = uint64(0)
+    for j in range(n - count, n):
+        for lane in range(lanes):
+            bits, s0[lane], s1[lane], s2[lane], s3[lane] = next_u64(s0[lane], s1[lane],
+                                                                    s2[lane], s3[lane])
+            t = floyd_index(bits, j)
+            mask = masks[lane]
+            t = j if (mask >> uint64(t)) & uint64(1) else t
+            masks[lane] = mask | (uint64(1) << uint64(t))
+            ax[lane] += data[t, 0]
+            ay[lane] += data[t, 1]
+
+
+@njit(inline="always")
 def _ziggurat_fields(bits):
     """``(layer, ±1.0, 53-bit magnitude)`` of one 64-bit draw (see :func:`normal_candidate`)."""
     layer = np.int64(bits >> uint64(56))

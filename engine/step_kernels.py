@@ -24,8 +24,8 @@ from engine.dynamics import (ACC_COUNT, ACC_GRAD, ACC_LOSS, ACC_LYAP, ACC_LYAP_P
                              RESCALE, TANGENT_FLUSH, _fold_into_bounds, accumulate_log_norm,
                              add_walls, load_group, step_norm_2x2, store_group, track_core,
                              whole_group)
-from engine.rng import (finish_pair, lane_normal_pair, minibatch_sum, next_u64,
-                        normal_candidate, sample_without_replacement)
+from engine.rng import (finish_pair, lane_minibatch_sums, lane_normal_pair, minibatch_sum,
+                        next_u64, normal_candidate, sample_without_replacement)
 
 # --- binding: replaced in every generated copy ---------------------------------------------
 LEAN = False
@@ -233,14 +233,23 @@ def particles_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p,
 @njit(nogil=True, inline="always")
 def lane_steps(n_steps, x, y, vx, vy, s0, s1, s2, s3, p, bounds, stiffness, lr, sigma,
                beta, boundary, picks, picked, batch, data, noise_scale):
+    n_data = data.shape[0]
+    small = MINIBATCH and n_data <= 64
+    sums_x, sums_y = np.empty(LANES), np.empty(LANES)
+    masks = np.empty(LANES, np.uint64)
     for k in range(n_steps):
+        if small:
+            lane_minibatch_sums(data, n_data, batch, s0, s1, s2, s3, sums_x, sums_y, masks)
         for lane in range(LANES):
             px, py = x[lane], y[lane]
             f, fx, fy, fxx, fxy, fyy = full(px, py, p, bounds, False, stiffness)
             a0, a1, a2, a3 = s0[lane], s1[lane], s2[lane], s3[lane]
             if MINIBATCH:  # additive noise (curvature noise takes the scalar loop)
-                ax, ay, a0, a1, a2, a3 = minibatch_sum(picks, picked, data, data.shape[0],
-                                                       batch, a0, a1, a2, a3)
+                if small:
+                    ax, ay = sums_x[lane], sums_y[lane]
+                else:
+                    ax, ay, a0, a1, a2, a3 = minibatch_sum(picks, picked, data, n_data,
+                                                           batch, a0, a1, a2, a3)
                 fx += noise_scale * ax / batch
                 fy += noise_scale * ay / batch
             z1, z2, a0, a1, a2, a3 = lane_normal_pair(a0, a1, a2, a3)

@@ -5,8 +5,8 @@ import math
 import numpy as np
 from numba import njit
 
-from engine.rng import (ZIGGURAT_F, ZIGGURAT_X, draw_normals, finish_pair, next_u64,
-                        next_uniform, normal_candidate, particle_states,
+from engine.rng import (ZIGGURAT_F, ZIGGURAT_X, draw_normals, finish_pair, minibatch_sum,
+                        next_u64, next_uniform, normal_candidate, particle_states,
                         sample_without_replacement)
 
 R = ZIGGURAT_X[1]  # right edge of the base layer: beyond it the tail sampler takes over
@@ -101,6 +101,35 @@ def _floyd_by_scan(state, n, batch, rounds):
             out[r, taken] = t
             taken += 1
     return out
+
+
+@njit
+def _sums_both_ways(state, data, n, batch, rounds):
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    a0, a1, a2, a3 = s0, s1, s2, s3
+    picks = np.empty(batch, dtype=np.int64)
+    picked = np.zeros(n // 64 + 2, dtype=np.uint64)
+    fused = np.empty((rounds, 2))
+    listed = np.empty((rounds, 2))
+    for r in range(rounds):
+        fused[r, 0], fused[r, 1], s0, s1, s2, s3 = minibatch_sum(picks, picked, data, n, batch,
+                                                                 s0, s1, s2, s3)
+        a0, a1, a2, a3 = sample_without_replacement(picks, picked, n, batch, a0, a1, a2, a3)
+        x = y = 0.0
+        for q in range(batch):
+            x += data[picks[q], 0]
+            y += data[picks[q], 1]
+        listed[r, 0], listed[r, 1] = x, y
+    return fused, listed
+
+
+def test_minibatch_sums_are_the_sums_of_floyds_picks():
+    # n ≤ 64 takes a one-word bitmap in a register, larger n the bitmap array: both must draw
+    # the same picks as sample_without_replacement and add their rows in the same order
+    for n, batch in ((64, 8), (16, 5), (200, 37)):
+        data = np.random.default_rng(n).normal(size=(n, 2))
+        fused, listed = _sums_both_ways(particle_states(5, 0, 1)[0], data, n, batch, 500)
+        np.testing.assert_array_equal(fused, listed)
 
 
 def test_minibatches_are_distinct_uniform_and_floyds():
