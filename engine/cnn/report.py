@@ -72,6 +72,10 @@ def summarise(metrics: dict[str, np.ndarray], preset: CnnPreset, arms: tuple[int
     summary = {"preset": preset.name, "device": device, "runs": runs, "arms": list(arms),
                "epochs": int(metrics["test_loss"].shape[0] - 1),
                "optimizer": preset.training.optimizer, "lr": preset.training.lr,
+               "ghost_schedule": (preset.model.ghost_schedule
+                                  if preset.model.ghost_schedule == "fixed" else
+                                  f"{preset.model.ghost_schedule}, off at epoch "
+                                  f"{preset.model.ghost_off_epoch}"),
                "data": f"{preset.data.source}, {preset.data.per_class} per class, tested on "
                        + (f"{preset.data.test_per_class} per class"
                           if preset.data.test_per_class else "every other image"),
@@ -379,8 +383,10 @@ def write_figures(metrics: dict[str, np.ndarray], summary: dict, stem: Path) -> 
     bands(axes[0], "test_loss", "test loss (real classes), mean ± 1σ")
     bands(axes[1], "train_loss", "training loss (trained objective), mean ± 1σ")
     bands(axes[2], "test_acc", "test accuracy, mean ± 1σ")
+    schedule = summary.get("ghost_schedule", "fixed")
     fig.suptitle(f"{summary['preset']} — {runs} runs, {summary['optimizer']} "
-                 f"lr = {summary['lr']}")
+                 f"lr = {summary['lr']}" + ("" if schedule == "fixed"
+                                           else f", ghosts {schedule}"))
     fig.tight_layout()
     path = Path(f"{stem}_bands.png")
     fig.savefig(path)
