@@ -84,8 +84,7 @@ class GhostSimulation(Simulation):
         d = self.scheduled_dynamics()
         tracking = self._cores.shape != (1, 1)
         n_blocks = -(-self.positions.shape[0] // GHOST_BLOCK)
-        event_buffer = np.empty((n_blocks, capacity, 4), dtype=np.int64)
-        event_count = np.zeros(n_blocks, dtype=np.int64)
+        event_buffer, event_count = self.escapes.buffers(n_blocks, capacity)
         ghost_advance(self.positions, self.gamma, self.alive, self.rng, self.acc, self.task.x,
                       self.task.y, self.task.classes, self.ghosts, float(self.params[0]), chunk,
                       d.lr, d.temperature, d.batch_size, self.bounds, self.boundary_code,

@@ -1,5 +1,7 @@
 """The state of a run, declared once (``Simulation.PARTICLE_FIELDS``, ``RUN_FIELDS``): resizing,
-checkpointing and restoring walk the declared lists, so none of them can forget a field."""
+checkpointing and restoring walk the declared lists, so none of them can forget a field.  Fields
+that a reporter holds (the history, the escape log, the core sets) are declared by the names the
+simulation reads them under (:class:`engine.reporters.base.Delegated`)."""
 from __future__ import annotations
 
 import numpy as np

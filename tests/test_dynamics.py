@@ -30,7 +30,8 @@ def test_langevin_at_zero_temperature_equals_gd_step_for_step():
 
 
 def make_init(sim):
-    return sim._initial_positions(0, sim.positions.shape[0])
+    from engine.initial_cloud import initial_positions
+    return initial_positions(sim.preset, sim.bounds, 0, sim.positions.shape[0])
 
 
 def test_same_seed_identical_and_different_seed_differs():
@@ -371,7 +372,7 @@ def test_deferred_record_equals_the_immediate_one():
 
 
 def test_a_record_taken_in_pieces_equals_the_immediate_one(monkeypatch):
-    import engine.recording as recording
+    import engine.reporters.recording as recording
     preset = make_preset(run={"steps": 1, "record_every": 10},
                          ensemble={"particles": 1000, "seed": 5})
     now, later = Simulation(preset), Simulation(preset)
