@@ -108,12 +108,14 @@ class EscapeTracking:
         with buffers that cannot overflow, handed to the reporter after each piece.  The
         pieces take the same steps as the whole chunk, since every particle draws from its own
         stream and the kernels are chunk-proof."""
-        for first, piece in self.escapes.pieces(chunk, self.positions.shape[0]):
-            capacity = self.EVENT_BLOCK * piece if self.escapes.tracking else 0
+        escapes = self.escapes
+        tracking = escapes.tracking
+        for first, piece in escapes.pieces(chunk, self.positions.shape[0]):
+            capacity = self.EVENT_BLOCK * piece if tracking else 0
             # the kernels number steps globally (event steps, the tangent's flush cadence)
             event_buffer, event_count = self._kernel_chunk(piece, capacity, self.step + first)
-            if self.escapes.tracking:
-                self.escapes.collect(event_buffer, event_count, capacity)
+            if tracking:
+                escapes.collect(event_buffer, event_count, capacity)
 
     def _collect_events(self, event_buffer: np.ndarray, event_count: np.ndarray,
                         capacity: int) -> None:

@@ -21,15 +21,15 @@ class FusedKernel:
         d = self.preset.dynamics
         cfg = self._step_config()
         n_blocks = (self.positions.shape[0] + dyn.BLOCK - 1) // dyn.BLOCK
-        tracking = self._cores.shape != (1, 1)
-        event_buffer, event_count = self.escapes.buffers(n_blocks, capacity)
+        escapes = self.escapes
+        event_buffer, event_count = escapes.buffers(n_blocks, capacity)
         self.kernels.advance(
             self.positions, self.velocities, self.alive, self.rng, self.tangent, self.acc,
             chunk, self.params, cfg.lr, cfg.temperature, cfg.momentum,
             cfg.minibatch, cfg.curvature_noise, cfg.batch_size, self.data, d.noise_scale,
             self.bounds, self.boundary_code, self.preset.landscape.wall_stiffness,
-            self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, tracking, self._cores,
-            self._core_geom, self.last_core, event_buffer, event_count, step0)
+            self.diagnostics, ZIGGURAT_X, ZIGGURAT_F, escapes.tracking, escapes.cores,
+            escapes.core_geom, self.last_core, event_buffer, event_count, step0)
         return event_buffer, event_count
 
     def _step_config(self) -> dyn.StepConfig:

@@ -184,10 +184,11 @@ class Simulation(FusedKernel, EscapeTracking, Recording, EffectiveTemperature, D
         particles takes longer than the step.
         """
         self.flush_record()
+        history = self.history
         remaining = int(n_steps)
         done = 0
         while remaining > 0:
-            to_record = self.history.stride - self.step % self.history.stride
+            to_record = history.stride - self.step % history.stride
             chunk = min(remaining, to_record)
             schedule = self.preset.dynamics.schedule
             if schedule is not None:  # scheduled values change at multiples of `every` only
@@ -204,7 +205,7 @@ class Simulation(FusedKernel, EscapeTracking, Recording, EffectiveTemperature, D
             self.time = self._clock_time + (self.step - self._clock_step) * lr
             remaining -= chunk
             done += chunk
-            if self.history.due(self.step):
+            if history.due(self.step):
                 if defer_record and remaining == 0:
                     self.recorder.defer(self)
                 else:
