@@ -418,15 +418,15 @@ def adaptive_range(start, stop, pos, moments, alive, rng, tangent, acc, n_steps,
 @njit(nogil=True, inline="always")
 def adaptive_lane_steps(n_steps, x, y, m, s0, s1, s2, s3, p, lr, temperature, rule, beta1,
                         beta2, eps, decay, batch, data, noise_scale, bounds, boundary,
-                        stiffness, picks, picked):
-    """:func:`adaptive_range`'s steps without diagnostics, with additive minibatch noise,
-    ``LANES`` particles at a time (their chains of dependent operations interleave), with the
-    same operations in the same order; ``m[lane]`` holds the particle's six moments."""
+                        stiffness):
+    """:func:`adaptive_range`'s steps without diagnostics, with additive minibatch noise of
+    at most 64 samples, ``LANES`` particles at a time (their chains of dependent operations
+    interleave), with the same operations in the same order; ``m[lane]`` holds the particle's
+    six moments."""
     n_data = data.shape[0]
     sigma = math.sqrt(2.0 * lr * temperature)
     use_noise = temperature > 0.0
     coupled = rule != RULE_ADAMW and decay != 0.0
-    small = n_data <= 64
     sums_x, sums_y = np.empty(LANES), np.empty(LANES)
     masks = np.empty(LANES, np.uint64)
     # lanes that start with the same running products of β1, β2 (particles that started
@@ -436,8 +436,7 @@ def adaptive_lane_steps(n_steps, x, y, m, s0, s1, s2, s3, p, lr, temperature, ru
         shared = shared and m[lane, 4] == m[0, 4] and m[lane, 5] == m[0, 5]
     n1 = n2 = c1 = c2 = 1.0
     for k in range(n_steps):
-        if small:
-            lane_minibatch_sums(data, n_data, batch, s0, s1, s2, s3, sums_x, sums_y, masks)
+        lane_minibatch_sums(data, n_data, batch, s0, s1, s2, s3, sums_x, sums_y, masks)
         if shared and rule != RULE_RMSPROP:
             n1 = m[0, 4] * beta1
             n2 = m[0, 5] * beta2
@@ -447,13 +446,8 @@ def adaptive_lane_steps(n_steps, x, y, m, s0, s1, s2, s3, p, lr, temperature, ru
             px, py = x[lane], y[lane]
             f, gx, gy, hxx, hxy, hyy = full(px, py, p, bounds, False, stiffness)
             a0, a1, a2, a3 = s0[lane], s1[lane], s2[lane], s3[lane]
-            if small:
-                ax, ay = sums_x[lane], sums_y[lane]
-            else:
-                ax, ay, a0, a1, a2, a3 = minibatch_sum(picks, picked, data, n_data, batch,
-                                                       a0, a1, a2, a3)
-            gx += noise_scale * ax / batch
-            gy += noise_scale * ay / batch
+            gx += noise_scale * sums_x[lane] / batch
+            gy += noise_scale * sums_y[lane] / batch
             if coupled:
                 gx += decay * px
                 gy += decay * py
@@ -499,16 +493,14 @@ def adaptive_grouped_range(start, stop, pos, moments, alive, rng, tangent, acc, 
                            temperature, rule, beta1, beta2, eps, decay, batch, data,
                            noise_scale, bounds, boundary, stiffness, zx, zf, cores, core_geom,
                            last_core, events, event_count, block, step0):
-    """:func:`adaptive_range` without diagnostics, escape tracking, walls or curvature
-    noise: whole groups of ``LANES`` live particles step together; a group that turns
-    non-finite, and the particles after the last whole group, take the scalar loop (from the
-    chunk's start)."""
+    """:func:`adaptive_range` without diagnostics, escape tracking, walls, curvature noise
+    or more than 64 samples: whole groups of ``LANES`` live particles step together; a group
+    that turns non-finite, and the particles after the last whole group, take the scalar loop
+    (from the chunk's start)."""
     x, y = np.empty(LANES), np.empty(LANES)
     m = np.empty((LANES, 6))
     s0, s1 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
     s2, s3 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
-    picks = np.empty(max(batch, 1), dtype=np.int64)
-    picked = np.zeros((data.shape[0] + 63) // 64 + 1, dtype=np.uint64)
     grouped_end = start + (stop - start) // LANES * LANES
     for g in range(start, grouped_end, LANES):
         whole = whole_group(alive, g)
@@ -522,7 +514,7 @@ def adaptive_grouped_range(start, stop, pos, moments, alive, rng, tangent, acc, 
                 s2[lane], s3[lane] = rng[i, 2], rng[i, 3]
             adaptive_lane_steps(n_steps, x, y, m, s0, s1, s2, s3, p, lr, temperature, rule,
                                 beta1, beta2, eps, decay, batch, data, noise_scale, bounds,
-                                boundary, stiffness, picks, picked)
+                                boundary, stiffness)
             for lane in range(LANES):
                 whole = whole and math.isfinite(x[lane] + y[lane]) and math.isfinite(
                     m[lane, 0] + m[lane, 1] + m[lane, 2] + m[lane, 3])
@@ -554,7 +546,8 @@ def adaptive_blocks(first, last, pos, moments, alive, rng, tangent, acc, n_steps
                     noise_scale, bounds, boundary, stiffness, diagnostics, zx, zf, escapes,
                     cores, core_geom, last_core, events, event_count, step0):
     n = pos.shape[0]
-    grouped = LANES > 1 and not (diagnostics or escapes or curvature) and boundary != 2
+    grouped = (LANES > 1 and not (diagnostics or escapes or curvature) and boundary != 2
+               and data.shape[0] <= 64)  # (the lanes' minibatch bitmap is one word)
     for block in range(first, last):
         start = block * BLOCK
         if grouped:

@@ -232,26 +232,20 @@ def particles_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p,
 
 @njit(nogil=True, inline="always")
 def lane_steps(n_steps, x, y, vx, vy, s0, s1, s2, s3, p, bounds, stiffness, lr, sigma,
-               beta, boundary, picks, picked, batch, data, noise_scale):
-    n_data = data.shape[0]
-    small = MINIBATCH and n_data <= 64
+               beta, boundary, batch, data, noise_scale):
     sums_x, sums_y = np.empty(LANES), np.empty(LANES)
     masks = np.empty(LANES, np.uint64)
     for k in range(n_steps):
-        if small:
-            lane_minibatch_sums(data, n_data, batch, s0, s1, s2, s3, sums_x, sums_y, masks)
+        if MINIBATCH:
+            lane_minibatch_sums(data, data.shape[0], batch, s0, s1, s2, s3, sums_x, sums_y,
+                                masks)
         for lane in range(LANES):
             px, py = x[lane], y[lane]
             f, fx, fy, fxx, fxy, fyy = full(px, py, p, bounds, False, stiffness)
             a0, a1, a2, a3 = s0[lane], s1[lane], s2[lane], s3[lane]
-            if MINIBATCH:  # additive noise (curvature noise takes the scalar loop)
-                if small:
-                    ax, ay = sums_x[lane], sums_y[lane]
-                else:
-                    ax, ay, a0, a1, a2, a3 = minibatch_sum(picks, picked, data, n_data,
-                                                           batch, a0, a1, a2, a3)
-                fx += noise_scale * ax / batch
-                fy += noise_scale * ay / batch
+            if MINIBATCH:  # additive noise, n ≤ 64 (otherwise the scalar loop)
+                fx += noise_scale * sums_x[lane] / batch
+                fy += noise_scale * sums_y[lane] / batch
             z1, z2, a0, a1, a2, a3 = lane_normal_pair(a0, a1, a2, a3)
             s0[lane], s1[lane], s2[lane], s3[lane] = a0, a1, a2, a3
             if MOMENTUM:
@@ -280,16 +274,14 @@ def grouped_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p, l
     s0, s1 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
     s2, s3 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
     grouped_end = start + (stop - start) // LANES * LANES
-    if temperature <= 0.0 or (MINIBATCH and curvature):
-        grouped_end = start
-    picks = np.empty(max(batch, 1), dtype=np.int64)
-    picked = np.zeros((data.shape[0] + 63) // 64 + 1, dtype=np.uint64)
+    if temperature <= 0.0 or (MINIBATCH and (curvature or data.shape[0] > 64)):
+        grouped_end = start  # (the lanes' minibatch bitmap is one word)
     for g in range(start, grouped_end, LANES):
         whole = whole_group(alive, g)
         if whole:
             load_group(g, pos, vel, rng, x, y, vx, vy, s0, s1, s2, s3)
             lane_steps(n_steps, x, y, vx, vy, s0, s1, s2, s3, p, bounds, stiffness, lr,
-                       sigma, beta, boundary, picks, picked, batch, data, noise_scale)
+                       sigma, beta, boundary, batch, data, noise_scale)
             for lane in range(LANES):
                 whole = whole and math.isfinite(x[lane] + y[lane]) and math.isfinite(
                     vx[lane] + vy[lane])
