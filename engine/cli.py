@@ -625,12 +625,7 @@ def _command(sub, name: str, summary: str) -> argparse.ArgumentParser:
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m engine", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="ErgoScope engine, headless: the same presets and numbers as the window.",
-        epilog="`python -m engine COMMAND --help` describes each command with examples.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _add_run_command(sub) -> None:
     run = _command(sub, "run", "simulate a preset and write a trajectory file")
     run.add_argument("preset", nargs="?", help="preset file (not with --resume)")
     _run_options(run, "output trajectory, .npz or .csv")
@@ -643,12 +638,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue the run of a checkpoint for --steps more steps (no preset, "
                           "--set or --seed: the checkpoint holds them)")
     run.set_defaults(func=cmd_run)
+
+
+def _add_info_command(sub) -> None:
     info = _command(sub, "info", "minima, saddles and Kramers times as JSON")
     info.add_argument("preset", help="preset file")
     info.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
                       help="override a preset value (TOML value; bare words are strings); "
                            "repeatable")
     info.set_defaults(func=cmd_info)
+
+
+def _add_sweep_command(sub) -> None:
     sweep = _command(sub, "sweep", "run a preset over values of one or more keys (e.g. an "
                                    "Arrhenius sweep of the temperature)")
     sweep.add_argument("preset", help="preset file, or a sweep file (presets/sweeps/*.toml: a "
@@ -678,6 +679,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "gradient norm is <= G (default 1e-6)")
     _run_options(sweep, "output: .csv or .json (table), .nc or .zarr (grid sweep dataset)")
     sweep.set_defaults(func=cmd_sweep)
+
+
+def _add_ghosts_command(sub) -> None:
     ghosts = _command(sub, "ghosts", "compare runs with e = 0, 1, 2, 4 ghosts from the same "
                                      "initial cloud")
     ghosts.add_argument("preset", help="a ghost preset on the sine classifier")
@@ -685,6 +689,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ghost counts to compare (default 0,1,2,4)")
     _run_options(ghosts, "output table, .json or .csv")
     ghosts.set_defaults(func=cmd_ghosts)
+
+
+def _add_paths_command(sub) -> None:
     paths = _command(sub, "paths", "minimum-energy path, committor and transition rates "
                                    "between two minima (JSON + NPZ)")
     paths.add_argument("preset", help="preset file")
@@ -701,6 +708,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(its spectral gap; about 2 s more at 256²)")
     _run_options(paths, "output .json (FILE.npz is written beside it)")
     paths.set_defaults(func=cmd_paths)
+
+
+def _add_plot_command(sub) -> None:
     plot = _command(sub, "plot", "draw a phase diagram (PNG) of a grid sweep's dataset")
     plot.add_argument("dataset", help="a grid sweep's .nc or .zarr (engine sweep --out)")
     plot.add_argument("--x", metavar="KEY", help="grid key along x (default: the only one)")
@@ -721,6 +731,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", required=True, metavar="FILE",
                       help="output .png (or .pdf, .svg); its folder is created")
     plot.set_defaults(func=cmd_plot)
+
+
+def _add_cnn_command(sub) -> None:
     cnn = _command(sub, "cnn", "train the ghost-CNN experiment (R runs × 2 arms) and write the "
                                "NPZ, a JSON summary and PNG figures")
     cnn.add_argument("preset", help="a CNN-lab preset (tables data, model, training)")
@@ -753,6 +766,21 @@ def build_parser() -> argparse.ArgumentParser:
                           ".nc/.zarr dataset; its folder is created")
     cnn.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     cnn.set_defaults(func=cmd_cnn)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m engine", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="ErgoScope engine, headless: the same presets and numbers as the window.",
+        epilog="`python -m engine COMMAND --help` describes each command with examples.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_command(sub)
+    _add_info_command(sub)
+    _add_sweep_command(sub)
+    _add_ghosts_command(sub)
+    _add_paths_command(sub)
+    _add_plot_command(sub)
+    _add_cnn_command(sub)
     return parser
 
 

@@ -204,6 +204,17 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
     name = r.string(data["name"], "name")
     description = r.string(data.get("description", ""), "description")
 
+    landscape = _read_landscape(r, data)
+    dynamics = _read_dynamics(r, data, landscape.builtin, landscape.boundary)
+    ensemble = _read_ensemble(r, data, dynamics, landscape.builtin)
+    run = _read_run(r, data)
+    dynamics = resolve_schedule(dynamics, run.steps, r.fail)  # steps = 0: the run's length
+    preset = Preset(name, description, landscape, dynamics, ensemble, run, source)
+    _check_landscape(preset, r)
+    return preset
+
+
+def _read_landscape(r: "_Reader", data: dict) -> LandscapeSpec:
     land = r.table(data.get("landscape", {}), "landscape")
     r.unknown(land, {f.name for f in fields(LandscapeSpec)}, "landscape")
     builtin = expr = None
@@ -244,8 +255,11 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
     if "max_operations" in land:
         max_operations = r.integer(land["max_operations"], "landscape.max_operations", low=1,
                                    high=100_000)
-    landscape = LandscapeSpec(builtin, expr, params, bounds, boundary, stiffness, max_operations)
+    return LandscapeSpec(builtin, expr, params, bounds, boundary, stiffness, max_operations)
 
+
+def _read_dynamics(r: "_Reader", data: dict, builtin: str | None,
+                   boundary: str) -> DynamicsSpec:
     dyn = r.table(data.get("dynamics", {}), "dynamics")
     r.unknown(dyn, {f.name for f in fields(DynamicsSpec)}, "dynamics")
     d = DynamicsSpec()
@@ -290,7 +304,11 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
         raise r.fail("dynamics.batch_size", f"= {dynamics.batch_size}: must be <= "
                      f"dynamics.dataset_size = {dynamics.dataset_size}")
     kind_named(dynamics.kind).validate(dynamics, builtin, boundary, r.fail)
+    return dynamics
 
+
+def _read_ensemble(r: "_Reader", data: dict, dynamics: DynamicsSpec,
+                   builtin: str | None) -> EnsembleSpec:
     ens = r.table(data.get("ensemble", {}), "ensemble")
     r.unknown(ens, {"particles", "init", "seed", "replicas"}, "ensemble")
     e = EnsembleSpec()
@@ -320,19 +338,18 @@ def preset_from_dict(data: dict, source: str = "<string>") -> Preset:
         ensemble = replace(ensemble, replicas=parse_replicas(
             ens["replicas"], dynamics.temperature, ensemble.particles, _MAX_PARTICLES,
             r.number, r.integer, r.table, r.unknown, r.fail))
+    return ensemble
 
+
+def _read_run(r: "_Reader", data: dict) -> RunSpec:
     run_table = r.table(data.get("run", {}), "run")
     r.unknown(run_table, {f.name for f in fields(RunSpec)}, "run")
-    run = RunSpec(
+    return RunSpec(
         steps=r.integer(run_table.get("steps", RunSpec.steps), "run.steps", low=0,
                         high=10**12),
         record_every=r.integer(run_table.get("record_every", RunSpec.record_every),
                                "run.record_every", low=1, high=10**9),
     )
-    dynamics = resolve_schedule(dynamics, run.steps, r.fail)  # steps = 0: the run's length
-    preset = Preset(name, description, landscape, dynamics, ensemble, run, source)
-    _check_landscape(preset, r)
-    return preset
 
 
 def _with_comparisons(data: dict, source: str) -> Preset:
