@@ -252,6 +252,80 @@ def baoab_blocks(first, last, pos, vel, alive, rng, tangent, acc, n_steps, p, h,
                         event_count, block, step0)
 
 
+@njit(nogil=True, inline="always")
+def curvature_minibatch(x, y, p, bounds, wall, stiffness, picks, picked, data, n_data, batch,
+                        noise_scale, s0, s1, s2, s3):
+    """The gradient and Hessian averaged over a minibatch of SGD's σ-noise model at shifted
+    points (the curvature noise: the same draws as engine.step_kernels)."""
+    s0, s1, s2, s3 = sample_without_replacement(picks, picked, n_data, batch, s0, s1, s2, s3)
+    gx = gy = hxx = hxy = hyy = 0.0
+    for q in range(batch):
+        r = full(x + noise_scale * data[picks[q], 0],
+                 y + noise_scale * data[picks[q], 1], p, bounds, wall, stiffness)
+        gx += r[1]
+        gy += r[2]
+        hxx += r[3]
+        hxy += r[4]
+        hyy += r[5]
+    return gx / batch, gy / batch, hxx / batch, hxy / batch, hyy / batch, s0, s1, s2, s3
+
+
+@njit(nogil=True, inline="always")
+def adaptive_tangent_step(t0, t1, t2, t3, t4, t5, gx, gy, hxx, hxy, hyy, rule, lr, beta1,
+                          beta2, decay, c1, c2, rx, ry, dx, dy, num_x, num_y):
+    """The tangent vector ``(δx, δm, δv)`` through one adaptive update: the update's Jacobian
+    at the step's gradient ``g``, Hessian ``H``, bias corrections ``c1, c2``, root ``r =
+    √(v c2)``, denominator ``d = r + ε`` and numerator ``m c1`` (or ``g``)."""
+    dgx = hxx * t0 + hxy * t1
+    dgy = hxy * t0 + hyy * t1
+    n4 = beta2 * t4 + 2.0 * (1.0 - beta2) * gx * dgx
+    n5 = beta2 * t5 + 2.0 * (1.0 - beta2) * gy * dgy
+    if rule == RULE_RMSPROP:
+        dnx, dny = dgx, dgy
+        n2t, n3t = t2, t3
+    else:
+        n2t = beta1 * t2 + (1.0 - beta1) * dgx
+        n3t = beta1 * t3 + (1.0 - beta1) * dgy
+        dnx, dny = n2t * c1, n3t * c1
+    # d√(v c2) = c2 δv / (2√(v c2)); 0 where v = 0 (then the numerator is 0 too)
+    drx = 0.5 * c2 * n4 / rx if rx > 0.0 else 0.0
+    dry = 0.5 * c2 * n5 / ry if ry > 0.0 else 0.0
+    n0 = t0 - lr * (dnx / dx - num_x * drx / (dx * dx))
+    n1t = t1 - lr * (dny / dy - num_y * dry / (dy * dy))
+    if rule == RULE_ADAMW:
+        n0 -= lr * decay * t0
+        n1t -= lr * decay * t1
+    return n0, n1t, n2t, n3t, n4, n5
+
+
+@njit(nogil=True, inline="always")
+def bounded_tangent6(t0, t1, t2, t3, t4, t5, tlog, flush):
+    """A 6-wide tangent vector kept in range: subnormal entries flushed to 0 when ``flush``
+    (on global steps, so chunking never changes it), the vector rescaled by 2^±600 (exact,
+    its log added to ``tlog``) near over/underflow, and restarted at ``e_1`` if it vanished."""
+    if flush:
+        t0 = t0 if abs(t0) >= TANGENT_FLUSH else 0.0
+        t1 = t1 if abs(t1) >= TANGENT_FLUSH else 0.0
+        t2 = t2 if abs(t2) >= TANGENT_FLUSH else 0.0
+        t3 = t3 if abs(t3) >= TANGENT_FLUSH else 0.0
+        t4 = t4 if abs(t4) >= TANGENT_FLUSH else 0.0
+        t5 = t5 if abs(t5) >= TANGENT_FLUSH else 0.0
+    tn = abs(t0) + abs(t1) + abs(t2) + abs(t3) + abs(t4) + abs(t5)
+    if not 1e-200 <= tn <= 1e200:  # rescale by 2^±600: exact
+        if 1e200 < tn < math.inf:
+            t0, t1, t2, t3 = t0 * RESCALE, t1 * RESCALE, t2 * RESCALE, t3 * RESCALE
+            t4, t5 = t4 * RESCALE, t5 * RESCALE
+            tlog += LOG_RESCALE
+        elif 0.0 < tn < 1e-200:
+            t0, t1, t2, t3 = t0 / RESCALE, t1 / RESCALE, t2 / RESCALE, t3 / RESCALE
+            t4, t5 = t4 / RESCALE, t5 / RESCALE
+            tlog -= LOG_RESCALE
+        else:
+            t0, t1, t2, t3, t4, t5 = 1.0, 0.0, 0.0, 0.0, 0.0, 0.0
+            tlog += LOG_TINY_NORM
+    return t0, t1, t2, t3, t4, t5, tlog
+
+
 @njit(nogil=True, cache=True)
 def adaptive_range(start, stop, pos, moments, alive, rng, tangent, acc, n_steps, p, lr,
                    temperature, rule, beta1, beta2, eps, decay, curvature, batch, data,
@@ -283,22 +357,9 @@ def adaptive_range(start, stop, pos, moments, alive, rng, tangent, acc, n_steps,
             gx, gy = fx, fy
             # the minibatch of SGD's σ-noise model (engine.step_kernels, the same draws)
             if curvature:
-                s0, s1, s2, s3 = sample_without_replacement(picks, picked, n_data, batch,
-                                                            s0, s1, s2, s3)
-                gx = gy = hxx = hxy = hyy = 0.0
-                for q in range(batch):
-                    r = full(x + noise_scale * data[picks[q], 0],
-                             y + noise_scale * data[picks[q], 1], p, bounds, wall, stiffness)
-                    gx += r[1]
-                    gy += r[2]
-                    hxx += r[3]
-                    hxy += r[4]
-                    hyy += r[5]
-                gx /= batch
-                gy /= batch
-                hxx /= batch
-                hxy /= batch
-                hyy /= batch
+                gx, gy, hxx, hxy, hyy, s0, s1, s2, s3 = curvature_minibatch(
+                    x, y, p, bounds, wall, stiffness, picks, picked, data, n_data, batch,
+                    noise_scale, s0, s1, s2, s3)
             else:
                 ax, ay, s0, s1, s2, s3 = minibatch_sum(picks, picked, data, n_data, batch,
                                                        s0, s1, s2, s3)
@@ -336,46 +397,11 @@ def adaptive_range(start, stop, pos, moments, alive, rng, tangent, acc, n_steps,
                 step_x += lr * decay * x
                 step_y += lr * decay * y
             if diagnostics:  # the tangent map of the whole update, (δx, δm, δv)
-                dgx = hxx * t0 + hxy * t1
-                dgy = hxy * t0 + hyy * t1
-                n4 = beta2 * t4 + 2.0 * (1.0 - beta2) * gx * dgx
-                n5 = beta2 * t5 + 2.0 * (1.0 - beta2) * gy * dgy
-                if rule == RULE_RMSPROP:
-                    dnx, dny = dgx, dgy
-                    n2t, n3t = t2, t3
-                else:
-                    n2t = beta1 * t2 + (1.0 - beta1) * dgx
-                    n3t = beta1 * t3 + (1.0 - beta1) * dgy
-                    dnx, dny = n2t * c1, n3t * c1
-                # d√(v c2) = c2 δv / (2√(v c2)); 0 where v = 0 (then the numerator is 0 too)
-                drx = 0.5 * c2 * n4 / rx if rx > 0.0 else 0.0
-                dry = 0.5 * c2 * n5 / ry if ry > 0.0 else 0.0
-                n0 = t0 - lr * (dnx / dx - num_x * drx / (dx * dx))
-                n1t = t1 - lr * (dny / dy - num_y * dry / (dy * dy))
-                if rule == RULE_ADAMW:
-                    n0 -= lr * decay * t0
-                    n1t -= lr * decay * t1
-                t0, t1, t2, t3, t4, t5 = n0, n1t, n2t, n3t, n4, n5
-                if (step0 + k) & (FLUSH_EVERY - 1) == 0:  # global step: chunk-proof
-                    t0 = t0 if abs(t0) >= TANGENT_FLUSH else 0.0
-                    t1 = t1 if abs(t1) >= TANGENT_FLUSH else 0.0
-                    t2 = t2 if abs(t2) >= TANGENT_FLUSH else 0.0
-                    t3 = t3 if abs(t3) >= TANGENT_FLUSH else 0.0
-                    t4 = t4 if abs(t4) >= TANGENT_FLUSH else 0.0
-                    t5 = t5 if abs(t5) >= TANGENT_FLUSH else 0.0
-                tn = abs(t0) + abs(t1) + abs(t2) + abs(t3) + abs(t4) + abs(t5)
-                if not 1e-200 <= tn <= 1e200:  # rescale by 2^±600: exact
-                    if 1e200 < tn < math.inf:
-                        t0, t1, t2, t3 = t0 * RESCALE, t1 * RESCALE, t2 * RESCALE, t3 * RESCALE
-                        t4, t5 = t4 * RESCALE, t5 * RESCALE
-                        tlog += LOG_RESCALE
-                    elif 0.0 < tn < 1e-200:
-                        t0, t1, t2, t3 = t0 / RESCALE, t1 / RESCALE, t2 / RESCALE, t3 / RESCALE
-                        t4, t5 = t4 / RESCALE, t5 / RESCALE
-                        tlog -= LOG_RESCALE
-                    else:
-                        t0, t1, t2, t3, t4, t5 = 1.0, 0.0, 0.0, 0.0, 0.0, 0.0
-                        tlog += LOG_TINY_NORM
+                t0, t1, t2, t3, t4, t5 = adaptive_tangent_step(
+                    t0, t1, t2, t3, t4, t5, gx, gy, hxx, hxy, hyy, rule, lr, beta1, beta2,
+                    decay, c1, c2, rx, ry, dx, dy, num_x, num_y)
+                t0, t1, t2, t3, t4, t5, tlog = bounded_tangent6(
+                    t0, t1, t2, t3, t4, t5, tlog, (step0 + k) & (FLUSH_EVERY - 1) == 0)
             zx1 = 0.0
             zy1 = 0.0
             if use_noise:
