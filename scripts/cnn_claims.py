@@ -6,7 +6,7 @@ test set (``data.test_per_class`` per class instead of every image outside the t
 so that the whole grid fits in tens of minutes on a 2-core CPU; the sample sizes are printed and
 stored with every verdict.  Runs are seeded by index, so the baseline arm (e = 0) of the GD
 variants is the same model in each and the ghost arms are paired with it run by run.  Writes
-``OUT.json`` (each variant's claims, arm summaries and settings), a Markdown table ``OUT.md``
+``OUT.json`` (each variant's claims, arm summaries and settings), a Markdown table (``OUT`` + ``.md``)
 and each variant's figures ``OUT_<variant>_*.png``.
 
     .venv/bin/python scripts/cnn_claims.py --out out/claims [--runs 4] [--gd-epochs 110]
