@@ -72,3 +72,29 @@ def test_cuda_points_ask_for_a_gpu_worker_only_where_one_exists():
             "workers": {f"w{i}": {"resources": r} for i, r in enumerate(workers)}})
     assert _advertised(client({}, {"GPU": 1}), {"GPU": 1})
     assert not _advertised(client({}, {}), {"GPU": 1})
+
+
+def _which_worker(preset_toml, assignments):
+    """A stand-in point: the name of the worker that ran it."""
+    from distributed import get_worker
+    return {"worker": get_worker().name}
+
+
+def test_cuda_points_run_only_on_the_worker_that_has_a_gpu():
+    from distributed import Client, Scheduler, SpecCluster, Worker
+
+    from engine.sweep.executor import run_points
+    cluster = SpecCluster(
+        scheduler={"cls": Scheduler, "options": {"dashboard_address": ":0"}},
+        workers={"gpu": {"cls": Worker, "options": {"nthreads": 1, "resources": {"GPU": 1}}},
+                 "cpu": {"cls": Worker, "options": {"nthreads": 1}}})
+    ran = {}
+    try:
+        with Client(cluster) as client:
+            run_points("", {i: [] for i in range(8)}, lambda i, r: ran.__setitem__(i, r),
+                       lambda i, message: pytest.fail(message), client=client,
+                       point=_which_worker, resources={"GPU": 1})
+    finally:
+        cluster.close()
+    assert sorted(ran) == list(range(8))
+    assert {r["worker"] for r in ran.values()} == {"gpu"}
