@@ -14,7 +14,7 @@ from PyQt6.QtGui import QAction, QGuiApplication, QImage, QKeySequence
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDockWidget,
                              QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel,
                              QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QPushButton,
-                             QScrollArea, QSpinBox, QTabWidget, QTextBrowser, QVBoxLayout,
+                             QScrollArea, QSpinBox, QTabBar, QTabWidget, QTextBrowser, QVBoxLayout,
                              QWidget)
 
 from engine.kinds import kind_named, kind_names
@@ -310,6 +310,23 @@ class MainWindow(QMainWindow):
             self._docks_sized = True
             from PyQt6.QtCore import QTimer
             QTimer.singleShot(0, self._size_docks)
+
+    def childEvent(self, event) -> None:  # noqa: N802 - Qt API
+        # Qt creates the tab bars of tabified docks lazily, as children of the window
+        super().childEvent(event)
+        if event.added() and not getattr(self, "_tab_titles_pending", False):
+            self._tab_titles_pending = True
+            from PyQt6.QtCore import QTimer
+            QTimer.singleShot(0, self._keep_tab_titles_whole)
+
+    def _keep_tab_titles_whole(self) -> None:
+        """Dock tabs show whole titles and scroll (arrows) when they do not fit, instead of
+        eliding every title to a few letters at 1366 px."""
+        self._tab_titles_pending = False
+        for bar in self.findChildren(QTabBar):
+            bar.setElideMode(Qt.TextElideMode.ElideNone)
+            bar.setUsesScrollButtons(True)
+            bar.setExpanding(False)
 
     def _tab_changed(self, index: int) -> None:
         """On the CNN lab tab hide the 2D docks (controls, time series, measure, escapes);

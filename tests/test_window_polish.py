@@ -107,6 +107,22 @@ def test_the_window_fits_both_screens_with_every_preset_and_cuts_nothing(qtbot, 
             window.findChild(QDockWidget, "Time series").raise_()
 
 
+def test_dock_tabs_keep_their_whole_titles_at_1366(qtbot, window):
+    window.resize(1366, 768)
+    _settle(qtbot)
+    bars = [bar for bar in window.findChildren(QTabBar)
+            if "Time series" in [bar.tabText(i) for i in range(bar.count())]]
+    assert len(bars) == 1, "the right-hand docks are tabbed together"
+    bar = bars[0]
+    titles = [bar.tabText(i) for i in range(bar.count())]
+    assert {"Time series", "Escapes", "Sweeps"} <= set(titles)
+    # whole titles: a tab is never narrower than its text (they scroll when they do not fit)
+    assert bar.elideMode() == Qt.TextElideMode.ElideNone and bar.usesScrollButtons()
+    metrics = bar.fontMetrics()
+    for i, title in enumerate(titles):
+        assert bar.tabRect(i).width() >= metrics.horizontalAdvance(title), title
+
+
 def test_sliders_are_wide_and_a_shift_drag_is_fine(qtbot, window):
     window.resize(1366, 768)
     _settle(qtbot)
