@@ -41,7 +41,7 @@ class FusedKernel:
         of the step loop the current settings need first, a few seconds)."""
         cfg = self._step_config()
         return self.kernels.ready(cfg.minibatch, self.boundary_code, self.diagnostics,
-                                  self._cores.shape != (1, 1), cfg.momentum != 0.0)
+                                  self.escapes.tracking, cfg.momentum != 0.0)
 
     def compile(self, escapes: bool | None = None) -> None:
         """Compile the step kernel now (on empty arrays), so the first ``advance`` is fast.
@@ -51,7 +51,7 @@ class FusedKernel:
         """
         d = self.preset.dynamics
         cfg = self._step_config()
-        tracking = self._cores.shape != (1, 1) if escapes is None else escapes
+        tracking = self.escapes.tracking if escapes is None else escapes
         empty2 = np.empty((0, 2))
         self.kernels.advance(
             empty2, empty2.copy(), np.empty(0, dtype=np.uint8), np.empty((0, 4), dtype=np.uint64),

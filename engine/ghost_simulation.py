@@ -82,7 +82,7 @@ class GhostSimulation(Simulation):
     def _kernel_chunk(self, chunk: int, capacity: int,
                       step0: int) -> tuple[np.ndarray, np.ndarray]:
         d = self.scheduled_dynamics()
-        tracking = self._cores.shape != (1, 1)
+        tracking = self.escapes.tracking
         n_blocks = -(-self.positions.shape[0] // GHOST_BLOCK)
         event_buffer, event_count = self.escapes.buffers(n_blocks, capacity)
         ghost_advance(self.positions, self.gamma, self.alive, self.rng, self.acc, self.task.x,

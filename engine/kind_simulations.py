@@ -57,9 +57,8 @@ class _OwnKernel(Simulation):
     def _kernel_chunk(self, chunk: int, capacity: int,
                       step0: int) -> tuple[np.ndarray, np.ndarray]:
         n_blocks = -(-self.positions.shape[0] // dyn.BLOCK)
-        tracking = self._cores.shape != (1, 1)
-        event_buffer = np.empty((n_blocks, capacity, 4), dtype=np.int64)
-        event_count = np.zeros(n_blocks, dtype=np.int64)
+        tracking = self.escapes.tracking
+        event_buffer, event_count = self.escapes.buffers(n_blocks, capacity)
         dyn.run_blocks(self._kernel(), n_blocks, self.positions.shape[0] * chunk,
                        self._kernel_args(chunk) + (
                            self.bounds, self.boundary_code,

@@ -214,7 +214,7 @@ class ReplicaExchange:
             if (start + piece) % every == 0:
                 self._swap(start + piece)
         n_blocks = -(-self.positions.shape[0] // dyn.BLOCK)
-        return np.empty((n_blocks, 0, 4), dtype=np.int64), np.zeros(n_blocks, dtype=np.int64)
+        return self.escapes.buffers(n_blocks, 0)
 
     def kernel_ready(self) -> bool:
         """Whether the lowest rung's copy of the step loop and the hotter rungs' (no

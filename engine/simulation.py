@@ -170,7 +170,7 @@ class Simulation(FusedKernel, EscapeTracking, Recording, EffectiveTemperature, D
             self.out = None
         if new.ensemble.particles != old.ensemble.particles:
             self._resize(new.ensemble.particles)
-            if self._cores.shape != (1, 1):  # escape statistics restart with the new ensemble
+            if self.escapes.tracking:  # escape statistics restart with the new ensemble
                 self.attach_cores(self._cores, self._grid_x, self._grid_y, self.structure)
 
     # -- stepping --------------------------------------------------------------------------------
@@ -279,5 +279,5 @@ class Simulation(FusedKernel, EscapeTracking, Recording, EffectiveTemperature, D
     def reset(self) -> None:
         """Restart from the initial cloud with the current parameters."""
         self._init_state()
-        if self._cores.shape != (1, 1):
+        if self.escapes.tracking:
             self.attach_cores(self._cores, self._grid_x, self._grid_y, self.structure)

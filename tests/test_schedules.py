@@ -32,6 +32,21 @@ def assert_same_state(a, b):
     assert a.time == pytest.approx(b.time, rel=1e-14)
 
 
+def _resumed_equals_uninterrupted(preset, first, then, before_checkpoint=lambda sim: True):
+    """Run ``first`` steps, checkpoint, run ``then`` more; a restored copy running ``then``
+    steps must be the same run bit for bit.  Returns the uninterrupted simulation."""
+    sim = Simulation(preset)
+    sim.advance(first)
+    assert before_checkpoint(sim)
+    saved = sim.checkpoint()
+    sim.advance(then)
+    fresh = Simulation(preset)
+    fresh.restore(saved)
+    fresh.advance(then)
+    assert_same_run(sim, fresh)
+    return sim
+
+
 def _preset(schedule, kind="langevin", **dynamics):
     if schedule is not None:
         dynamics["schedule"] = schedule
@@ -216,15 +231,8 @@ def _with_preset(sim, preset):
 def test_annealing_lowers_the_effective_temperature_and_resumes_from_a_checkpoint():
     preset = _preset({"every": 10, "temperature": {"shape": "linear", "end": 0.0,
                                                    "steps": 100}})
-    sim = Simulation(preset)
-    sim.advance(50)
-    assert sim.effective_temperature() == pytest.approx(0.15)
-    saved = sim.checkpoint()
-    sim.advance(55)
-    fresh = Simulation(preset)
-    fresh.restore(saved)
-    fresh.advance(55)
-    assert_same_run(sim, fresh)
+    sim = _resumed_equals_uninterrupted(preset, 50, 55, before_checkpoint=lambda sim: (
+        sim.effective_temperature() == pytest.approx(0.15)))
     assert sim.effective_temperature() == 0.0
     assert math.isfinite(sim.snapshot().tangent_lyapunov.mean())
 
@@ -289,14 +297,7 @@ def test_a_scheduled_batch_size_and_formula_resume_from_a_checkpoint_bit_for_bit
     preset = _preset({"every": 6, "lr": {"shape": "expression", "expr": "v0 / (1 + t / 40)"},
                       "batch_size": {"shape": "cyclic", "end": 32, "period": 24,
                                      "wave": "cosine"}}, kind="sgd", batch_size=4)
-    sim = Simulation(preset)
-    sim.advance(37)
-    saved = sim.checkpoint()
-    sim.advance(40)
-    fresh = Simulation(preset)
-    fresh.restore(saved)
-    fresh.advance(40)
-    assert_same_run(sim, fresh)
+    sim = _resumed_equals_uninterrupted(preset, 37, 40)
     assert set(sim.trajectory_arrays()["series_batch_size"]) > {4.0, 32.0}
 
 
