@@ -201,7 +201,7 @@ def shoot_follow(app, args, out: Path, tag: str) -> None:
 
 
 def shoot_cnn_screen(app, out: Path, tag: str) -> None:
-    """The CNN lab after training the smoke preset."""
+    """The CNN lab after training the smoke preset, its ghosts removed at epoch 20."""
     from app.main_window import MainWindow
     from engine.presets import load
     window = MainWindow(load(ROOT / "presets" / "double_well_kramers.toml"))
@@ -209,6 +209,9 @@ def shoot_cnn_screen(app, out: Path, tag: str) -> None:
     window.open_preset(ROOT / "presets" / "cnn_smoke.toml")
     view = window.cnn_view
     view.device.setCurrentText("cpu")
+    # the ghost-removal control in use: the ghost arm loses its ghost logits at epoch 20
+    view.schedule.setCurrentIndex(view.schedule.findData("remove"))
+    view.off_epoch.setValue(20)
     view.start_button.click()
     while window.cnn_summary is None and not window.last_error:
         app.processEvents()
