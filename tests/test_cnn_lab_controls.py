@@ -116,9 +116,16 @@ def test_a_setting_the_preset_rules_refuse_is_shown_in_the_tab_and_nothing_start
     view.optimizer.setCurrentIndex(view.optimizer.findData("sgd"))
     with qtbot.assertNotEmitted(view.start_requested):
         view.start_button.click()
-    message = view.status.text()
-    assert message.startswith("not started") and "data.per_class = 200" in message
+    assert view.status.text().startswith("not started")
+    message = view.report.toPlainText()
+    assert message.startswith("Not started") and "data.per_class = 200" in message
     assert "digits" in message and "Traceback" not in message
+    # neither the refusal nor a long status widens the tab (the docks beside it keep their
+    # share at 1366 px): its three rows of settings set its width
+    view.status.setText("epoch 30/30 · test loss " + " · ".join(["e=0: 2.3026"] * 6))
+    view.layout().activate()
+    rows = max(view.layout().itemAt(i).minimumSize().width() for i in (1, 2, 3))
+    assert view.minimumSizeHint().width() <= rows + 2 * view.layout().contentsMargins().left()
     # the session keeps its state: the same preset and settings, Train still offered
     assert view.preset == mnist and view.start_button.isEnabled()
     assert view.optimizer.currentData() == "sgd" and view.source.currentData() == "digits"

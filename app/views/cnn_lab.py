@@ -15,8 +15,8 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QProgressBar,
-                             QPushButton, QSpinBox, QSplitter, QTextBrowser, QVBoxLayout,
-                             QWidget)
+                             QPushButton, QSizePolicy, QSpinBox, QSplitter, QTextBrowser,
+                             QVBoxLayout, QWidget)
 
 from engine.cnn.config import CnnPreset, cnn_preset_from_dict, cnn_to_dict
 from engine.cnn.data import MNIST5K_INSTALL, mnist5k_path
@@ -149,6 +149,8 @@ class CnnLabView(QWidget):
         self.progress.setFormat("epoch %v / %m")
         status.addWidget(self.progress, 3)
         self.status = QLabel("")
+        # its text (per-arm test losses, a refusal) must not widen the tab past the docks' share
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         status.addWidget(self.status, 2)
         layout.addLayout(status)
 
@@ -280,10 +282,10 @@ class CnnLabView(QWidget):
         try:   # the preset rules (e.g. a source with too few images per class) as for a file
             cnn_preset_from_dict(cnn_to_dict(preset), "CNN lab settings")
         except PresetError as exc:
-            self.status.setText(f"not started — {exc}")
-            self.status.setToolTip(str(exc))
+            # in the report, which wraps: the one-line status label would widen the whole tab
+            self.status.setText("not started: a setting is refused (see below)")
+            self.report.setPlainText(f"Not started — {exc}")
             return
-        self.status.setToolTip("")
         self._trained = preset
         self.start_requested.emit(preset, self.device.currentText())
 
