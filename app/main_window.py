@@ -666,7 +666,9 @@ class MainWindow(QMainWindow):
 
     def _cnn_failed(self, what: str, message: str) -> None:
         self.cnn_view.set_running(False)
-        self.cnn_view.status.setText("failed")
+        # in the tab's report too (it wraps): the banner alone is easy to miss on this tab
+        self.cnn_view.status.setText("failed (see below)")
+        self.cnn_view.report.setPlainText(f"Failed — {what}: {message}")
         self._on_failed(what, message)
 
     def export_cnn(self, path: str | Path) -> bool:

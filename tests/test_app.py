@@ -718,3 +718,13 @@ def test_a_dropped_preset_opens_and_a_broken_one_is_reported(qtbot, window, tmp_
     drawn = window.frames_drawn
     window.set_playing(True)
     _wait(qtbot, lambda: window.frames_drawn > drawn)            # still alive
+
+
+def test_a_cnn_run_that_fails_says_why_in_the_cnn_tab(qtbot, window):
+    # a device torch refuses: the experiment fails once started, not at the settings check
+    assert window.open_preset(ROOT / "presets" / "cnn_smoke.toml")
+    assert window.start_cnn(window.cnn_view.configured_preset(), "no_such_device")
+    _wait(qtbot, lambda: window.cnn_view.status.text().startswith("failed"))
+    report = window.cnn_view.report.toPlainText()
+    assert report.startswith("Failed — CNN experiment") and "no_such_device" in report
+    assert window.cnn_view.start_button.isEnabled()          # the tab is ready for another run
