@@ -11,6 +11,11 @@ and each variant's figures ``OUT_<variant>_*.png``.
 
     .venv/bin/python scripts/cnn_claims.py --out out/claims [--runs 4] [--gd-epochs 110]
         [--minibatch-epochs 30] [--test-per-class 20] [--only gd_fixed,adam_lr0.001]
+    .venv/bin/python scripts/cnn_claims.py --merge out/a.json out/b.json --out assets/cnn/claims
+
+``--merge`` gathers the variants of several such result files (run with different epochs or
+runs) into one JSON and table, each variant named ``<variant>_<epochs>ep`` and carrying its own
+runs, epochs and test-set size.
 """
 from __future__ import annotations
 
@@ -22,9 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
+
 from engine.cnn.api import run_cnn  # noqa: E402
-from engine.cnn.config import apply_cnn_sets, load_cnn  # noqa: E402
-from engine.export import write_json  # noqa: E402
+from engine.cnn.config import CnnPreset, apply_cnn_sets, dumps_cnn, load_cnn, loads_cnn  # noqa: E402,E501
+from engine.cnn.report import summarise, write_figures  # noqa: E402
+from engine.cnn.trainer import CnnExperiment  # noqa: E402
+from engine.export import write_json, write_npz  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,8 +58,15 @@ def variants(gd_epochs: int, minibatch_epochs: int) -> dict[str, list[str]]:
     return out
 
 
+TABLE_HEAD = ["| variant | runs × epochs | runs with a first peak e=0/e=2 | first peak earlier "
+              "(ghost − baseline, epochs) | gradient gap falls (final − initial) | ghosts "
+              "removed, no worse (final test loss, ghost − baseline) | final accuracy, ghost − "
+              "baseline |", "|---|---|---|---|---|---|---|"]
+
+
 def row(name: str, summary: dict) -> str:
-    """One Markdown line: the variant, its sample size and each claim's verdict with numbers."""
+    """One Markdown line: the variant, its sample size and each claim's verdict with numbers;
+    ``summary`` is a run's report or a stored variant (both carry runs, epochs, claims)."""
     parts = []
     for key in ("first_peak_earlier", "gradient_gap_vanishes", "ghost_removal"):
         entry = summary["claims"][key]
@@ -67,6 +83,82 @@ def row(name: str, summary: dict) -> str:
             f"{peaks['e=0']}/{peaks['e=ghosts']} | " + " | ".join(parts) + f" | {acc_text} |")
 
 
+def _setting(sets: list[str], key: str) -> str:
+    """The value a variant's ``--set`` list gives ``key``."""
+    for assignment in sets:
+        name, _, value = assignment.partition("=")
+        if name == key:
+            return value
+    raise KeyError(f"no {key} among the variant's settings {sets}")
+
+
+def merge(files: list[Path], stem: Path) -> None:
+    """Write ``stem``.json and .md with every variant of ``files`` (later files win on a clash),
+    each keyed ``<variant>_<epochs>ep`` and stamped with its own runs, epochs and test images."""
+    merged: dict[str, dict] = {}
+    for path in files:
+        stored = json.loads(path.read_text())
+        for name, entry in stored["variants"].items():
+            entry = dict(entry, runs=entry.get("runs", stored["runs"]),
+                         epochs=entry.get("epochs",
+                                          int(_setting(entry["sets"], "training.epochs"))))
+            merged[f"{name}_{entry['epochs']}ep"] = dict(entry, source=str(path))
+    lines = TABLE_HEAD + [row(name, entry) for name, entry in merged.items()]
+    write_json(stem.with_suffix(".json"), {"script": "scripts/cnn_claims.py",
+                                           "variants": merged})
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def stored_baseline(npz: Path, preset: CnnPreset) -> dict[str, np.ndarray]:
+    """The e = 0 arm's metrics, (epochs + 1, runs) each, of a finished variant's NPZ, after
+    checking that it trained the very baseline ``preset`` would: the ghost schedule masks ghost
+    logits only, so the settings must agree in everything else."""
+    with np.load(npz) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    other = loads_cnn(str(arrays["preset"]), str(npz))
+
+    def baseline_settings(p: CnnPreset) -> tuple:
+        return (p.data, p.training, p.diagnostics, p.peaks, p.model.channels,
+                p.model.ghosts, p.model.ghost_init_scale)
+    if baseline_settings(other) != baseline_settings(preset):
+        raise SystemExit(f"--baseline {npz}: trained with other settings than this variant "
+                         f"({baseline_settings(other)} against {baseline_settings(preset)})")
+    arms = [int(a) for a in arrays["arms"]]
+    if 0 not in arms:
+        raise SystemExit(f"--baseline {npz}: has no e = 0 arm (arms {arms})")
+    shape = arrays["test_loss"].shape
+    runs = shape[1] // len(arms)
+    rows = slice(arms.index(0) * runs, (arms.index(0) + 1) * runs)
+    return {key: value[:, rows] for key, value in arrays.items()
+            if value.ndim == 2 and value.shape == shape}
+
+
+def run_ghost_arm(preset: CnnPreset, baseline: dict[str, np.ndarray], out: Path,
+                  device: str, figures: bool = True) -> dict:
+    """Train only the ghost arm and report it against a stored baseline arm: the arms of a run
+    share data and initial weights, and one arm trained alone follows the same trajectory as
+    inside the pair, so the paired report is that of a two-arm run for half the training.
+    Writes ``out`` (NPZ of the metrics, readable by ``redraw_figures``), its JSON and figures."""
+    start = time.perf_counter()
+    experiment = CnnExperiment(preset, device, arms=(preset.model.ghosts,)).run()
+    seconds = time.perf_counter() - start
+    ghost = experiment.metrics()
+    metrics = {key: np.concatenate([baseline[key], ghost[key]], axis=1)
+               for key in ghost if key in baseline}
+    arms = (0, preset.model.ghosts)
+    runs = len(experiment.run_ids)
+    summary = summarise(metrics, preset, arms, runs, seconds, str(experiment.device))
+    summary["baseline_arm"] = "stored (--baseline); only the ghost arm was trained here"
+    write_npz(out, dict(metrics, arms=np.asarray(arms), preset=np.asarray(dumps_cnn(preset)),
+                        model_run=np.tile(np.asarray(experiment.run_ids), 2),
+                        **summary["per_run"]))
+    write_json(out.with_suffix(".json"), summary)
+    if figures:
+        write_figures(metrics, summary, out.with_suffix(""))
+    return summary
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="output stem (folder created)")
@@ -76,9 +168,17 @@ def main() -> int:
     parser.add_argument("--test-per-class", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--only", default="", help="comma-separated variant names")
+    parser.add_argument("--baseline", default=None, metavar="NPZ",
+                        help="a finished GD variant's NPZ whose e = 0 arm the chosen variants "
+                             "reuse (checked to be the same baseline): only ghost arms train")
+    parser.add_argument("--merge", nargs="+", default=[], metavar="JSON",
+                        help="gather these result files into --out instead of training")
     args = parser.parse_args()
     stem = Path(args.out)
     stem.parent.mkdir(parents=True, exist_ok=True)
+    if args.merge:
+        merge([Path(f) for f in args.merge], stem)
+        return 0
     base = apply_cnn_sets(load_cnn(ROOT / "presets" / "rmnist30_mnist_ghost.toml"),
                           [f"training.runs={args.runs}",
                            f"data.test_per_class={args.test_per_class}",
@@ -87,19 +187,23 @@ def main() -> int:
     if args.only:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
     results = {}
-    lines = ["| variant | runs × epochs | runs with a first peak e=0/e=2 | first peak earlier "
-             "(ghost − baseline, epochs) | gradient gap falls (final − initial) | ghosts "
-             "removed, no worse (final test loss, ghost − baseline) | final accuracy, ghost − "
-             "baseline |", "|---|---|---|---|---|---|---|"]
+    lines = list(TABLE_HEAD)
     for name, sets in chosen.items():
         preset = apply_cnn_sets(base, sets)
         start = time.perf_counter()
-        summary, _ = run_cnn(preset, f"{stem}_{name}.npz", args.device)
+        out = Path(f"{stem}_{name}.npz")
+        if args.baseline:
+            summary = run_ghost_arm(preset, stored_baseline(Path(args.baseline), preset), out,
+                                    args.device)
+        else:
+            summary, _ = run_cnn(preset, out, args.device)
         seconds = time.perf_counter() - start
         results[name] = {"sets": sets, "seconds": seconds, "claims": summary["claims"],
+                         "baseline": args.baseline or "trained in this run",
                          "arm": summary["arm"],
                          "paired_ghost_minus_baseline": summary["paired_ghost_minus_baseline"],
-                         "test_images": args.test_per_class * 10}
+                         "test_images": args.test_per_class * 10,
+                         "runs": summary["runs"], "epochs": summary["epochs"]}
         lines.append(row(name, summary))
         print(lines[-1], f"({seconds:.0f} s)", flush=True)
         write_json(stem.with_suffix(".json"), {"runs": args.runs, "variants": results})
