@@ -51,18 +51,22 @@ def test_expressions_singular_at_a_point_compile_and_give_inf_not_an_exception(t
     assert not all(np.isfinite(values))  # the singular point is reported as non-finite
 
 
+# the compile guards below count this process's CPU time, not wall time: they catch runaway
+# compile work, and a loaded machine (other test workers, other jobs) does not trip them
+
+
 def test_derivative_blowup_expressions_compile_in_linear_time():
     text = "15 * cosh(sin(y) / cos(-exp(atan((-17 + (x) / cosh(tanh(y)))**1000))))"
-    started = time.perf_counter()
+    started = time.process_time()
     compile_expression(text)
-    assert time.perf_counter() - started < 30  # was ≈ 100 s of symbolic differentiation
+    assert time.process_time() - started < 30  # was ≈ 100 s of symbolic differentiation
 
 
 def test_a_179_term_sum_compiles_in_seconds():
     text = " + ".join(f"{k}*sin({k}*x+y)" for k in range(1, 180))  # 3,182 characters
-    started = time.perf_counter()
+    started = time.process_time()
     landscape = compile_expression(text)
-    assert time.perf_counter() - started < 30  # was 12 s of sympy before numba
+    assert time.process_time() - started < 30  # was 12 s of sympy before numba
     x, y = 0.3, -0.7
     expected = sum(k * np.sin(k * x + y) for k in range(1, 180))
     assert landscape.func(x, y, landscape.param_vector())[0] == pytest.approx(expected, rel=1e-12)

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-WINDOW_WITHIN_S = 3.0
+HANG_GUARD_S = 60.0
+WAIT_SEEN_S = 1.0   # a gap between window and first frame that a user notices
 
 
 def test_launch_opens_window_under_xvfb_and_draws(tmp_path):
@@ -37,7 +38,9 @@ def test_launch_opens_window_under_xvfb_and_draws(tmp_path):
     assert proc.stdout.strip(), f"no result (status {proc.returncode}): {proc.stderr[-3000:]}"
     result = json.loads(proc.stdout)
     assert result["ok"], json.dumps(result, indent=1)
-    assert result["events"]["window shown"] <= WINDOW_WITHIN_S, result["events"]
-    if result["events"]["first frame"] > WINDOW_WITHIN_S:
+    # a hang guard: the 3-s target itself is a speed figure, measured on a quiet machine by
+    # benchmarks/window_start.py (this suite shares its cores with other test workers)
+    assert result["events"]["window shown"] <= HANG_GUARD_S, result["events"]
+    if result["events"]["first frame"] - result["events"]["window shown"] > WAIT_SEEN_S:
         # a wait the user sees: the window said why (compiling…) before the first frame
         assert result["events"].get("busy", 1e9) <= result["events"]["first frame"], result
