@@ -14,11 +14,16 @@ versions — so a change to any of them gives a new file instead of a stale cach
 whose function is neither module-level nor generated (e.g. a classifier closing over its data)
 get the same template, uncached.
 
+A kernel compiles (or loads) under an exclusive lock on its module's file, so that when several
+processes need the same kernel at once (the test workers, the warm-up's), one compiles it and the
+others load it from numba's cache when it is written.
+
 The folder is ``$ERGOSCOPE_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/ergoscope/kernels``, else
 ``~/.cache/ergoscope/kernels``.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -30,6 +35,12 @@ import types
 from pathlib import Path
 
 import numba
+from numba.core.dispatcher import Dispatcher
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: processes may compile the same kernel side by side
+    fcntl = None
 
 from .landscapes.base import Landscape
 
@@ -123,6 +134,58 @@ def _import(name: str, path: Path) -> types.ModuleType:
     return module
 
 
+class _CompileLock:
+    """An exclusive lock on a generated module's file (``flock``), re-entrant within a process,
+    held while one of its kernels compiles or loads: of several processes that need the same
+    kernel at once (the test workers, the warm-up's), one compiles and the others then load
+    what it wrote to numba's cache instead of compiling it too."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._in_process = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._in_process.acquire()
+        if self._depth == 0:
+            try:
+                self._fd = os.open(self._path, os.O_RDONLY)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except OSError:  # no lock to be had (e.g. the folder vanished): compile unlocked
+                self._release_file()
+        self._depth += 1
+
+    def __exit__(self, *exc) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._release_file()
+        self._in_process.release()
+
+    def _release_file(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def around(self, compile_for_args):
+        @functools.wraps(compile_for_args)
+        def locked(*args, **kws):
+            with self:
+                return compile_for_args(*args, **kws)
+        return locked
+
+
+def _share_compiles(module: types.ModuleType, path: Path) -> None:
+    """Compile (or load) each kernel of ``module`` under the lock of its file (numba calls a
+    dispatcher's ``_compile_for_args`` only when no compiled version fits the call)."""
+    if fcntl is None:
+        return
+    lock = _CompileLock(path)
+    for value in vars(module).values():
+        if isinstance(value, Dispatcher) and value.py_func.__module__ == module.__name__:
+            value._compile_for_args = lock.around(value._compile_for_args)
+
+
 def kernel_module(landscape: Landscape, lean: bool, with_diagnostics: bool, momentum: bool,
                   folds: bool, minibatch: bool = False) -> types.ModuleType:
     """The step kernels of ``landscape`` for one copy variant (see :mod:`engine.step_kernels`);
@@ -158,6 +221,7 @@ def template_module(landscape: Landscape, template: Path,
                 path = folder / f"k_{key}.py"
                 _write_once(path, text)
             module = _import(name, path)
+            _share_compiles(module, path)
         else:
             module = types.ModuleType(name)
             module.__file__ = f"<{name}>"

@@ -30,3 +30,18 @@ def make_preset(landscape=None, dynamics=None, ensemble=None, run=None, name="te
 @pytest.fixture
 def preset_factory():
     return make_preset
+
+
+def pytest_addoption(parser):
+    parser.addoption("--compile-report", metavar="DIR", default=None,
+                     help="append each numba compilation's CPU seconds, charged to the test "
+                          "that ran, to DIR/<pid>.jsonl (summary: python tests/compile_report.py "
+                          "DIR)")
+
+
+def pytest_configure(config):
+    folder = config.getoption("--compile-report")
+    if folder:
+        from compile_report import CompileReportPlugin
+        config.pluginmanager.register(CompileReportPlugin(Path(folder).resolve()),
+                                      "compile_report")
