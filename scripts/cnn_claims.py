@@ -102,7 +102,8 @@ def merge(files: list[Path], stem: Path) -> None:
             entry = dict(entry, runs=entry.get("runs", stored["runs"]),
                          epochs=entry.get("epochs",
                                           int(_setting(entry["sets"], "training.epochs"))))
-            merged[f"{name}_{entry['epochs']}ep"] = dict(entry, source=str(path))
+            merged[f"{name}_{entry['epochs']}ep"] = dict(entry, source=str(path),
+                                                         command=stored.get("command"))
     lines = TABLE_HEAD + [row(name, entry) for name, entry in merged.items()]
     write_json(stem.with_suffix(".json"), {"script": "scripts/cnn_claims.py",
                                            "variants": merged})
@@ -206,7 +207,8 @@ def main() -> int:
                          "runs": summary["runs"], "epochs": summary["epochs"]}
         lines.append(row(name, summary))
         print(lines[-1], f"({seconds:.0f} s)", flush=True)
-        write_json(stem.with_suffix(".json"), {"runs": args.runs, "variants": results})
+        write_json(stem.with_suffix(".json"), {"runs": args.runs, "variants": results,
+                                               "command": " ".join(sys.argv)})
         stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(json.dumps({k: {c: v["claims"][c]["verdict"] for c in v["claims"]}
                       for k, v in results.items()}, indent=1))
