@@ -61,6 +61,7 @@ RESCALE = 2.0 ** -600  # tangent rescaling factor near under/overflow, exact in 
 LOG_RESCALE = 600.0 * math.log(2.0)
 BLOCK = 256  # particles per parallel work item (scratch allocation is per block)
 LANES = 4  # particles the plain copy steps together (1: one at a time); read when compiled
+PLAIN_LANES = 8  # the same for the plain copies without minibatches (Langevin, momentum)
 
 # accumulator columns.  The running Lyapunov sum is the flushed logs ``acc[:, ACC_LYAP]`` plus
 # ``log acc[:, ACC_LYAP_PRODUCT]`` (the running product of norms); the tangent exponent's is
@@ -293,9 +294,9 @@ def add_walls(x, y, bounds, stiffness, f, fx, fy, fxx, fyy):
 
 
 @njit(nogil=True, inline="always")
-def load_group(first, pos, vel, rng, x, y, vx, vy, s0, s1, s2, s3):
+def load_group(first, pos, vel, rng, x, y, vx, vy, s0, s1, s2, s3, lanes=LANES):
     """Read the particles from ``first`` on into a group's lanes (see :func:`store_group`)."""
-    for lane in range(LANES):
+    for lane in range(lanes):
         i = first + lane
         x[lane], y[lane] = pos[i, 0], pos[i, 1]
         vx[lane], vy[lane] = vel[i, 0], vel[i, 1]
@@ -304,10 +305,10 @@ def load_group(first, pos, vel, rng, x, y, vx, vy, s0, s1, s2, s3):
 
 
 @njit(nogil=True, inline="always")
-def store_group(first, x, y, vx, vy, s0, s1, s2, s3, pos, vel, rng, acc, done):
+def store_group(first, x, y, vx, vy, s0, s1, s2, s3, pos, vel, rng, acc, done, lanes=LANES):
     """Write a group's lanes back to the particles from ``first`` on, after a
     diagnostics-free chunk of ``done`` steps."""
-    for lane in range(LANES):
+    for lane in range(lanes):
         i = first + lane
         pos[i, 0], pos[i, 1] = x[lane], y[lane]
         vel[i, 0], vel[i, 1] = vx[lane], vy[lane]
@@ -317,11 +318,11 @@ def store_group(first, x, y, vx, vy, s0, s1, s2, s3, pos, vel, rng, acc, done):
 
 
 @njit(nogil=True, inline="always")
-def whole_group(alive, first):
-    """Whether the ``LANES`` particles from ``first`` on are all alive (a group the plain
+def whole_group(alive, first, lanes=LANES):
+    """Whether the ``lanes`` particles from ``first`` on are all alive (a group the plain
     copies step together)."""
     whole = True
-    for lane in range(LANES):
+    for lane in range(lanes):
         whole = whole and alive[first + lane] != 0
     return whole
 
