@@ -29,10 +29,11 @@ then ``+ √(2ηT) ξ`` at temperature T (as SGD).  ``p1, p2`` are the running p
 (exact bias correction, also when β changes mid-run).  The tangent vector ``(δx, δm, δv)`` is
 propagated through the whole update (δg = H δx).
 
-Without diagnostics, escape tracking, walls (or curvature noise), both kinds step ``LANES``
-particles together (``*_grouped_range``): the same operations in the same order, so the same
-numbers, with the dependent chains of several particles interleaved (a scalar step of either
-kind is bound by its latency, not its throughput).
+Without diagnostics, escape tracking, walls (or curvature noise), both kinds step several
+particles together (``*_grouped_range``) with the same operations in the same order, so the
+same numbers: BAOAB ``LANES`` at a time, their dependent chains interleaved (a scalar step is
+bound by its latency, not its throughput); the adaptive kinds a whole block per step, in a pass
+of draws and a pass of updates that LLVM vectorises (their square roots and divisions).
 """
 import math
 
@@ -43,8 +44,8 @@ from engine.dynamics import (ACC_COUNT, ACC_GRAD, ACC_LOSS, ACC_TANGENT, BLOCK, 
                              LANES, LOG_RESCALE, LOG_TINY_NORM, RESCALE, TANGENT_FLUSH,
                              _fold_into_bounds, _write_plain_sums, add_walls, load_group,
                              store_group, track_core, whole_group)
-from engine.rng import (finish_pair, lane_minibatch_sums, lane_normal_pair, minibatch_sum,
-                        next_u64, normal_candidate, sample_without_replacement)
+from engine.rng import (finish_pair, lane_normal_pair, masked_row_sums, minibatch_sum,
+                        next_u64, normal_candidate, sample_without_replacement, subset_mask)
 
 # --- binding: replaced in every generated copy ---------------------------------------------
 from engine.landscapes.builtins import quadratic as func  # noqa: E402
@@ -441,129 +442,123 @@ def adaptive_range(start, stop, pos, moments, alive, rng, tangent, acc, n_steps,
         acc[i, ACC_COUNT] += done
 
 
+# rows of the block scratch of adaptive_grouped_range: each particle's position and moments,
+# then its step's gradient, minibatch sums and noise
+_X, _Y, _MOMENTS, _STATE_ROWS = 0, 1, 2, 8
+_GX, _GY, _AX, _AY, _ZX, _ZY, _DRAW_ROWS = 0, 1, 2, 3, 4, 5, 6
+
+
 @njit(nogil=True, inline="always")
-def adaptive_lane_steps(n_steps, x, y, m, s0, s1, s2, s3, p, lr, temperature, rule, beta1,
-                        beta2, eps, decay, batch, data, noise_scale, bounds, boundary,
-                        stiffness):
-    """:func:`adaptive_range`'s steps without diagnostics, with additive minibatch noise of
-    at most 64 samples, ``LANES`` particles at a time (their chains of dependent operations
-    interleave), with the same operations in the same order; ``m[lane]`` holds the particle's
-    six moments."""
-    n_data = data.shape[0]
-    sigma = math.sqrt(2.0 * lr * temperature)
-    use_noise = temperature > 0.0
+def adaptive_draws(count, state, draws, rng, p, sigma, batch, data, bounds, stiffness):
+    """The landscape's gradient and the step's draws (the minibatch, then the normals at
+    T > 0: the scalar loop's order) of the first ``count`` particles of the scratch."""
+    for j in range(count):
+        r = full(state[_X, j], state[_Y, j], p, bounds, False, stiffness)
+        draws[_GX, j], draws[_GY, j] = r[1], r[2]
+        a0, a1, a2, a3 = rng[j, 0], rng[j, 1], rng[j, 2], rng[j, 3]
+        mask, a0, a1, a2, a3 = subset_mask(data.shape[0], batch, a0, a1, a2, a3)
+        draws[_AX, j], draws[_AY, j] = masked_row_sums(data, mask)
+        if sigma > 0.0:
+            z1, z2, a0, a1, a2, a3 = lane_normal_pair(a0, a1, a2, a3)
+            draws[_ZX, j], draws[_ZY, j] = sigma * z1, sigma * z2
+        rng[j, 0], rng[j, 1], rng[j, 2], rng[j, 3] = a0, a1, a2, a3
+
+
+@njit(nogil=True, inline="always")
+def adaptive_updates(count, state, draws, lr, rule, beta1, beta2, eps, decay, batch,
+                     noise_scale):
+    """:func:`adaptive_range`'s update of the first ``count`` particles of the scratch, with
+    the same operations: branch-free (the rules are selects; RMSprop keeps m, p1, p2), so
+    LLVM computes the square roots and divisions — most of a scalar Adam step — for several
+    particles in each vector instruction."""
     coupled = rule != RULE_ADAMW and decay != 0.0
-    sums_x, sums_y = np.empty(LANES), np.empty(LANES)
-    masks = np.empty(LANES, np.uint64)
-    # lanes that start with the same running products of β1, β2 (particles that started
-    # together) keep them equal: their bias corrections are computed once per step
-    shared = True
-    for lane in range(1, LANES):
-        shared = shared and m[lane, 4] == m[0, 4] and m[lane, 5] == m[0, 5]
-    n1 = n2 = c1 = c2 = 1.0
-    for k in range(n_steps):
-        lane_minibatch_sums(data, n_data, batch, s0, s1, s2, s3, sums_x, sums_y, masks)
-        if shared and rule != RULE_RMSPROP:
-            n1 = m[0, 4] * beta1
-            n2 = m[0, 5] * beta2
-            c1 = 1.0 / (1.0 - n1)
-            c2 = 1.0 / (1.0 - n2)
-        for lane in range(LANES):
-            px, py = x[lane], y[lane]
-            f, gx, gy, hxx, hxy, hyy = full(px, py, p, bounds, False, stiffness)
-            a0, a1, a2, a3 = s0[lane], s1[lane], s2[lane], s3[lane]
-            gx += noise_scale * sums_x[lane] / batch
-            gy += noise_scale * sums_y[lane] / batch
-            if coupled:
-                gx += decay * px
-                gy += decay * py
-            nvx = beta2 * m[lane, 2] + (1.0 - beta2) * gx * gx
-            nvy = beta2 * m[lane, 3] + (1.0 - beta2) * gy * gy
-            if rule == RULE_RMSPROP:
-                c2 = 1.0
-                num_x, num_y = gx, gy
-            else:
-                nmx = beta1 * m[lane, 0] + (1.0 - beta1) * gx
-                nmy = beta1 * m[lane, 1] + (1.0 - beta1) * gy
-                if not shared:
-                    n1 = m[lane, 4] * beta1
-                    n2 = m[lane, 5] * beta2
-                    c1 = 1.0 / (1.0 - n1)
-                    c2 = 1.0 / (1.0 - n2)
-                num_x, num_y = nmx * c1, nmy * c1
-                m[lane, 0], m[lane, 1], m[lane, 4], m[lane, 5] = nmx, nmy, n1, n2
-            m[lane, 2], m[lane, 3] = nvx, nvy
-            step_x = lr * num_x / (math.sqrt(nvx * c2) + eps)
-            step_y = lr * num_y / (math.sqrt(nvy * c2) + eps)
-            if rule == RULE_ADAMW:
-                step_x += lr * decay * px
-                step_y += lr * decay * py
-            zx1 = 0.0
-            zy1 = 0.0
-            if use_noise:
-                z1, z2, a0, a1, a2, a3 = lane_normal_pair(a0, a1, a2, a3)
-                zx1 = sigma * z1
-                zy1 = sigma * z2
-            s0[lane], s1[lane], s2[lane], s3[lane] = a0, a1, a2, a3
-            new_x = px - step_x + zx1
-            new_y = py - step_y + zy1
-            if (boundary == 1 or boundary == 3) and not (
-                    bounds[0] <= new_x < bounds[1] and bounds[2] <= new_y < bounds[3]):
-                new_x, new_y, _, _ = _fold_into_bounds(new_x, new_y, 0.0, 0.0, bounds,
-                                                       boundary)
-            x[lane], y[lane] = new_x, new_y
+    rmsprop = rule == RULE_RMSPROP
+    adamw = rule == RULE_ADAMW
+    for j in range(count):
+        px, py = state[_X, j], state[_Y, j]
+        gx = draws[_GX, j] + noise_scale * draws[_AX, j] / batch
+        gy = draws[_GY, j] + noise_scale * draws[_AY, j] / batch
+        gx = gx + decay * px if coupled else gx
+        gy = gy + decay * py if coupled else gy
+        nvx = beta2 * state[_MOMENTS + 2, j] + (1.0 - beta2) * gx * gx
+        nvy = beta2 * state[_MOMENTS + 3, j] + (1.0 - beta2) * gy * gy
+        mx, my = state[_MOMENTS, j], state[_MOMENTS + 1, j]
+        p1, p2 = state[_MOMENTS + 4, j], state[_MOMENTS + 5, j]
+        nmx = mx if rmsprop else beta1 * mx + (1.0 - beta1) * gx
+        nmy = my if rmsprop else beta1 * my + (1.0 - beta1) * gy
+        n1 = p1 if rmsprop else p1 * beta1
+        n2 = p2 if rmsprop else p2 * beta2
+        c1 = 1.0 if rmsprop else 1.0 / (1.0 - n1)
+        c2 = 1.0 if rmsprop else 1.0 / (1.0 - n2)
+        num_x = gx if rmsprop else nmx * c1
+        num_y = gy if rmsprop else nmy * c1
+        step_x = lr * num_x / (math.sqrt(nvx * c2) + eps)
+        step_y = lr * num_y / (math.sqrt(nvy * c2) + eps)
+        step_x = step_x + lr * decay * px if adamw else step_x
+        step_y = step_y + lr * decay * py if adamw else step_y
+        state[_X, j] = px - step_x + draws[_ZX, j]
+        state[_Y, j] = py - step_y + draws[_ZY, j]
+        state[_MOMENTS, j], state[_MOMENTS + 1, j] = nmx, nmy
+        state[_MOMENTS + 2, j], state[_MOMENTS + 3, j] = nvx, nvy
+        state[_MOMENTS + 4, j], state[_MOMENTS + 5, j] = n1, n2
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def adaptive_grouped_range(start, stop, pos, moments, alive, rng, tangent, acc, n_steps, p, lr,
                            temperature, rule, beta1, beta2, eps, decay, batch, data,
                            noise_scale, bounds, boundary, stiffness, zx, zf, cores, core_geom,
                            last_core, events, event_count, block, step0):
     """:func:`adaptive_range` without diagnostics, escape tracking, walls, curvature noise
-    or more than 64 samples: whole groups of ``LANES`` live particles step together; a group
-    that turns non-finite, and the particles after the last whole group, take the scalar loop
-    (from the chunk's start)."""
-    x, y = np.empty(LANES), np.empty(LANES)
-    m = np.empty((LANES, 6))
-    s0, s1 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
-    s2, s3 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
-    grouped_end = start + (stop - start) // LANES * LANES
-    for g in range(start, grouped_end, LANES):
-        whole = whole_group(alive, g)
-        if whole:
-            for lane in range(LANES):
-                i = g + lane
-                x[lane], y[lane] = pos[i, 0], pos[i, 1]
-                for c in range(6):
-                    m[lane, c] = moments[i, c]
-                s0[lane], s1[lane] = rng[i, 0], rng[i, 1]
-                s2[lane], s3[lane] = rng[i, 2], rng[i, 3]
-            adaptive_lane_steps(n_steps, x, y, m, s0, s1, s2, s3, p, lr, temperature, rule,
-                                beta1, beta2, eps, decay, batch, data, noise_scale, bounds,
-                                boundary, stiffness)
-            for lane in range(LANES):
-                whole = whole and math.isfinite(x[lane] + y[lane]) and math.isfinite(
-                    m[lane, 0] + m[lane, 1] + m[lane, 2] + m[lane, 3])
-        if not whole:  # from the state the group started the chunk with
-            adaptive_range(g, g + LANES, pos, moments, alive, rng, tangent, acc, n_steps, p,
-                           lr, temperature, rule, beta1, beta2, eps, decay, False, batch,
-                           data, noise_scale, bounds, boundary, stiffness, False, zx, zf,
-                           False, cores, core_geom, last_core, events, event_count, block,
-                           step0)
-            continue
-        for lane in range(LANES):
-            i = g + lane
-            pos[i, 0], pos[i, 1] = x[lane], y[lane]
+    or more than 64 samples, the live particles of ``start … stop − 1`` together: each step
+    is a pass of draws (:func:`adaptive_draws`) and a vectorised pass of updates
+    (:func:`adaptive_updates`) over them, on a copy of their state.  A particle that turns
+    non-finite takes the scalar loop from the chunk's start (which freezes it where that
+    loop does).  ``error_model="numpy"``: IEEE division, no zero test, so the selects of the
+    update pass stay branch-free (the scalar loop, where a zero divisor would raise, redoes
+    any particle whose state is not finite)."""
+    size = stop - start
+    state = np.empty((_STATE_ROWS, size))
+    draws = np.zeros((_DRAW_ROWS, size))
+    streams = np.empty((size, 4), np.uint64)
+    index = np.empty(size, np.int64)
+    count = 0
+    for i in range(start, stop):
+        if alive[i]:
+            index[count] = i
+            state[_X, count], state[_Y, count] = pos[i, 0], pos[i, 1]
             for c in range(6):
-                moments[i, c] = m[lane, c]
-            rng[i, 0], rng[i, 1] = s0[lane], s1[lane]
-            rng[i, 2], rng[i, 3] = s2[lane], s3[lane]
-            _write_plain_sums(acc, i, n_steps)
-    if grouped_end < stop:
-        adaptive_range(grouped_end, stop, pos, moments, alive, rng, tangent, acc, n_steps, p,
-                       lr, temperature, rule, beta1, beta2, eps, decay, False, batch, data,
-                       noise_scale, bounds, boundary, stiffness, False, zx, zf, False, cores,
-                       core_geom, last_core, events, event_count, block, step0)
+                state[_MOMENTS + c, count] = moments[i, c]
+            for c in range(4):
+                streams[count, c] = rng[i, c]
+            count += 1
+    sigma = math.sqrt(2.0 * lr * temperature)
+    for k in range(n_steps):
+        adaptive_draws(count, state, draws, streams, p, sigma, batch, data, bounds,
+                       stiffness)
+        adaptive_updates(count, state, draws, lr, rule, beta1, beta2, eps, decay, batch,
+                         noise_scale)
+        if boundary == 1 or boundary == 3:
+            for j in range(count):
+                nx, ny = state[_X, j], state[_Y, j]
+                if not (bounds[0] <= nx < bounds[1] and bounds[2] <= ny < bounds[3]):
+                    state[_X, j], state[_Y, j], _, _ = _fold_into_bounds(nx, ny, 0.0, 0.0,
+                                                                         bounds, boundary)
+    for j in range(count):
+        i = index[j]
+        if not (math.isfinite(state[_X, j] + state[_Y, j]) and math.isfinite(
+                state[_MOMENTS, j] + state[_MOMENTS + 1, j] + state[_MOMENTS + 2, j]
+                + state[_MOMENTS + 3, j])):
+            adaptive_range(i, i + 1, pos, moments, alive, rng, tangent, acc, n_steps, p, lr,
+                           temperature, rule, beta1, beta2, eps, decay, False, batch, data,
+                           noise_scale, bounds, boundary, stiffness, False, zx, zf, False,
+                           cores, core_geom, last_core, events, event_count, block, step0)
+            continue
+        pos[i, 0], pos[i, 1] = state[_X, j], state[_Y, j]
+        for c in range(6):
+            moments[i, c] = state[_MOMENTS + c, j]
+        for c in range(4):
+            rng[i, c] = streams[j, c]
+        _write_plain_sums(acc, i, n_steps)
 
 
 @njit(nogil=True, cache=True)
@@ -573,7 +568,7 @@ def adaptive_blocks(first, last, pos, moments, alive, rng, tangent, acc, n_steps
                     cores, core_geom, last_core, events, event_count, step0):
     n = pos.shape[0]
     grouped = (LANES > 1 and not (diagnostics or escapes or curvature) and boundary != 2
-               and data.shape[0] <= 64)  # (the lanes' minibatch bitmap is one word)
+               and data.shape[0] <= 64)  # (subset_mask draws batches of at most 64)
     for block in range(first, last):
         start = block * BLOCK
         if grouped:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, uint64
+from llvmlite import ir
+from numba import njit, types, uint64
+from numba.extending import intrinsic
 
 _MASK64 = (1 << 64) - 1
 _TWO_POW_M53 = 1.1102230246251565e-16
@@ -159,26 +161,106 @@ def sample_without_replacement(picks, picked, n, count, s0, s1, s2, s3):
     return s0, s1, s2, s3
 
 
+@intrinsic
+def popcount(typingctx, word):
+    """The number of set bits of a uint64 (one ``popcnt``)."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+@intrinsic
+def lowest_bit(typingctx, word):
+    """The index of the lowest set bit of a nonzero uint64 (one ``tzcnt``)."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return sig, codegen
+
+
+@intrinsic
+def bit_length(typingctx, word):
+    """The number of bits a uint64 needs: 64 minus its leading zeros (one ``lzcnt``)."""
+    sig = types.int64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        zeros = builder.ctlz(args[0], ir.Constant(ir.IntType(1), 0))
+        return builder.sub(ir.Constant(ir.IntType(64), 64), zeros)
+
+    return sig, codegen
+
+
 @njit(inline="always")
-def minibatch_sum(picks, picked, data, n, count, s0, s1, s2, s3):
-    """The rows of ``data`` that :func:`sample_without_replacement` picks (the same draws, the
-    same picks in the same order), summed as they are picked: ``(Σ data[t, 0], Σ data[t, 1],
-    s0, s1, s2, s3)``.  For ``n ≤ 64`` the bitmap is one word in a register and neither
-    ``picks`` nor ``picked`` is touched; otherwise both serve as there.
+def _low_bits(count):
+    """A uint64 with its ``count ≤ 64`` lowest bits set."""
+    return ~uint64(0) if count >= 64 else (uint64(1) << uint64(count)) - uint64(1)
+
+
+@njit(inline="always")
+def subset_mask(n, count, s0, s1, s2, s3):
+    """A uniformly random ``count``-subset of ``range(n)``, ``count ≤ n ≤ 64``, as the bits of a
+    uint64; returns ``(mask, s0, s1, s2, s3)``.
+
+    Each 64-bit draw is cut, from the top, into ``60 // w`` slices of ``w = ⌈log₂ n⌉`` bits
+    (the lowest bits of xoshiro256+ are its weakest and are never used); each slice is a
+    uniform value in ``range(2^w)``, and the subset is the first ``count`` distinct values
+    below ``n`` in the slice sequence — sequential sampling without replacement with
+    rejection of repeats and of values ≥ n, so exactly uniform over subsets.  Values ≥ n
+    start out marked in the mask, so one bit test rejects both; a batch is complete when the
+    mask has ``count`` more bits than it started with, and a mask's bits only grow, so the
+    batch is the last running mask with at most that many (popcount, no branch per slice).
+    The slices left in the last draw are discarded: every batch begins with a fresh draw, so
+    a particle's stream does not depend on how the steps are chunked.  At n = 64, B = 8 one
+    draw completes the batch 98 % of the times (Floyd's algorithm takes one draw per pick).
     """
+    width = max(bit_length(uint64(n - 1)), np.int64(1))
+    per = 60 // width
+    shift = uint64(64 - width)
+    invalid = _low_bits(np.int64(1) << width) & ~_low_bits(n)
+    target = uint64(count) + popcount(invalid)
+    mask = chosen = invalid
+    while popcount(chosen) < target:
+        word, s0, s1, s2, s3 = next_u64(s0, s1, s2, s3)
+        for k in range(per):
+            mask |= uint64(1) << (word >> shift)
+            word <<= uint64(width)
+            chosen = mask if popcount(mask) <= target else chosen
+    return chosen & ~invalid, s0, s1, s2, s3
+
+
+@njit(inline="always")
+def masked_row_sums(data, mask):
+    """``(Σ data[t, 0], Σ data[t, 1])`` over the set bits ``t`` of ``mask``, in increasing
+    ``t`` (so the sums are a function of the subset alone)."""
     ax = 0.0
     ay = 0.0
+    while mask:
+        t = lowest_bit(mask)
+        mask &= mask - uint64(1)
+        ax += data[t, 0]
+        ay += data[t, 1]
+    return ax, ay
+
+
+@njit(inline="always")
+def minibatch_sum(picks, picked, data, n, count, s0, s1, s2, s3):
+    """The rows of ``data`` of a minibatch of ``count`` of its ``n`` rows, summed: ``(Σ data[t,
+    0], Σ data[t, 1], s0, s1, s2, s3)``.  For ``n ≤ 64`` the batch is :func:`subset_mask`'s,
+    in registers (``picks`` and ``picked`` untouched); otherwise it is
+    :func:`sample_without_replacement`'s (Floyd's), with ``picks`` and ``picked`` as there.
+    """
     if n <= 64:
-        mask = uint64(0)
-        for j in range(n - count, n):
-            bits, s0, s1, s2, s3 = next_u64(s0, s1, s2, s3)
-            t = floyd_index(bits, j)
-            t = j if (mask >> uint64(t)) & uint64(1) else t
-            mask |= uint64(1) << uint64(t)
-            ax += data[t, 0]
-            ay += data[t, 1]
+        mask, s0, s1, s2, s3 = subset_mask(n, count, s0, s1, s2, s3)
+        ax, ay = masked_row_sums(data, mask)
         return ax, ay, s0, s1, s2, s3
     s0, s1, s2, s3 = sample_without_replacement(picks, picked, n, count, s0, s1, s2, s3)
+    ax = 0.0
+    ay = 0.0
     for q in range(count):
         ax += data[picks[q], 0]
         ay += data[picks[q], 1]
@@ -188,23 +270,13 @@ def minibatch_sum(picks, picked, data, n, count, s0, s1, s2, s3):
 @njit(inline="always")
 def lane_minibatch_sums(data, n, count, s0, s1, s2, s3, ax, ay, masks):
     """:func:`minibatch_sum` for ``n ≤ 64`` in each lane of the state arrays ``s0 … s3``, into
-    ``ax[lane], ay[lane]``: the same draws and additions per lane, taken pick by pick across
-    the lanes so that the lanes' chains of dependent operations interleave."""
-    lanes = ax.shape[0]
-    for lane in range(lanes):
-        ax[lane] = 0.0
-        ay[lane] = 0.0
-        masks[lane] = uint64(0)
-    for j in range(n - count, n):
-        for lane in range(lanes):
-            bits, s0[lane], s1[lane], s2[lane], s3[lane] = next_u64(s0[lane], s1[lane],
-                                                                    s2[lane], s3[lane])
-            t = floyd_index(bits, j)
-            mask = masks[lane]
-            t = j if (mask >> uint64(t)) & uint64(1) else t
-            masks[lane] = mask | (uint64(1) << uint64(t))
-            ax[lane] += data[t, 0]
-            ay[lane] += data[t, 1]
+    ``ax[lane], ay[lane]`` (``masks[lane]`` gets the lane's batch): the same draws and
+    additions per lane."""
+    for lane in range(ax.shape[0]):
+        mask, s0[lane], s1[lane], s2[lane], s3[lane] = subset_mask(n, count, s0[lane], s1[lane],
+                                                                   s2[lane], s3[lane])
+        masks[lane] = mask
+        ax[lane], ay[lane] = masked_row_sums(data, mask)
 
 
 @njit(inline="always")
