@@ -4,8 +4,9 @@ The step kernel of a landscape covers every method; the method is chosen by runt
 changing a knob never recompiles a compiled copy (a change that needs another copy compiles it
 once).  The particle loop exists in three compiled copies that take
 bitwise the same steps — general; lean with diagnostics (no walls; one variant with and one
-without minibatches); plain (no diagnostics, escape tracking or walls, stepping ``LANES``
-particles together, one variant per minibatch × momentum × folding boundary) — the lean ones
+without minibatches); plain (no diagnostics, escape tracking or walls, stepping
+``PLAIN_LANES`` particles together, ``LANES`` with minibatches, one variant per minibatch ×
+momentum × folding boundary) — the lean ones
 only for speed; each copy is compiled the first time a run needs it.  Fixed blocks of particles run on plain threads (the
 kernels release the GIL).
 
