@@ -14,8 +14,8 @@ and each variant's figures ``OUT_<variant>_*.png``.
     .venv/bin/python scripts/cnn_claims.py --merge out/a.json out/b.json --out assets/cnn/claims
 
 ``--merge`` gathers the variants of several such result files (run with different epochs or
-runs) into one JSON and table, each variant named ``<variant>_<epochs>ep`` and carrying its own
-runs, epochs and test-set size.
+runs), or ``engine cnn`` reports, into one JSON and table, each variant named
+``<variant>_<epochs>ep`` and carrying its own runs, epochs and test set.
 """
 from __future__ import annotations
 
@@ -66,10 +66,18 @@ TABLE_HEAD = ["| variant | runs × epochs | runs with a first peak e=0/e=2 | fir
 
 def row(name: str, summary: dict) -> str:
     """One Markdown line: the variant, its sample size and each claim's verdict with numbers;
-    ``summary`` is a run's report or a stored variant (both carry runs, epochs, claims)."""
+    ``summary`` is a run's report or a stored variant (both carry runs, epochs and, unless the
+    report predates them, claims)."""
+    if "claims" not in summary:
+        peaks = [arm["first_peak"]["n"] for arm in summary["arm"].values()]
+        return (f"| {name} | {summary['runs']} × {summary['epochs']} | "
+                + "/".join(map(str, peaks)) + " | (a report without claims) | | | |")
     parts = []
     for key in ("first_peak_earlier", "gradient_gap_vanishes", "ghost_removal"):
-        entry = summary["claims"][key]
+        entry = summary["claims"].get(key)
+        if entry is None:               # a report from before this claim was measured
+            parts.append("—")
+            continue
         pair = entry.get("ghost_minus_baseline") or entry.get("final_minus_initial") or {}
         numbers = ""
         if pair.get("mean") is not None and pair["ci95"][0] is not None:
@@ -98,10 +106,16 @@ def merge(files: list[Path], stem: Path) -> None:
     merged: dict[str, dict] = {}
     for path in files:
         stored = json.loads(path.read_text())
+        if "variants" not in stored:     # one experiment's report (``engine cnn`` JSON sidecar)
+            keep = ("claims", "arm", "paired_ghost_minus_baseline", "runs", "epochs",
+                    "seconds", "data", "device")
+            stored = {"runs": stored["runs"], "variants": {
+                f"{stored['optimizer']}_lr{stored['lr']}_{stored['runs']}runs":
+                    {k: stored[k] for k in keep if k in stored}}}
         for name, entry in stored["variants"].items():
-            entry = dict(entry, runs=entry.get("runs", stored["runs"]),
-                         epochs=entry.get("epochs",
-                                          int(_setting(entry["sets"], "training.epochs"))))
+            epochs = (entry["epochs"] if "epochs" in entry
+                      else int(_setting(entry["sets"], "training.epochs")))
+            entry = dict(entry, runs=entry.get("runs", stored["runs"]), epochs=epochs)
             merged[f"{name}_{entry['epochs']}ep"] = dict(entry, source=str(path),
                                                          command=stored.get("command"))
     lines = TABLE_HEAD + [row(name, entry) for name, entry in merged.items()]
