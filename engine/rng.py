@@ -270,14 +270,12 @@ def minibatch_sum(picks, picked, data, n, count, s0, s1, s2, s3):
 
 
 @njit(inline="always")
-def lane_minibatch_sums(data, n, count, s0, s1, s2, s3, ax, ay, masks):
+def lane_minibatch_sums(data, n, count, s0, s1, s2, s3, ax, ay):
     """:func:`minibatch_sum` for ``n ≤ 64`` in each lane of the state arrays ``s0 … s3``, into
-    ``ax[lane], ay[lane]`` (``masks[lane]`` gets the lane's batch): the same draws and
-    additions per lane."""
+    ``ax[lane], ay[lane]``: the same draws and additions per lane."""
     for lane in range(ax.shape[0]):
         mask, s0[lane], s1[lane], s2[lane], s3[lane] = subset_mask(n, count, s0[lane], s1[lane],
                                                                    s2[lane], s3[lane])
-        masks[lane] = mask
         ax[lane], ay[lane] = masked_row_sums(data, mask)
 
 

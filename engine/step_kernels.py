@@ -235,11 +235,9 @@ def particles_range(start, stop, pos, vel, alive, rng, tangent, acc, n_steps, p,
 def lane_steps(n_steps, x, y, vx, vy, s0, s1, s2, s3, p, bounds, stiffness, lr, sigma,
                beta, boundary, batch, data, noise_scale):
     sums_x, sums_y = np.empty(GROUP), np.empty(GROUP)
-    masks = np.empty(GROUP, np.uint64)
     for k in range(n_steps):
         if MINIBATCH:
-            lane_minibatch_sums(data, data.shape[0], batch, s0, s1, s2, s3, sums_x, sums_y,
-                                masks)
+            lane_minibatch_sums(data, data.shape[0], batch, s0, s1, s2, s3, sums_x, sums_y)
         for lane in range(GROUP):
             px, py = x[lane], y[lane]
             f, fx, fy, fxx, fxy, fyy = full(px, py, p, bounds, False, stiffness)
