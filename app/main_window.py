@@ -323,7 +323,10 @@ class MainWindow(QMainWindow):
         """Dock tabs show whole titles and scroll (arrows) when they do not fit, instead of
         eliding every title to a few letters at 1366 px."""
         self._tab_titles_pending = False
-        for bar in self.findChildren(QTabBar):
+        # the docks' tab bars are the window's own children; the central widget's tab bar
+        # (Landscape | CNN lab) keeps its style
+        direct = Qt.FindChildOption.FindDirectChildrenOnly
+        for bar in self.findChildren(QTabBar, options=direct):
             bar.setElideMode(Qt.TextElideMode.ElideNone)
             bar.setUsesScrollButtons(True)
             bar.setExpanding(False)
