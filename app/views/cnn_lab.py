@@ -245,25 +245,32 @@ class CnnLabView(QWidget):
 
     def _follow_choices(self) -> None:
         """Enable the settings the choices use and name what Train would run in the title."""
-        self.off_epoch.setEnabled(self.schedule.currentData() != "fixed")
-        self.batch_size.setEnabled(self.optimizer.currentData() != "gd")
+        self.off_epoch.setEnabled(self._uses_off_epoch())
+        self.batch_size.setEnabled(self._uses_batch_size())
         preset = self.configured_preset()
         if preset is not None:
             self.title.setText(f"<b>{preset.name}</b> — {describe_setup(preset)}")
 
+    def _uses_off_epoch(self) -> bool:
+        return self.schedule.currentData() != "fixed"
+
+    def _uses_batch_size(self) -> bool:
+        return self.optimizer.currentData() != "gd"
+
     def configured_preset(self) -> CnnPreset | None:
         """The loaded preset with the panel's settings; a setting that is disabled (the off
-        epoch of a fixed schedule, the batch size of GD) keeps the preset's own value."""
+        epoch of a fixed schedule, the batch size of GD) keeps the preset's own value (decided by
+        the choices, not by the widgets' enabled state, which a disabled parent also clears)."""
         if self.preset is None:
             return None
         training = replace(self.preset.training, runs=self.runs.value(),
                            epochs=self.epochs.value(), lr=float(self.lr.value()),
                            optimizer=self.optimizer.currentData())
-        if self.batch_size.isEnabled():
+        if self._uses_batch_size():
             training = replace(training, batch_size=self.batch_size.value())
         model = replace(self.preset.model, ghosts=self.ghosts.value(),
                         ghost_schedule=self.schedule.currentData())
-        if self.off_epoch.isEnabled():
+        if self._uses_off_epoch():
             model = replace(model, ghost_off_epoch=self.off_epoch.value())
         diagnostics = replace(self.preset.diagnostics, every=self.diag_every.value())
         data = self.preset.data
