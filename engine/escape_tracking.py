@@ -11,9 +11,9 @@ import numpy as np
 
 from . import dynamics as dyn
 from .reporters.base import Delegated
-from .reporters.escapes import EVENT_BUFFER_BYTES, EscapeReporter
+from .reporters.escapes import EscapeReporter
 
-__all__ = ["EVENT_BUFFER_BYTES", "EscapeTracking"]
+__all__ = ["EscapeTracking"]
 
 
 class EscapeTracking:
@@ -52,7 +52,7 @@ class EscapeTracking:
                      structure=None) -> None:
         """Track escapes between user-given core sets: ``cores[iy, ix]`` ≥ 0 labels a core cell
         of the regular grid ``grid_x × grid_y`` (nearest cell), −1 elsewhere."""
-        self._deferred = self._record_work = None  # the history restarts below
+        self.recorder.drop_pending()  # the history restarts below
         self.escapes.attach(cores, grid_x, grid_y, structure)
         self.last_core = self._starting_states(self.positions)
         self.restart_escapes()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .reporters.base import Delegated
-from .reporters.recording import HistoryReporter, parameters_of
+from .reporters.recording import HistoryReporter
 
 
 class Recording:
@@ -15,8 +15,6 @@ class Recording:
 
     recorder: HistoryReporter
     history = Delegated("recorder", "history")
-    _deferred = Delegated("recorder", "deferred")
-    _record_work = Delegated("recorder", "work")
 
     @property
     def record_pending(self) -> bool:
@@ -34,9 +32,6 @@ class Recording:
         is; everything that would change what it reads finishes it first.
         """
         return self.recorder.flush(self, seconds)
-
-    def _record_parameters(self) -> dict[str, float]:
-        return parameters_of(self)
 
     def _record(self, parameters: dict[str, float] | None = None) -> None:
         self.recorder.record(self, parameters)

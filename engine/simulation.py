@@ -118,7 +118,7 @@ class Simulation(FusedKernel, EscapeTracking, Recording, EffectiveTemperature, D
         self.out = None
         for name, rows in self._new_particles(0, 0).items():
             setattr(self, name, rows)
-        self._deferred = self._record_work = None
+        self.recorder.drop_pending()
         # (step, value) of T_eff's state-dependent noise factor, see _state_noise_trace
         self._noise_trace: tuple[int, float] | None = None
         self._resize(p.ensemble.particles)

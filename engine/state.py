@@ -71,4 +71,4 @@ class DeclaredState:
         for name in self.PARTICLE_FIELDS + self.RUN_FIELDS:
             setattr(self, name, _copied(state[name]))
         self.out = None
-        self._deferred = self._record_work = None
+        self.recorder.drop_pending()

@@ -139,10 +139,3 @@ class EscapeReporter:
         counts = np.bincount(states[alive & (states >= 0)], minlength=n_states)
         for state, count in enumerate(counts[:n_states]):
             scalars[f"occupation_{state}"] = count / max(living, 1.0)
-
-    def copy(self) -> "EscapeReporter":
-        """An independent copy (the log copied; the grids, never written, shared)."""
-        twin = EscapeReporter.__new__(EscapeReporter)
-        twin.__dict__ = dict(self.__dict__)
-        twin.log = None if self.log is None else self.log.copy()
-        return twin

@@ -150,13 +150,6 @@ class HistoryReporter:
         self.drop_pending()
         self.history.clear()
 
-    def copy(self) -> "HistoryReporter":
-        """An independent copy of the history (a pending record is not copied)."""
-        twin = HistoryReporter.__new__(HistoryReporter)
-        twin.history = self.history.copy()
-        twin.deferred = twin.work = None
-        return twin
-
 
 def parameters_of(sim) -> dict[str, float]:
     """The recorded scalars that depend on parameters rather than on the particles (η and T
