@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from engine.cnn.api import run_cnn  # noqa: E402
-from engine.cnn.config import CnnPreset, apply_cnn_sets, dumps_cnn, load_cnn, loads_cnn  # noqa: E402,E501
+from engine.cnn.api import load_experiment, run_cnn  # noqa: E402
+from engine.cnn.config import CnnPreset, apply_cnn_sets, dumps_cnn, load_cnn  # noqa: E402
 from engine.cnn.report import summarise, write_figures  # noqa: E402
 from engine.cnn.trainer import CnnExperiment  # noqa: E402
 from engine.export import write_json, write_npz  # noqa: E402
@@ -129,9 +129,7 @@ def stored_baseline(npz: Path, preset: CnnPreset) -> dict[str, np.ndarray]:
     """The e = 0 arm's metrics, (epochs + 1, runs) each, of a finished variant's NPZ, after
     checking that it trained the very baseline ``preset`` would: the ghost schedule masks ghost
     logits only, so the settings must agree in everything else."""
-    with np.load(npz) as stored:
-        arrays = {key: stored[key] for key in stored.files}
-    other = loads_cnn(str(arrays["preset"]), str(npz))
+    other, arms, runs, metrics = load_experiment(npz)
 
     def baseline_settings(p: CnnPreset) -> tuple:
         return (p.data, p.training, p.diagnostics, p.peaks, p.model.channels,
@@ -139,14 +137,10 @@ def stored_baseline(npz: Path, preset: CnnPreset) -> dict[str, np.ndarray]:
     if baseline_settings(other) != baseline_settings(preset):
         raise SystemExit(f"--baseline {npz}: trained with other settings than this variant "
                          f"({baseline_settings(other)} against {baseline_settings(preset)})")
-    arms = [int(a) for a in arrays["arms"]]
     if 0 not in arms:
-        raise SystemExit(f"--baseline {npz}: has no e = 0 arm (arms {arms})")
-    shape = arrays["test_loss"].shape
-    runs = shape[1] // len(arms)
+        raise SystemExit(f"--baseline {npz}: has no e = 0 arm (arms {list(arms)})")
     rows = slice(arms.index(0) * runs, (arms.index(0) + 1) * runs)
-    return {key: value[:, rows] for key, value in arrays.items()
-            if value.ndim == 2 and value.shape == shape}
+    return {key: value[:, rows] for key, value in metrics.items()}
 
 
 def run_ghost_arm(preset: CnnPreset, baseline: dict[str, np.ndarray], out: Path,

@@ -68,9 +68,9 @@ def run_cnn(preset: CnnPreset, out: str | Path | None = None, device: str | None
     return summary, experiment
 
 
-def redraw_figures(npz: str | Path, stem: str | Path) -> list[Path]:
-    """The figures of a finished experiment from its NPZ alone (the summary is recomputed from
-    the stored metrics and preset), written as ``<stem>_*.png``."""
+def load_experiment(npz: str | Path) -> tuple[CnnPreset, tuple[int, ...], int, dict]:
+    """A finished experiment's NPZ: its preset, arms, runs per arm and per-epoch metrics
+    (each ``(epochs + 1, arms × runs)``, the arms' columns one after the other)."""
     from .config import loads_cnn
     with np.load(npz) as stored:
         arrays = {key: stored[key] for key in stored.files}
@@ -79,5 +79,12 @@ def redraw_figures(npz: str | Path, stem: str | Path) -> list[Path]:
     runs = arrays["test_loss"].shape[1] // len(arms)
     metrics = {key: value for key, value in arrays.items()
                if value.ndim == 2 and value.shape == arrays["test_loss"].shape}
+    return preset, arms, runs, metrics
+
+
+def redraw_figures(npz: str | Path, stem: str | Path) -> list[Path]:
+    """The figures of a finished experiment from its NPZ alone (the summary is recomputed from
+    the stored metrics and preset), written as ``<stem>_*.png``."""
+    preset, arms, runs, metrics = load_experiment(npz)
     summary = summarise(metrics, preset, arms, runs)
     return write_figures(metrics, summary, Path(stem))
